@@ -1,0 +1,28 @@
+//! Tally's core vocabulary: dtypes, shapes and strided layouts, devices, the op set,
+//! the [`Work`] value every kernel returns, the analytic [`cost`] formulas, and the
+//! [`meter`] that records work into ledgers.
+//!
+//! The core knows nothing about kernels: backends (`tally-cpu`, later `tally-cuda`)
+//! implement [`backend::BackendStorage`], and `tally-tensor` dispatches to them.
+
+pub mod backend;
+pub mod cost;
+pub mod device;
+pub mod dtype;
+pub mod error;
+pub mod layout;
+pub mod ledger;
+pub mod meter;
+pub mod op;
+pub mod shape;
+pub mod work;
+
+pub use device::Device;
+pub use dtype::{DType, FloatElem, WithDType};
+pub use error::{Error, Result};
+pub use layout::Layout;
+pub use ledger::{Ledger, OpSummary, Record};
+pub use meter::{measure, scope, Region};
+pub use op::{BinaryOp, OpId, ReduceOp, UnaryOp};
+pub use shape::Shape;
+pub use work::{Counted, Source, Work};
