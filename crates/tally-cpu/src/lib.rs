@@ -1,1 +1,21 @@
-//! stub
+//! Tally's CPU backend. Every kernel tallies the FPO and bytes of the work units it
+//! runs (a micro-tile, a row, a chunk) into a local [`tally_core::Work`] and returns it
+//! once per call; `tally-tensor` records it. Kernels compute f16/bf16 in f32 registers.
+
+mod attention;
+mod backend;
+mod binary;
+mod conv;
+mod copy;
+mod embedding;
+pub mod gemm;
+mod norm;
+mod pool;
+mod reduce;
+mod rope;
+mod softmax;
+mod storage;
+mod unary;
+mod util;
+
+pub use storage::{CpuElem, CpuStorage};

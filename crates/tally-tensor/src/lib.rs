@@ -1,1 +1,17 @@
-//! stub
+//! The user-facing [`Tensor`]: eager ops that validate their inputs, dispatch to the
+//! backend that owns the storage, and record each kernel's [`tally_core::Work`] into the
+//! meter. Views (narrow, transpose, permute, broadcast, reshape of contiguous data)
+//! never copy and never run a kernel.
+
+mod dispatch;
+mod ops_elementwise;
+mod ops_matmul;
+mod ops_nn;
+mod ops_shape;
+mod storage;
+mod tensor;
+mod threads;
+
+pub use storage::Storage;
+pub use tensor::Tensor;
+pub use threads::set_num_threads;

@@ -1,0 +1,92 @@
+//! 2-D convolution (NCHW) as im2col + the packed GEMM, per image and group. Padding
+//! taps are multiplied as zeros, so executed FMAs equal the dense count PyTorch reports.
+
+use tally_core::backend::Conv2dParams;
+use tally_core::cost::Conv2dGeometry;
+use tally_core::{Counted, FloatElem, Layout, Work};
+
+use crate::gemm::{gemm, MatRef};
+use crate::util::{bytes, contiguous};
+
+/// Columns for one image and group: (c_per·kh·kw, h_out·w_out), zero where padded.
+fn im2col<T: FloatElem>(img: &[T], g: &Conv2dGeometry, c0: usize, c_per: usize, col: &mut [T]) {
+    let (ho, wo) = (g.h_out(), g.w_out());
+    let plane = g.h_in * g.w_in;
+    let mut row = 0;
+    for c in c0..c0 + c_per {
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let dst = &mut col[row * ho * wo..(row + 1) * ho * wo];
+                for oy in 0..ho {
+                    let y = (oy * g.stride + ki) as isize - g.padding as isize;
+                    for ox in 0..wo {
+                        let x = (ox * g.stride + kj) as isize - g.padding as isize;
+                        dst[oy * wo + ox] = if y >= 0 && x >= 0 && (y as usize) < g.h_in && (x as usize) < g.w_in {
+                            img[c * plane + y as usize * g.w_in + x as usize]
+                        } else {
+                            T::default()
+                        };
+                    }
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// NCHW convolution of `x` with `w` (c_out, c_in/groups, kh, kw) and optional bias.
+pub(crate) fn conv2d<T: FloatElem>(
+    x: &[T],
+    xl: &Layout,
+    w: (&[T], &Layout),
+    bias: Option<(&[T], &Layout)>,
+    p: Conv2dParams,
+) -> Counted<Vec<T>> {
+    let src = contiguous(x, xl);
+    let wt = contiguous(w.0, w.1);
+    let bias = bias.map(|(d, l)| contiguous(d, l).into_owned());
+    let (d, wd) = (xl.dims(), w.1.dims());
+    let g = Conv2dGeometry {
+        batch: d[0],
+        c_in: d[1],
+        c_out: wd[0],
+        h_in: d[2],
+        w_in: d[3],
+        kh: wd[2],
+        kw: wd[3],
+        stride: p.stride,
+        padding: p.padding,
+        groups: p.groups,
+    };
+    let (c_per, co_per) = (g.c_in / g.groups, g.c_out / g.groups);
+    let kdim = c_per * g.kh * g.kw;
+    let pix = g.h_out() * g.w_out();
+    let mut out = vec![T::default(); g.out_elems()];
+    let mut col = vec![T::default(); kdim * pix];
+    let mut work = Work::ZERO;
+    for n in 0..g.batch {
+        let img = &src[n * g.c_in * g.h_in * g.w_in..(n + 1) * g.c_in * g.h_in * g.w_in];
+        for grp in 0..g.groups {
+            im2col(img, &g, grp * c_per, c_per, &mut col);
+            let a = MatRef { data: &wt, offset: grp * co_per * kdim, rs: kdim, cs: 1 };
+            let b = MatRef { data: &col, offset: 0, rs: pix, cs: 1 };
+            let dst = &mut out[(n * g.c_out + grp * co_per) * pix..(n * g.c_out + (grp + 1) * co_per) * pix];
+            work.fma += gemm(co_per, pix, kdim, a, b, None, dst);
+        }
+    }
+    if let Some(bias) = &bias {
+        for (i, plane) in out.chunks_mut(pix).enumerate() {
+            let b = bias[i % g.c_out].to_f32();
+            for v in plane.iter_mut() {
+                *v = T::from_f32(v.to_f32() + b);
+            }
+            work.add += pix as u64;
+        }
+    }
+    work.bytes_read = bytes(
+        xl.distinct_elems() + w.1.distinct_elems() + bias.as_ref().map_or(0, |b| b.len()),
+        T::DTYPE,
+    );
+    work.bytes_written = bytes(out.len(), T::DTYPE);
+    Counted::executed(out, work)
+}

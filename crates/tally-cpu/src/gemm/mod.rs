@@ -1,0 +1,261 @@
+//! Packed, register-blocked GEMM: C (m, n) = A (m, k) · B (k, n) [+ bias (n)], with
+//! A and B read through arbitrary strides (so transposes cost nothing) and any float
+//! dtype converted to f32 while packing. The micro-kernel is chosen once per call by
+//! [`detect`]; each micro-tile tallies the FMAs it actually performed.
+//!
+//! Blocking (GotoBLAS order): B is packed once into NR-wide panels over all of k; the
+//! rows are split into tasks of up to MC rows (and the columns into groups when rows are
+//! few), each task packs its A block per KC slice and sweeps B panels (outer) over A
+//! micro-panels (inner), accumulating in an f32 tile it then writes out once.
+
+mod kernel;
+mod pack;
+
+use rayon::prelude::*;
+use tally_core::FloatElem;
+
+pub use kernel::{detect, Isa};
+
+/// Depth of one packed slice of k.
+const KC: usize = 256;
+/// Most rows one task owns.
+const MC: usize = 96;
+
+/// A read-only matrix view: element (i, j) is `data[offset + i·rs + j·cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a, T> {
+    /// The buffer.
+    pub data: &'a [T],
+    /// Index of element (0, 0).
+    pub offset: usize,
+    /// Row stride in elements.
+    pub rs: usize,
+    /// Column stride in elements.
+    pub cs: usize,
+}
+
+/// C = A·B [+ bias] into `out` (m·n, row-major). Returns the FMAs executed (m·n·k).
+pub fn gemm<T: FloatElem>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    bias: Option<&[T]>,
+    out: &mut [T],
+) -> u64 {
+    match detect() {
+        Isa::Avx512 => gemm_with::<T, 6, 32>(Isa::Avx512, m, n, k, a, b, bias, out),
+        Isa::Avx2 => gemm_with::<T, 6, 16>(Isa::Avx2, m, n, k, a, b, bias, out),
+        Isa::Portable => gemm_with::<T, 4, 8>(Isa::Portable, m, n, k, a, b, bias, out),
+    }
+}
+
+/// Raw output pointer shared by tasks that write disjoint tiles.
+#[derive(Clone, Copy)]
+struct OutPtr<T>(*mut T);
+// SAFETY: tasks write disjoint (row range × column range) tiles of the output, so no
+// element is written by two threads, and the buffer outlives the parallel scope.
+unsafe impl<T: Send> Send for OutPtr<T> {}
+// SAFETY: see above; shared access only hands the pointer to tasks with disjoint tiles.
+unsafe impl<T: Send> Sync for OutPtr<T> {}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    bias: Option<&[T]>,
+    out: &mut [T],
+) -> u64 {
+    assert_eq!(out.len(), m * n, "gemm output buffer");
+    if m == 0 || n == 0 {
+        return 0;
+    }
+    if k == 0 {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = bias.map(|b| b[i % n]).unwrap_or_default();
+        }
+        return 0;
+    }
+    let b_packed = pack::pack_b::<T, NR>(k, n, b);
+    let n_panels = n.div_ceil(NR);
+    let threads = rayon::current_num_threads();
+    let row_tasks = m.div_ceil(MC);
+    let mc = if row_tasks >= 2 * threads {
+        MC
+    } else {
+        // Fewer, smaller row blocks so every thread gets work.
+        (m.div_ceil(2 * threads)).div_ceil(MR).max(1) * MR
+    };
+    let row_tasks = m.div_ceil(mc);
+    let col_groups = if row_tasks >= 2 * threads {
+        1
+    } else {
+        (2 * threads).div_ceil(row_tasks).min(n_panels)
+    };
+    let panels_per_group = n_panels.div_ceil(col_groups);
+    let col_groups = n_panels.div_ceil(panels_per_group);
+    let outp = OutPtr(out.as_mut_ptr());
+    (0..row_tasks * col_groups)
+        .into_par_iter()
+        .map(|task| {
+            let (rt, cg) = (task / col_groups, task % col_groups);
+            let rows = rt * mc..((rt + 1) * mc).min(m);
+            let panels = cg * panels_per_group..((cg + 1) * panels_per_group).min(n_panels);
+            let outp = outp;
+            block::<T, MR, NR>(isa, rows, panels, n, k, a, &b_packed, bias, outp)
+        })
+        .sum()
+}
+
+/// One task: rows × (panels of NR columns). Returns the FMAs it executed.
+#[allow(clippy::too_many_arguments)]
+fn block<T: FloatElem, const MR: usize, const NR: usize>(
+    isa: Isa,
+    rows: std::ops::Range<usize>,
+    panels: std::ops::Range<usize>,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, T>,
+    b_packed: &[f32],
+    bias: Option<&[T]>,
+    out: OutPtr<T>,
+) -> u64 {
+    let mr_rows = rows.len();
+    let col0 = panels.start * NR;
+    let col1 = (panels.end * NR).min(n);
+    let width = col1 - col0;
+    let mut tile = vec![0f32; mr_rows * width];
+    let mut a_packed = vec![0f32; mr_rows.div_ceil(MR) * MR * KC];
+    let mut fma = 0u64;
+    for pc in (0..k).step_by(KC) {
+        let kc = KC.min(k - pc);
+        pack::pack_a::<T, MR>(rows.clone(), pc, kc, a, &mut a_packed);
+        for jp in panels.clone() {
+            let b_panel = &b_packed[(jp * k + pc) * NR..(jp * k + pc + kc) * NR];
+            let j0 = jp * NR;
+            let nr_eff = NR.min(n - j0);
+            for ip in 0..mr_rows.div_ceil(MR) {
+                let a_panel = &a_packed[ip * MR * kc..(ip + 1) * MR * kc];
+                let acc = kernel::run::<MR, NR>(isa, kc, a_panel, b_panel);
+                let mr_eff = MR.min(mr_rows - ip * MR);
+                for (i, acc_row) in acc.iter().enumerate().take(mr_eff) {
+                    let t = &mut tile[(ip * MR + i) * width + (j0 - col0)..][..nr_eff];
+                    for (t, &v) in t.iter_mut().zip(acc_row) {
+                        *t += v;
+                    }
+                }
+                fma += (mr_eff * nr_eff * kc) as u64;
+            }
+        }
+    }
+    for (ri, i) in rows.enumerate() {
+        let src = &tile[ri * width..(ri + 1) * width];
+        // SAFETY: row i, columns col0..col1 belong to this task alone (see OutPtr), and
+        // i < m, col1 ≤ n keep the slice inside the m·n output buffer.
+        let dst = unsafe { std::slice::from_raw_parts_mut(out.0.add(i * n + col0), width) };
+        match bias {
+            Some(bias) => {
+                for ((d, &s), &b) in dst.iter_mut().zip(src).zip(&bias[col0..col1]) {
+                    *d = T::from_f32(s + b.to_f32());
+                }
+            }
+            None => {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = T::from_f32(s);
+                }
+            }
+        }
+    }
+    fma
+}
+
+/// The plain triple loop in f64: the specification the packed kernel is tested against.
+pub fn gemm_naive(m: usize, n: usize, k: usize, a: &[f64], b: &[f64]) -> Vec<f64> {
+    let mut c = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            c[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(m: usize, n: usize, k: usize, isa: Isa) {
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
+        let mut out = vec![0f32; m * n];
+        let ar = MatRef { data: &a, offset: 0, rs: k, cs: 1 };
+        let br = MatRef { data: &b, offset: 0, rs: n, cs: 1 };
+        let fma = match isa {
+            Isa::Avx512 => gemm_with::<f32, 6, 32>(isa, m, n, k, ar, br, None, &mut out),
+            Isa::Avx2 => gemm_with::<f32, 6, 16>(isa, m, n, k, ar, br, None, &mut out),
+            Isa::Portable => gemm_with::<f32, 4, 8>(isa, m, n, k, ar, br, None, &mut out),
+        };
+        assert_eq!(fma, (m * n * k) as u64);
+        let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
+        let b64: Vec<f64> = b.iter().map(|&x| x as f64).collect();
+        let want = gemm_naive(m, n, k, &a64, &b64);
+        for (g, w) in out.iter().zip(&want) {
+            assert!((*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()), "{g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn every_available_isa_matches_the_naive_product() {
+        for isa in Isa::available() {
+            for &(m, n, k) in &[(1, 1, 1), (7, 33, 300), (97, 65, 513), (13, 5, 2)] {
+                check(m, n, k, isa);
+            }
+        }
+    }
+}
+
+/// Batched product over layouts already broadcast to (…, m, k) and (…, k, n): one
+/// [`gemm`] per batch entry, each reading its operands in place through their strides.
+pub(crate) fn batched<T: FloatElem>(
+    a: &[T],
+    al: &tally_core::Layout,
+    b: &[T],
+    bl: &tally_core::Layout,
+    bias: Option<(&[T], &tally_core::Layout)>,
+) -> tally_core::Counted<Vec<T>> {
+    let r = al.dims().len();
+    let (m, k, n) = (al.dims()[r - 2], al.dims()[r - 1], bl.dims()[r - 1]);
+    let batch: usize = al.dims()[..r - 2].iter().product();
+    let bias = bias.map(|(d, l)| crate::util::contiguous(d, l));
+    let mut out = vec![T::default(); batch * m * n];
+    let mut work = tally_core::Work::ZERO;
+    let offset = |l: &tally_core::Layout, mut idx: usize| {
+        let mut off = l.offset();
+        for d in (0..r - 2).rev() {
+            off += (idx % l.dims()[d]) * l.strides()[d];
+            idx /= l.dims()[d];
+        }
+        off
+    };
+    if m * n > 0 {
+        for (i, dst) in out.chunks_mut(m * n).enumerate() {
+            let ar = MatRef { data: a, offset: offset(al, i), rs: al.strides()[r - 2], cs: al.strides()[r - 1] };
+            let br = MatRef { data: b, offset: offset(bl, i), rs: bl.strides()[r - 2], cs: bl.strides()[r - 1] };
+            work.fma += gemm(m, n, k, ar, br, bias.as_deref(), dst);
+            if bias.is_some() {
+                work.add += (m * n) as u64;
+            }
+        }
+    }
+    work.bytes_read = crate::util::bytes(
+        al.distinct_elems() + bl.distinct_elems() + bias.as_ref().map_or(0, |b| b.len()),
+        T::DTYPE,
+    );
+    work.bytes_written = crate::util::bytes(out.len(), T::DTYPE);
+    tally_core::Counted::executed(out, work)
+}

@@ -1,0 +1,54 @@
+//! Softmax over the last dimension, one row per work unit.
+
+use rayon::prelude::*;
+use tally_core::{Counted, FloatElem, Layout, Work};
+
+use crate::util::{bytes, contiguous};
+
+/// Softmax of one row in place (f32): max, shift, exp, sum, one reciprocal, scale.
+/// Returns the row's work by the convention (3n adds, n muls, n + 1 specials).
+pub(crate) fn softmax_row(row: &mut [f32]) -> Work {
+    let n = row.len() as u64;
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for v in row.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
+    Work {
+        add: 3 * n,
+        mul: n,
+        special: n + 1,
+        ..Work::ZERO
+    }
+}
+
+/// Softmax over the last dimension of the view `x`.
+pub(crate) fn softmax_last<T: FloatElem>(x: &[T], l: &Layout) -> Counted<Vec<T>> {
+    let src = contiguous(x, l);
+    let n = l.shape().last().max(1);
+    let mut out = vec![T::default(); src.len()];
+    let work: Work = out
+        .par_chunks_mut(n)
+        .zip(src.par_chunks(n))
+        .map_init(
+            || vec![0f32; n],
+            |buf, (o, i)| {
+                for (b, &v) in buf.iter_mut().zip(i) {
+                    *b = v.to_f32();
+                }
+                let w = softmax_row(buf);
+                for (o, &b) in o.iter_mut().zip(buf.iter()) {
+                    *o = T::from_f32(b);
+                }
+                w
+            },
+        )
+        .sum();
+    let work = work.with_bytes(bytes(src.len(), T::DTYPE), bytes(out.len(), T::DTYPE));
+    Counted::executed(out, work)
+}

@@ -1,0 +1,46 @@
+//! The single path from a tensor op to a kernel: run it, time it, record its work.
+
+use std::time::Instant;
+
+use tally_core::ledger::Record;
+use tally_core::{meter, Counted, Layout, OpId, Result, Shape, Work};
+
+use crate::{Storage, Tensor};
+
+/// Runs `kernel`, records its work against `analytic` under `op`, and wraps the output
+/// as a contiguous tensor of `out_shape`.
+pub(crate) fn run(
+    op: OpId,
+    inputs: &[&Tensor],
+    out_shape: Shape,
+    analytic: Work,
+    kernel: impl FnOnce() -> Result<Counted<Storage>>,
+) -> Result<Tensor> {
+    let recording = meter::is_recording();
+    let start = recording.then(Instant::now);
+    let counted = kernel()?;
+    if let Some(start) = start {
+        let elapsed_ns = start.elapsed().as_nanos() as u64;
+        let first = inputs.first();
+        meter::record(Record {
+            op,
+            dtype: first.map(|t| t.dtype()).unwrap_or(counted.out.dtype()),
+            device: counted.out.device(),
+            inputs: inputs.iter().map(|t| t.shape().clone()).collect(),
+            output: out_shape.clone(),
+            source: counted.source,
+            work: counted.work,
+            analytic,
+            elapsed_ns,
+            scope: Default::default(),
+        });
+    }
+    Ok(Tensor::from_storage(counted.out, Layout::contiguous(out_shape)))
+}
+
+/// The CPU storage and layout of an optional operand (bias, weight, mask).
+pub(crate) fn cpu_view(t: Option<&Tensor>) -> Option<(&tally_cpu::CpuStorage, &Layout)> {
+    t.map(|t| match t.storage() {
+        Storage::Cpu(s) => (s, t.layout()),
+    })
+}

@@ -1,0 +1,78 @@
+//! Batched matrix products, with transposes as views and an optional fused bias.
+
+use tally_core::backend::BackendStorage;
+use tally_core::{cost, Error, OpId, Result, Shape};
+
+use crate::dispatch::run;
+use crate::{Storage, Tensor};
+
+impl Tensor {
+    /// (…, m, k) · (…, k, n) → (…, m, n); batch dimensions broadcast. Transposed
+    /// operands (from [`Tensor::t`]) are read in place, not copied.
+    pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.matmul_bias(rhs, None)
+    }
+
+    /// `self · rhs + bias` with `bias` of shape (n), added in the product's epilogue.
+    pub fn matmul_bias(&self, rhs: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        const OP: &str = "matmul";
+        self.float(OP)?;
+        self.same_kind(OP, rhs)?;
+        if self.rank() < 2 || rhs.rank() < 2 {
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                lhs: self.shape().clone(),
+                rhs: rhs.shape().clone(),
+            });
+        }
+        let (m, k) = (self.dims()[self.rank() - 2], self.dims()[self.rank() - 1]);
+        let (k2, n) = (rhs.dims()[rhs.rank() - 2], rhs.dims()[rhs.rank() - 1]);
+        if k != k2 {
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                lhs: self.shape().clone(),
+                rhs: rhs.shape().clone(),
+            });
+        }
+        if let Some(bias) = bias {
+            self.same_kind(OP, bias)?;
+            if bias.dims() != [n] {
+                return Err(Error::shape(OP, bias.shape(), format!("bias must be ({n})")));
+            }
+        }
+        let batch_a = Shape::new(&self.dims()[..self.rank() - 2]);
+        let batch_b = Shape::new(&rhs.dims()[..rhs.rank() - 2]);
+        let batch = Shape::broadcast(OP, &batch_a, &batch_b)?;
+        let mut a_dims = batch.dims().to_vec();
+        a_dims.extend([m, k]);
+        let mut b_dims = batch.dims().to_vec();
+        b_dims.extend([k, n]);
+        let mut out_dims = batch.dims().to_vec();
+        out_dims.extend([m, n]);
+        let a = self.layout().broadcast_as(&Shape::new(a_dims))?;
+        let b = rhs.layout().broadcast_as(&Shape::new(b_dims))?;
+        let analytic = cost::matmul(
+            batch.elem_count(),
+            m,
+            n,
+            k,
+            self.layout().distinct_elems(),
+            rhs.layout().distinct_elems(),
+            bias.is_some(),
+            self.dtype(),
+        );
+        let mut inputs = vec![self, rhs];
+        inputs.extend(bias);
+        run(OpId::Matmul, &inputs, Shape::new(out_dims), analytic, || {
+            match (self.storage(), rhs.storage()) {
+                (Storage::Cpu(x), Storage::Cpu(y)) => {
+                    let bias = match bias.map(|t| (t.storage(), t.layout())) {
+                        Some((Storage::Cpu(s), l)) => Some((s, l)),
+                        None => None,
+                    };
+                    Ok(x.matmul(&a, y, &b, bias)?.map(Storage::Cpu))
+                }
+            }
+        })
+    }
+}

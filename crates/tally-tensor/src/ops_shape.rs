@@ -1,0 +1,129 @@
+//! Copies, concatenation, dtype casts and reductions.
+
+use tally_core::backend::BackendStorage;
+use tally_core::{cost, DType, Error, OpId, ReduceOp, Result, Shape};
+use tally_cpu::CpuStorage;
+
+use crate::dispatch::run;
+use crate::{Storage, Tensor};
+
+impl Tensor {
+    /// This tensor if already contiguous, else a counted copy into a new buffer.
+    pub fn contiguous(&self) -> Result<Tensor> {
+        if self.is_contiguous() {
+            return Ok(self.clone());
+        }
+        self.copy()
+    }
+
+    /// A counted copy into a new contiguous buffer, even when already contiguous.
+    pub fn copy(&self) -> Result<Tensor> {
+        let analytic = cost::copy(self.elem_count(), self.dtype())
+            .with_bytes(
+                (self.layout().distinct_elems() * self.dtype().size_in_bytes()) as u64,
+                (self.elem_count() * self.dtype().size_in_bytes()) as u64,
+            );
+        run(OpId::Copy, &[self], self.shape().clone(), analytic, || match self.storage() {
+            Storage::Cpu(s) => Ok(s.copy_contiguous(self.layout())?.map(Storage::Cpu)),
+        })
+    }
+
+    /// Tensors joined along `dim`; all other dimensions must agree.
+    pub fn cat(parts: &[&Tensor], dim: usize) -> Result<Tensor> {
+        const OP: &str = "concat";
+        let first = parts
+            .first()
+            .ok_or_else(|| Error::invalid(OP, "no tensors to concatenate"))?;
+        let rank = first.rank();
+        if dim >= rank {
+            return Err(Error::DimOutOfRange { op: OP, dim, rank });
+        }
+        let mut out = first.dims().to_vec();
+        out[dim] = 0;
+        for p in parts {
+            first.same_kind(OP, p)?;
+            let same_rest = p.rank() == rank
+                && p.dims().iter().enumerate().all(|(i, &d)| i == dim || d == first.dims()[i]);
+            if !same_rest {
+                return Err(Error::ShapeMismatch {
+                    op: OP,
+                    lhs: first.shape().clone(),
+                    rhs: p.shape().clone(),
+                });
+            }
+            out[dim] += p.dims()[dim];
+        }
+        let shape = Shape::new(out);
+        let read: usize = parts.iter().map(|p| p.layout().distinct_elems()).sum();
+        let size = first.dtype().size_in_bytes();
+        let analytic = cost::copy(shape.elem_count(), first.dtype())
+            .with_bytes((read * size) as u64, (shape.elem_count() * size) as u64);
+        run(OpId::Concat, parts, shape, analytic, || {
+            let views: Vec<(&CpuStorage, &tally_core::Layout)> = parts
+                .iter()
+                .map(|p| match p.storage() {
+                    Storage::Cpu(s) => (s, p.layout()),
+                })
+                .collect();
+            Ok(CpuStorage::concat(&views, dim)?.map(Storage::Cpu))
+        })
+    }
+
+    /// The elements converted to `dtype` (a counted copy; a no-op for the same dtype).
+    pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        let n = self.elem_count();
+        let analytic = cost::cast(n, self.dtype(), dtype).with_bytes(
+            (self.layout().distinct_elems() * self.dtype().size_in_bytes()) as u64,
+            (n * dtype.size_in_bytes()) as u64,
+        );
+        run(OpId::Cast, &[self], self.shape().clone(), analytic, || match self.storage() {
+            Storage::Cpu(s) => Ok(s.cast(self.layout(), dtype)?.map(Storage::Cpu)),
+        })
+    }
+
+    /// A reduction over `dim`; the dimension is kept with size 1 when `keepdim`.
+    pub fn reduce(&self, dim: usize, op: ReduceOp, keepdim: bool) -> Result<Tensor> {
+        self.float(op.name())?;
+        let (outer, n, inner) = self.shape().split_at_dim(op.name(), dim)?;
+        if n == 0 {
+            return Err(Error::shape(op.name(), self.shape(), format!("dimension {dim} is empty")));
+        }
+        let mut dims = self.dims().to_vec();
+        dims[dim] = 1;
+        let analytic = cost::reduce(op, outer * inner, n, self.dtype()).with_bytes(
+            (self.layout().distinct_elems() * self.dtype().size_in_bytes()) as u64,
+            cost::reduce(op, outer * inner, n, self.dtype()).bytes_written,
+        );
+        let out = run(op.id(), &[self], Shape::new(dims), analytic, || match self.storage() {
+            Storage::Cpu(s) => Ok(s.reduce(self.layout(), dim, op)?.map(Storage::Cpu)),
+        })?;
+        if keepdim {
+            Ok(out)
+        } else {
+            out.squeeze(dim)
+        }
+    }
+
+    /// Σ over `dim`.
+    pub fn sum(&self, dim: usize, keepdim: bool) -> Result<Tensor> {
+        self.reduce(dim, ReduceOp::Sum, keepdim)
+    }
+
+    /// Mean over `dim`.
+    pub fn mean(&self, dim: usize, keepdim: bool) -> Result<Tensor> {
+        self.reduce(dim, ReduceOp::Mean, keepdim)
+    }
+
+    /// Maximum over `dim`.
+    pub fn max(&self, dim: usize, keepdim: bool) -> Result<Tensor> {
+        self.reduce(dim, ReduceOp::Max, keepdim)
+    }
+
+    /// Index (u32) of the first maximum over `dim`.
+    pub fn argmax(&self, dim: usize, keepdim: bool) -> Result<Tensor> {
+        self.reduce(dim, ReduceOp::Argmax, keepdim)
+    }
+}
