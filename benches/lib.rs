@@ -1,1 +1,1 @@
-//! Benchmarks live in the bench targets.
+//! Benchmarks live in `benches/benches/`; see `benches/README.md`.

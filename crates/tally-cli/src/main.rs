@@ -1,1 +1,53 @@
-fn main() {}
+//! `tally`: inspect checkpoints and profile models, with every FPO and byte counted.
+
+mod inspect;
+mod profile;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tally: inference whose kernels count the work they execute.
+#[derive(Parser)]
+#[command(name = "tally", version, about)]
+struct Cli {
+    /// CPU worker threads (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List a safetensors checkpoint's tensors, dtypes, shapes, parameters and bytes.
+    Inspect {
+        /// A `.safetensors` file, a sharded `model.safetensors.index.json`, or a folder holding one.
+        path: PathBuf,
+    },
+    /// Run a shipped model and print what every op cost (calls, FPO, bytes, time, GFLOP/s).
+    Profile(profile::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        if let Err(e) = tally::set_num_threads(n) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let result = match cli.command {
+        Command::Inspect { path } => inspect::run(&path),
+        Command::Profile(args) => profile::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

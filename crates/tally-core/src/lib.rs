@@ -14,6 +14,7 @@ pub mod layout;
 pub mod ledger;
 pub mod meter;
 pub mod op;
+pub mod report;
 pub mod shape;
 pub mod work;
 

@@ -97,19 +97,26 @@ pub fn record(mut rec: Record) {
         let frames = f.borrow();
         let Some(top) = frames.last() else { return };
         rec.scope = top.scope.clone();
-        let mut done: Vec<&Arc<RegionInner>> = Vec::with_capacity(1);
+        let mut targets: Vec<&Arc<RegionInner>> = Vec::with_capacity(1);
         for frame in frames.iter().rev() {
-            if done.iter().any(|d| Arc::ptr_eq(d, &frame.region)) {
-                continue;
+            if !targets.iter().any(|d| Arc::ptr_eq(d, &frame.region)) {
+                targets.push(&frame.region);
             }
-            frame
-                .region
+        }
+        let Some((last, rest)) = targets.split_last() else {
+            return;
+        };
+        for region in rest {
+            region
                 .records
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(rec.clone());
-            done.push(&frame.region);
         }
+        last.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(rec);
     });
 }
 

@@ -1,1 +1,14 @@
-//! stub
+//! Tally's reference models. Each loads its weights through `tally-nn` and runs on
+//! Tally's own kernels, so every FPO it takes is counted.
+
+pub mod digits;
+
+use std::path::PathBuf;
+
+/// The folder holding shipped models: `$TALLY_MODELS` when set, else the repository's
+/// `models/` (found from this crate's source location, so it works from a fresh clone).
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("TALLY_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models")))
+}

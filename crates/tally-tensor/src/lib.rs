@@ -14,4 +14,4 @@ mod threads;
 
 pub use storage::Storage;
 pub use tensor::Tensor;
-pub use threads::set_num_threads;
+pub use threads::{num_threads, set_num_threads};

@@ -10,3 +10,8 @@ pub fn set_num_threads(n: usize) -> Result<()> {
         .build_global()
         .map_err(|e| Error::invalid("set_num_threads", format!("cannot set {n} threads: {e}")))
 }
+
+/// The number of CPU worker threads ops run on.
+pub fn num_threads() -> usize {
+    rayon::current_num_threads()
+}
