@@ -78,6 +78,7 @@ pub fn binary(op: BinaryOp, n: usize, lhs: usize, rhs: usize, dtype: DType) -> W
 
 /// Batched matmul: `batch` products of (m,k)·(k,n), inputs of `a_elems`/`b_elems`
 /// distinct elements, optional bias of n: batch·m·n·k FMAs plus batch·m·n bias adds.
+#[allow(clippy::too_many_arguments)]
 pub fn matmul(
     batch: usize,
     m: usize,
