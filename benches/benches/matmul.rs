@@ -6,8 +6,12 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use tally::{Device, Tensor};
 
 fn operands(n: usize) -> (Vec<f32>, Vec<f32>) {
-    let a = (0..n * n).map(|i| ((i * 31 % 97) as f32 - 48.0) / 97.0).collect();
-    let b = (0..n * n).map(|i| ((i * 17 % 89) as f32 - 44.0) / 89.0).collect();
+    let a = (0..n * n)
+        .map(|i| ((i * 31 % 97) as f32 - 48.0) / 97.0)
+        .collect();
+    let b = (0..n * n)
+        .map(|i| ((i * 17 % 89) as f32 - 44.0) / 89.0)
+        .collect();
     (a, b)
 }
 

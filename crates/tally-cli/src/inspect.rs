@@ -23,7 +23,10 @@ pub fn run(path: &Path) -> Result<()> {
             ]
         })
         .collect();
-    println!("{}", table::render(&["tensor", "dtype", "shape", "params", "bytes"], &rows));
+    println!(
+        "{}",
+        table::render(&["tensor", "dtype", "shape", "params", "bytes"], &rows)
+    );
     let files = store.files();
     println!(
         "\n{} tensors in {} file{}, {} parameters ({}), {} bytes",

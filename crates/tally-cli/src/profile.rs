@@ -30,7 +30,12 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<()> {
     let dtype = DType::parse(&args.dtype)
         .filter(|d| d.is_float())
-        .ok_or_else(|| Error::invalid("profile", format!("--dtype {}: expected f32, bf16 or f16", args.dtype)))?;
+        .ok_or_else(|| {
+            Error::invalid(
+                "profile",
+                format!("--dtype {}: expected f32, bf16 or f16", args.dtype),
+            )
+        })?;
     if args.model != "digits-mlp" {
         return Err(Error::invalid(
             "profile",
@@ -69,7 +74,10 @@ pub fn run(args: &Args) -> Result<()> {
         100.0 * accuracy
     );
     println!("{}\n", table::cost_table("op", &report.ops, &report.total));
-    println!("{}\n", table::cost_table("scope", &report.scopes, &report.total));
+    println!(
+        "{}\n",
+        table::cost_table("scope", &report.scopes, &report.total)
+    );
     let t = &report.total;
     println!(
         "FPO {} executed, {} analytic; matmul/conv FPO {} (what FlopCounterMode counts); \
@@ -88,7 +96,10 @@ pub fn run(args: &Args) -> Result<()> {
         table::si(t.work.bytes() as f64 / data.len() as f64)
     );
     if let Some(path) = &args.json {
-        std::fs::write(path, report.to_json()?).map_err(|source| Error::Io { path: path.clone(), source })?;
+        std::fs::write(path, report.to_json()?).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
         println!("wrote {}", path.display());
     }
     Ok(())

@@ -67,7 +67,9 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// The standard cost table over report rows (and a total row).
 pub fn cost_table(first: &str, rows: &[Row], total: &Row) -> String {
-    let header = [first, "calls", "FPO", "add", "mul", "fma", "special", "bytes", "time", "GFLOP/s", "GB/s"];
+    let header = [
+        first, "calls", "FPO", "add", "mul", "fma", "special", "bytes", "time", "GFLOP/s", "GB/s",
+    ];
     let cells = |r: &Row| {
         vec![
             r.name.clone(),
@@ -96,7 +98,13 @@ mod tests {
     fn si_scales_and_tables_align() {
         assert_eq!(si(999.0), "999");
         assert_eq!(si(1_234_567.0), "1.23 M");
-        let t = render(&["op", "n"], &[vec!["matmul".into(), "3".into()], vec!["add".into(), "12".into()]]);
+        let t = render(
+            &["op", "n"],
+            &[
+                vec!["matmul".into(), "3".into()],
+                vec!["add".into(), "12".into()],
+            ],
+        );
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "op       n");
         assert_eq!(lines[2], "matmul   3");

@@ -4,7 +4,10 @@
 use std::process::Command;
 
 fn tally(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tally")).args(args).output().expect("tally runs")
+    Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(args)
+        .output()
+        .expect("tally runs")
 }
 
 #[test]
@@ -14,16 +17,40 @@ fn profile_prints_tables_and_writes_versioned_json() {
     let json = dir.join("profile.json");
     let out = tally(&["profile", "--batch", "10", "--json", json.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("matmul") && stdout.contains("GFLOP/s"), "{stdout}");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("matmul") && stdout.contains("GFLOP/s"),
+        "{stdout}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["schema"], "tally.profile/1");
     assert_eq!(v["run"]["batch"], 10);
     // 10 images through 64→128→128→10: 2·10·(64·128 + 128·128 + 128·10) matmul FPO.
-    assert_eq!(v["contraction_fpo"], 2 * 10 * (64 * 128 + 128 * 128 + 128 * 10));
-    let ops: Vec<&str> = v["ops"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        v["contraction_fpo"],
+        2 * 10 * (64 * 128 + 128 * 128 + 128 * 10)
+    );
+    let ops: Vec<&str> = v["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
     assert_eq!(ops, ["matmul", "relu"]);
-    for key in ["calls", "fpo", "fpo_analytic", "work", "time_s", "gflops", "gbytes_per_s"] {
+    for key in [
+        "calls",
+        "fpo",
+        "fpo_analytic",
+        "work",
+        "time_s",
+        "gflops",
+        "gbytes_per_s",
+    ] {
         assert!(v["total"].get(key).is_some(), "total lacks {key}");
     }
     std::fs::remove_dir_all(&dir).ok();
@@ -31,11 +58,17 @@ fn profile_prints_tables_and_writes_versioned_json() {
 
 #[test]
 fn inspect_lists_tensors_and_parameters() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/digits/mlp.safetensors");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../models/digits/mlp.safetensors"
+    );
     let out = tally(&["inspect", path]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert!(stdout.contains("layers.1.weight") && stdout.contains("[128, 128]"), "{stdout}");
+    assert!(
+        stdout.contains("layers.1.weight") && stdout.contains("[128, 128]"),
+        "{stdout}"
+    );
     assert!(stdout.contains("26122 parameters"), "{stdout}");
 }
 
@@ -44,7 +77,10 @@ fn bad_input_is_an_error_not_a_panic() {
     let out = tally(&["inspect", "/nonexistent/model.safetensors"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("error: ") && err.contains("/nonexistent/model.safetensors"), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("/nonexistent/model.safetensors"),
+        "{err}"
+    );
     let out = tally(&["profile", "--dtype", "f64"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--dtype f64"));

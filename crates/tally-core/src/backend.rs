@@ -71,17 +71,40 @@ pub trait BackendStorage: Sized {
     /// Elementwise `op(a, b)`; both layouts already broadcast to the output shape.
     fn binary(&self, a: &Layout, rhs: &Self, b: &Layout, op: BinaryOp) -> Result<Counted<Self>>;
     /// Batched product (…, m, k)·(…, k, n) [+ bias (n)]; batch dims already broadcast.
-    fn matmul(&self, a: &Layout, rhs: &Self, b: &Layout, bias: Option<View<'_, Self>>) -> Result<Counted<Self>>;
+    fn matmul(
+        &self,
+        a: &Layout,
+        rhs: &Self,
+        b: &Layout,
+        bias: Option<View<'_, Self>>,
+    ) -> Result<Counted<Self>>;
     /// Softmax over the last dimension.
     fn softmax_last(&self, x: &Layout) -> Result<Counted<Self>>;
     /// Layer norm over the last dimension.
-    fn layer_norm(&self, x: &Layout, weight: Option<View<'_, Self>>, bias: Option<View<'_, Self>>, eps: f64) -> Result<Counted<Self>>;
+    fn layer_norm(
+        &self,
+        x: &Layout,
+        weight: Option<View<'_, Self>>,
+        bias: Option<View<'_, Self>>,
+        eps: f64,
+    ) -> Result<Counted<Self>>;
     /// RMS norm over the last dimension.
-    fn rms_norm(&self, x: &Layout, weight: Option<View<'_, Self>>, eps: f64) -> Result<Counted<Self>>;
+    fn rms_norm(
+        &self,
+        x: &Layout,
+        weight: Option<View<'_, Self>>,
+        eps: f64,
+    ) -> Result<Counted<Self>>;
     /// Rows of this (v, d) table gathered by integer `ids` → (…ids, d).
     fn embedding(&self, table: &Layout, ids: View<'_, Self>) -> Result<Counted<Self>>;
     /// Rotary embedding of x (…, s, d) with cos/sin tables (s, d/2).
-    fn rope(&self, x: &Layout, cos: View<'_, Self>, sin: View<'_, Self>, style: RopeStyle) -> Result<Counted<Self>>;
+    fn rope(
+        &self,
+        x: &Layout,
+        cos: View<'_, Self>,
+        sin: View<'_, Self>,
+        style: RopeStyle,
+    ) -> Result<Counted<Self>>;
     /// The view copied into a new contiguous buffer.
     fn copy_contiguous(&self, x: &Layout) -> Result<Counted<Self>>;
     /// Views concatenated along `dim` into a new contiguous buffer.
@@ -91,10 +114,23 @@ pub trait BackendStorage: Sized {
     /// A reduction over `dim`, which is kept with size 1.
     fn reduce(&self, x: &Layout, dim: usize, op: ReduceOp) -> Result<Counted<Self>>;
     /// NCHW convolution with an (c_out, c_in/groups, kh, kw) kernel.
-    fn conv2d(&self, x: &Layout, weight: View<'_, Self>, bias: Option<View<'_, Self>>, p: Conv2dParams) -> Result<Counted<Self>>;
+    fn conv2d(
+        &self,
+        x: &Layout,
+        weight: View<'_, Self>,
+        bias: Option<View<'_, Self>>,
+        p: Conv2dParams,
+    ) -> Result<Counted<Self>>;
     /// NCHW pooling.
     fn pool2d(&self, x: &Layout, p: Pool2dParams) -> Result<Counted<Self>>;
     /// Attention of q (b, h, s_q, d) over k, v (b, h_kv, s_k, d); `mask` (b, s_k) u32,
     /// non-zero where a key may be attended.
-    fn attention(&self, q: &Layout, k: View<'_, Self>, v: View<'_, Self>, mask: Option<View<'_, Self>>, p: AttentionParams) -> Result<Counted<Self>>;
+    fn attention(
+        &self,
+        q: &Layout,
+        k: View<'_, Self>,
+        v: View<'_, Self>,
+        mask: Option<View<'_, Self>>,
+        p: AttentionParams,
+    ) -> Result<Counted<Self>>;
 }

@@ -287,7 +287,12 @@ pub struct AttentionGeometry {
 /// Attention over `visible` (query, key) pairs: per pair d FMAs for q·k, 1 mul for the
 /// scale, d FMAs for p·v, and the softmax's 3 adds, 1 mul and 1 exp; per query row
 /// one reciprocal. `visible = b·h·s_q·s_k` for the dense count.
-pub fn attention_over(g: &AttentionGeometry, visible: u64, mask_elems: usize, dtype: DType) -> Work {
+pub fn attention_over(
+    g: &AttentionGeometry,
+    visible: u64,
+    mask_elems: usize,
+    dtype: DType,
+) -> Work {
     let d = g.head_dim as u64;
     let rows = (g.batch * g.heads * g.q_len) as u64;
     let q = g.batch * g.heads * g.q_len * g.head_dim;

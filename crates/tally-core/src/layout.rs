@@ -130,10 +130,17 @@ impl Layout {
     pub fn permute(&self, perm: &[usize]) -> Result<Self> {
         let rank = self.shape.rank();
         let mut seen = vec![false; rank];
-        if perm.len() != rank || perm.iter().any(|&p| p >= rank || std::mem::replace(&mut seen[p], true)) {
+        if perm.len() != rank
+            || perm
+                .iter()
+                .any(|&p| p >= rank || std::mem::replace(&mut seen[p], true))
+        {
             return Err(Error::invalid(
                 "permute",
-                format!("{perm:?} is not a permutation of the {rank} dims of {}", self.shape),
+                format!(
+                    "{perm:?} is not a permutation of the {rank} dims of {}",
+                    self.shape
+                ),
             ));
         }
         Ok(Layout {

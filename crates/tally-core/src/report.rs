@@ -88,7 +88,16 @@ impl Profile {
             scopes: ledger
                 .by_scope(scope_depth)
                 .iter()
-                .map(|(name, s)| Row::new(if name.is_empty() { "(top)".into() } else { name.clone() }, s))
+                .map(|(name, s)| {
+                    Row::new(
+                        if name.is_empty() {
+                            "(top)".into()
+                        } else {
+                            name.clone()
+                        },
+                        s,
+                    )
+                })
                 .collect(),
         }
     }

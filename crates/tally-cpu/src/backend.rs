@@ -1,7 +1,9 @@
 //! [`BackendStorage`] for [`CpuStorage`]: dtype dispatch to the generic kernels.
 
 use half::{bf16, f16};
-use tally_core::backend::{AttentionParams, BackendStorage, Conv2dParams, Pool2dParams, RopeStyle, View};
+use tally_core::backend::{
+    AttentionParams, BackendStorage, Conv2dParams, Pool2dParams, RopeStyle, View,
+};
 use tally_core::{BinaryOp, Counted, DType, Device, Error, Layout, ReduceOp, Result, UnaryOp};
 
 use crate::storage::CpuStorage;
@@ -24,13 +26,19 @@ macro_rules! float_kernel {
                 type $T = bf16;
                 Ok($body.map(CpuStorage::BF16))
             }
-            other => Err(Error::UnsupportedDType { op: $op, dtype: other.dtype() }),
+            other => Err(Error::UnsupportedDType {
+                op: $op,
+                dtype: other.dtype(),
+            }),
         }
     };
 }
 
 /// Borrows an optional operand as a slice of the kernel's element type.
-fn opt<'a, T: crate::CpuElem>(op: &'static str, v: Option<View<'a, CpuStorage>>) -> Result<Option<(&'a [T], &'a Layout)>> {
+fn opt<'a, T: crate::CpuElem>(
+    op: &'static str,
+    v: Option<View<'a, CpuStorage>>,
+) -> Result<Option<(&'a [T], &'a Layout)>> {
     v.map(|(s, l)| Ok((s.as_slice::<T>(op)?, l))).transpose()
 }
 
@@ -48,14 +56,28 @@ impl BackendStorage for CpuStorage {
     }
 
     fn affine(&self, x: &Layout, mul: f64, add: f64) -> Result<Counted<Self>> {
-        float_kernel!("affine", self, |v: T| unary::affine::<T>(v, x, mul as f32, add as f32))
+        float_kernel!("affine", self, |v: T| unary::affine::<T>(
+            v, x, mul as f32, add as f32
+        ))
     }
 
     fn binary(&self, a: &Layout, rhs: &Self, b: &Layout, op: BinaryOp) -> Result<Counted<Self>> {
-        float_kernel!(op.name(), self, |v: T| binary::binary::<T>(v, a, rhs.as_slice::<T>(op.name())?, b, op))
+        float_kernel!(op.name(), self, |v: T| binary::binary::<T>(
+            v,
+            a,
+            rhs.as_slice::<T>(op.name())?,
+            b,
+            op
+        ))
     }
 
-    fn matmul(&self, a: &Layout, rhs: &Self, b: &Layout, bias: Option<View<'_, Self>>) -> Result<Counted<Self>> {
+    fn matmul(
+        &self,
+        a: &Layout,
+        rhs: &Self,
+        b: &Layout,
+        bias: Option<View<'_, Self>>,
+    ) -> Result<Counted<Self>> {
         float_kernel!("matmul", self, |v: T| crate::gemm::batched::<T>(
             v,
             a,
@@ -69,7 +91,13 @@ impl BackendStorage for CpuStorage {
         float_kernel!("softmax", self, |v: T| softmax::softmax_last::<T>(v, x))
     }
 
-    fn layer_norm(&self, x: &Layout, weight: Option<View<'_, Self>>, bias: Option<View<'_, Self>>, eps: f64) -> Result<Counted<Self>> {
+    fn layer_norm(
+        &self,
+        x: &Layout,
+        weight: Option<View<'_, Self>>,
+        bias: Option<View<'_, Self>>,
+        eps: f64,
+    ) -> Result<Counted<Self>> {
         float_kernel!("layer_norm", self, |v: T| norm::layer_norm::<T>(
             v,
             x,
@@ -79,8 +107,18 @@ impl BackendStorage for CpuStorage {
         ))
     }
 
-    fn rms_norm(&self, x: &Layout, weight: Option<View<'_, Self>>, eps: f64) -> Result<Counted<Self>> {
-        float_kernel!("rms_norm", self, |v: T| norm::rms_norm::<T>(v, x, opt::<T>("rms_norm", weight)?, eps as f32))
+    fn rms_norm(
+        &self,
+        x: &Layout,
+        weight: Option<View<'_, Self>>,
+        eps: f64,
+    ) -> Result<Counted<Self>> {
+        float_kernel!("rms_norm", self, |v: T| norm::rms_norm::<T>(
+            v,
+            x,
+            opt::<T>("rms_norm", weight)?,
+            eps as f32
+        ))
     }
 
     fn embedding(&self, table: &Layout, ids: View<'_, Self>) -> Result<Counted<Self>> {
@@ -88,13 +126,26 @@ impl BackendStorage for CpuStorage {
         let wide = match is {
             CpuStorage::U32(v) => embedding::widen_ids(v, il)?,
             CpuStorage::I64(v) => embedding::widen_ids(v, il)?,
-            other => return Err(Error::UnsupportedDType { op: "embedding ids", dtype: other.dtype() }),
+            other => {
+                return Err(Error::UnsupportedDType {
+                    op: "embedding ids",
+                    dtype: other.dtype(),
+                })
+            }
         };
         let id_dtype = is.dtype();
-        float_kernel!("embedding", self, |v: T| embedding::embedding::<T>(v, table, &wide, id_dtype)?)
+        float_kernel!("embedding", self, |v: T| embedding::embedding::<T>(
+            v, table, &wide, id_dtype
+        )?)
     }
 
-    fn rope(&self, x: &Layout, cos: View<'_, Self>, sin: View<'_, Self>, style: RopeStyle) -> Result<Counted<Self>> {
+    fn rope(
+        &self,
+        x: &Layout,
+        cos: View<'_, Self>,
+        sin: View<'_, Self>,
+        style: RopeStyle,
+    ) -> Result<Counted<Self>> {
         float_kernel!("rope", self, |v: T| rope::rope::<T>(
             v,
             x,
@@ -115,7 +166,10 @@ impl BackendStorage for CpuStorage {
     }
 
     fn concat(parts: &[View<'_, Self>], dim: usize) -> Result<Counted<Self>> {
-        fn typed<T: crate::CpuElem>(parts: &[View<'_, CpuStorage>], dim: usize) -> Result<Counted<CpuStorage>> {
+        fn typed<T: crate::CpuElem>(
+            parts: &[View<'_, CpuStorage>],
+            dim: usize,
+        ) -> Result<Counted<CpuStorage>> {
             let views = parts
                 .iter()
                 .map(|(s, l)| Ok((s.as_slice::<T>("concat")?, *l)))
@@ -156,11 +210,20 @@ impl BackendStorage for CpuStorage {
             CpuStorage::F32(v) => Ok(reduce::reduce(v, x, dim, op)),
             CpuStorage::F16(v) => Ok(reduce::reduce(v, x, dim, op)),
             CpuStorage::BF16(v) => Ok(reduce::reduce(v, x, dim, op)),
-            other => Err(Error::UnsupportedDType { op: op.name(), dtype: other.dtype() }),
+            other => Err(Error::UnsupportedDType {
+                op: op.name(),
+                dtype: other.dtype(),
+            }),
         }
     }
 
-    fn conv2d(&self, x: &Layout, weight: View<'_, Self>, bias: Option<View<'_, Self>>, p: Conv2dParams) -> Result<Counted<Self>> {
+    fn conv2d(
+        &self,
+        x: &Layout,
+        weight: View<'_, Self>,
+        bias: Option<View<'_, Self>>,
+        p: Conv2dParams,
+    ) -> Result<Counted<Self>> {
         float_kernel!("conv2d", self, |v: T| conv::conv2d::<T>(
             v,
             x,
@@ -174,7 +237,14 @@ impl BackendStorage for CpuStorage {
         float_kernel!("pool2d", self, |v: T| pool::pool2d::<T>(v, x, p))
     }
 
-    fn attention(&self, q: &Layout, k: View<'_, Self>, v: View<'_, Self>, mask: Option<View<'_, Self>>, p: AttentionParams) -> Result<Counted<Self>> {
+    fn attention(
+        &self,
+        q: &Layout,
+        k: View<'_, Self>,
+        v: View<'_, Self>,
+        mask: Option<View<'_, Self>>,
+        p: AttentionParams,
+    ) -> Result<Counted<Self>> {
         let mask = opt::<u32>("attention mask", mask)?;
         float_kernel!("attention", self, |qv: T| attention::attention::<T>(
             (qv, q),

@@ -1,9 +1,8 @@
 //! Broadcasting binary ops, row by row over the last dimension; each row counts its elements.
 
-use rayon::prelude::*;
 use tally_core::{cost, BinaryOp, Counted, FloatElem, Layout};
 
-use crate::util::bytes;
+use crate::util::{bytes, for_units};
 
 #[inline(always)]
 fn apply(op: BinaryOp, a: f32, b: f32) -> f32 {
@@ -30,7 +29,13 @@ fn row_offset(l: &Layout, mut row: usize) -> usize {
 }
 
 /// `op(a, b)` where both layouts are already broadcast to the output shape.
-pub(crate) fn binary<T: FloatElem>(a: &[T], al: &Layout, b: &[T], bl: &Layout, op: BinaryOp) -> Counted<Vec<T>> {
+pub(crate) fn binary<T: FloatElem>(
+    a: &[T],
+    al: &Layout,
+    b: &[T],
+    bl: &Layout,
+    op: BinaryOp,
+) -> Counted<Vec<T>> {
     let shape = al.shape();
     let n = shape.elem_count();
     let last = shape.last().max(1);
@@ -39,28 +44,21 @@ pub(crate) fn binary<T: FloatElem>(a: &[T], al: &Layout, b: &[T], bl: &Layout, o
         r => (al.strides()[r - 1], bl.strides()[r - 1]),
     };
     let mut out = vec![T::default(); n];
-    let rows_per_task = (crate::util::CHUNK / last).max(1);
-    let elems: u64 = out
-        .par_chunks_mut(rows_per_task * last)
-        .enumerate()
-        .map(|(task, chunk)| {
-            for (r, o) in chunk.chunks_mut(last).enumerate() {
-                let row = task * rows_per_task + r;
-                let (oa, ob) = (row_offset(al, row), row_offset(bl, row));
-                if sa == 1 && sb == 1 {
-                    for ((o, x), y) in o.iter_mut().zip(&a[oa..oa + last]).zip(&b[ob..ob + last]) {
-                        *o = T::from_f32(apply(op, x.to_f32(), y.to_f32()));
-                    }
-                } else {
-                    for (j, o) in o.iter_mut().enumerate() {
-                        *o = T::from_f32(apply(op, a[oa + j * sa].to_f32(), b[ob + j * sb].to_f32()));
-                    }
-                }
+    let per = cost::binary_per_elem(op);
+    let work = for_units(&mut out, last, last, |row, o| {
+        let (oa, ob) = (row_offset(al, row), row_offset(bl, row));
+        if sa == 1 && sb == 1 {
+            for ((o, x), y) in o.iter_mut().zip(&a[oa..oa + last]).zip(&b[ob..ob + last]) {
+                *o = T::from_f32(apply(op, x.to_f32(), y.to_f32()));
             }
-            chunk.len() as u64
-        })
-        .sum();
-    let work = cost::binary_per_elem(op).times(elems).with_bytes(
+        } else {
+            for (j, o) in o.iter_mut().enumerate() {
+                *o = T::from_f32(apply(op, a[oa + j * sa].to_f32(), b[ob + j * sb].to_f32()));
+            }
+        }
+        per.times(o.len() as u64)
+    });
+    let work = work.with_bytes(
         bytes(al.distinct_elems() + bl.distinct_elems(), T::DTYPE),
         bytes(n, T::DTYPE),
     );

@@ -21,11 +21,12 @@ fn im2col<T: FloatElem>(img: &[T], g: &Conv2dGeometry, c0: usize, c_per: usize, 
                     let y = (oy * g.stride + ki) as isize - g.padding as isize;
                     for ox in 0..wo {
                         let x = (ox * g.stride + kj) as isize - g.padding as isize;
-                        dst[oy * wo + ox] = if y >= 0 && x >= 0 && (y as usize) < g.h_in && (x as usize) < g.w_in {
-                            img[c * plane + y as usize * g.w_in + x as usize]
-                        } else {
-                            T::default()
-                        };
+                        dst[oy * wo + ox] =
+                            if y >= 0 && x >= 0 && (y as usize) < g.h_in && (x as usize) < g.w_in {
+                                img[c * plane + y as usize * g.w_in + x as usize]
+                            } else {
+                                T::default()
+                            };
                     }
                 }
                 row += 1;
@@ -68,9 +69,20 @@ pub(crate) fn conv2d<T: FloatElem>(
         let img = &src[n * g.c_in * g.h_in * g.w_in..(n + 1) * g.c_in * g.h_in * g.w_in];
         for grp in 0..g.groups {
             im2col(img, &g, grp * c_per, c_per, &mut col);
-            let a = MatRef { data: &wt, offset: grp * co_per * kdim, rs: kdim, cs: 1 };
-            let b = MatRef { data: &col, offset: 0, rs: pix, cs: 1 };
-            let dst = &mut out[(n * g.c_out + grp * co_per) * pix..(n * g.c_out + (grp + 1) * co_per) * pix];
+            let a = MatRef {
+                data: &wt,
+                offset: grp * co_per * kdim,
+                rs: kdim,
+                cs: 1,
+            };
+            let b = MatRef {
+                data: &col,
+                offset: 0,
+                rs: pix,
+                cs: 1,
+            };
+            let dst = &mut out
+                [(n * g.c_out + grp * co_per) * pix..(n * g.c_out + (grp + 1) * co_per) * pix];
             work.fma += gemm(co_per, pix, kdim, a, b, None, dst);
         }
     }

@@ -7,7 +7,10 @@ use crate::util::{bytes, contiguous};
 /// The view copied into a new contiguous buffer.
 pub(crate) fn copy<T: WithDType>(x: &[T], l: &Layout) -> Counted<Vec<T>> {
     let out = contiguous(x, l).into_owned();
-    let work = Work::ZERO.with_bytes(bytes(l.distinct_elems(), T::DTYPE), bytes(out.len(), T::DTYPE));
+    let work = Work::ZERO.with_bytes(
+        bytes(l.distinct_elems(), T::DTYPE),
+        bytes(out.len(), T::DTYPE),
+    );
     Counted::executed(out, work)
 }
 
@@ -36,7 +39,13 @@ pub(crate) fn concat<T: WithDType>(parts: &[(&[T], &Layout)], dim: usize) -> Cou
 /// The view converted element by element through f64 (exact for every pair Tally casts
 /// between except rounding to the narrower float, which rounds to nearest).
 pub(crate) fn cast<S: WithDType, D: WithDType>(x: &[S], l: &Layout) -> Counted<Vec<D>> {
-    let out: Vec<D> = contiguous(x, l).iter().map(|v| D::from_f64(v.to_f64())).collect();
-    let work = Work::ZERO.with_bytes(bytes(l.distinct_elems(), S::DTYPE), bytes(out.len(), D::DTYPE));
+    let out: Vec<D> = contiguous(x, l)
+        .iter()
+        .map(|v| D::from_f64(v.to_f64()))
+        .collect();
+    let work = Work::ZERO.with_bytes(
+        bytes(l.distinct_elems(), S::DTYPE),
+        bytes(out.len(), D::DTYPE),
+    );
     Counted::executed(out, work)
 }

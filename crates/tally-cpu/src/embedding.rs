@@ -32,13 +32,20 @@ pub(crate) fn embedding<T: FloatElem>(
 }
 
 /// The ids as u64 in row-major order, rejecting negatives.
-pub(crate) fn widen_ids<I: Copy + TryInto<u64> + std::fmt::Display>(ids: &[I], l: &Layout) -> Result<Vec<u64>> {
+pub(crate) fn widen_ids<I: Copy + TryInto<u64> + std::fmt::Display>(
+    ids: &[I],
+    l: &Layout,
+) -> Result<Vec<u64>> {
     contiguous(ids, l)
         .iter()
         .enumerate()
         .map(|(pos, &id)| {
-            id.try_into()
-                .map_err(|_| Error::invalid("embedding", format!("id {id} at position {pos} is negative")))
+            id.try_into().map_err(|_| {
+                Error::invalid(
+                    "embedding",
+                    format!("id {id} at position {pos} is negative"),
+                )
+            })
         })
         .collect()
 }

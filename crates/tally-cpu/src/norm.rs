@@ -1,9 +1,8 @@
 //! Layer norm and RMS norm over the last dimension, one row per work unit.
 
-use rayon::prelude::*;
 use tally_core::{Counted, FloatElem, Layout, Work};
 
-use crate::util::{bytes, contiguous};
+use crate::util::{bytes, contiguous, for_units};
 
 fn param<T: FloatElem>(p: Option<(&[T], &Layout)>) -> Option<Vec<f32>> {
     p.map(|(d, l)| contiguous(d, l).iter().map(|v| v.to_f32()).collect())
@@ -21,78 +20,83 @@ pub(crate) fn layer_norm<T: FloatElem>(
     let n = l.shape().last().max(1);
     let (w, b) = (param(weight), param(bias));
     let mut out = vec![T::default(); src.len()];
-    let work: Work = out
-        .par_chunks_mut(n)
-        .zip(src.par_chunks(n))
-        .map(|(o, i)| {
-            let n64 = n as u64;
-            let mean = i.iter().map(|v| v.to_f32()).sum::<f32>() * (1.0 / n as f32);
-            let var = i
-                .iter()
-                .map(|v| v.to_f32() - mean)
-                .fold(0f32, |acc, c| c.mul_add(c, acc))
-                * (1.0 / n as f32);
-            let rstd = 1.0 / (var + eps).sqrt();
-            for (j, (o, v)) in o.iter_mut().zip(i).enumerate() {
-                let mut y = (v.to_f32() - mean) * rstd;
-                if let Some(w) = &w {
-                    y *= w[j];
-                }
-                if let Some(b) = &b {
-                    y += b[j];
-                }
-                *o = T::from_f32(y);
+    let work = for_units(&mut out, n, 4 * n, |r, o| {
+        let i = &src[r * n..(r + 1) * n];
+        let n64 = n as u64;
+        let mean = i.iter().map(|v| v.to_f32()).sum::<f32>() * (1.0 / n as f32);
+        let var = i
+            .iter()
+            .map(|v| v.to_f32() - mean)
+            .fold(0f32, |acc, c| c.mul_add(c, acc))
+            * (1.0 / n as f32);
+        let rstd = 1.0 / (var + eps).sqrt();
+        for (j, (o, v)) in o.iter_mut().zip(i).enumerate() {
+            let mut y = (v.to_f32() - mean) * rstd;
+            if let Some(w) = &w {
+                y *= w[j];
             }
-            // mean: n adds + 1 mul; centre: n adds; var: n fma + 1 mul; +eps: 1 add;
-            // rsqrt: 1 special; normalise: n muls; weight: n muls; bias: n adds.
-            // (The centring subtraction is done twice in registers but counted once.)
-            Work {
-                add: 2 * n64 + 1 + if b.is_some() { n64 } else { 0 },
-                mul: 2 + n64 + if w.is_some() { n64 } else { 0 },
-                fma: n64,
-                special: 1,
-                ..Work::ZERO
+            if let Some(b) = &b {
+                y += b[j];
             }
-        })
-        .sum();
+            *o = T::from_f32(y);
+        }
+        // mean: n adds + 1 mul; centre: n adds; var: n fma + 1 mul; +eps: 1 add;
+        // rsqrt: 1 special; normalise: n muls; weight: n muls; bias: n adds.
+        // (The centring subtraction is done twice in registers but counted once.)
+        Work {
+            add: 2 * n64 + 1 + if b.is_some() { n64 } else { 0 },
+            mul: 2 + n64 + if w.is_some() { n64 } else { 0 },
+            fma: n64,
+            special: 1,
+            ..Work::ZERO
+        }
+    });
     let params = w.as_ref().map_or(0, |_| n) + b.as_ref().map_or(0, |_| n);
-    let work = work.with_bytes(bytes(src.len() + params, T::DTYPE), bytes(out.len(), T::DTYPE));
+    let work = work.with_bytes(
+        bytes(src.len() + params, T::DTYPE),
+        bytes(out.len(), T::DTYPE),
+    );
     Counted::executed(out, work)
 }
 
 /// x / √(mean(x²) + eps) · w per row of the last dimension.
-pub(crate) fn rms_norm<T: FloatElem>(x: &[T], l: &Layout, weight: Option<(&[T], &Layout)>, eps: f32) -> Counted<Vec<T>> {
+pub(crate) fn rms_norm<T: FloatElem>(
+    x: &[T],
+    l: &Layout,
+    weight: Option<(&[T], &Layout)>,
+    eps: f32,
+) -> Counted<Vec<T>> {
     let src = contiguous(x, l);
     let n = l.shape().last().max(1);
     let w = param(weight);
     let mut out = vec![T::default(); src.len()];
-    let work: Work = out
-        .par_chunks_mut(n)
-        .zip(src.par_chunks(n))
-        .map(|(o, i)| {
-            let n64 = n as u64;
-            let ss = i.iter().fold(0f32, |acc, v| {
-                let v = v.to_f32();
-                v.mul_add(v, acc)
-            });
-            let rstd = 1.0 / (ss * (1.0 / n as f32) + eps).sqrt();
-            for (j, (o, v)) in o.iter_mut().zip(i).enumerate() {
-                let mut y = v.to_f32() * rstd;
-                if let Some(w) = &w {
-                    y *= w[j];
-                }
-                *o = T::from_f32(y);
+    let work = for_units(&mut out, n, 3 * n, |r, o| {
+        let i = &src[r * n..(r + 1) * n];
+        let n64 = n as u64;
+        let ss = i.iter().fold(0f32, |acc, v| {
+            let v = v.to_f32();
+            v.mul_add(v, acc)
+        });
+        let rstd = 1.0 / (ss * (1.0 / n as f32) + eps).sqrt();
+        for (j, (o, v)) in o.iter_mut().zip(i).enumerate() {
+            let mut y = v.to_f32() * rstd;
+            if let Some(w) = &w {
+                y *= w[j];
             }
-            Work {
-                add: 1,
-                mul: 1 + n64 + if w.is_some() { n64 } else { 0 },
-                fma: n64,
-                special: 1,
-                ..Work::ZERO
-            }
-        })
-        .sum();
+            *o = T::from_f32(y);
+        }
+        Work {
+            add: 1,
+            mul: 1 + n64 + if w.is_some() { n64 } else { 0 },
+            fma: n64,
+            special: 1,
+            ..Work::ZERO
+        }
+    });
     let params = w.as_ref().map_or(0, |_| n);
-    let work = work.with_bytes(bytes(src.len() + params, T::DTYPE), bytes(out.len(), T::DTYPE));
+    let work = work.with_bytes(
+        bytes(src.len() + params, T::DTYPE),
+        bytes(out.len(), T::DTYPE),
+    );
     Counted::executed(out, work)
 }

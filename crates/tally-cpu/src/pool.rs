@@ -1,10 +1,9 @@
 //! 2-D max and average pooling (NCHW, no padding); each output counts its window.
 
-use rayon::prelude::*;
-use tally_core::backend::{PoolKind, Pool2dParams};
+use tally_core::backend::{Pool2dParams, PoolKind};
 use tally_core::{Counted, FloatElem, Layout, Work};
 
-use crate::util::{bytes, contiguous};
+use crate::util::{bytes, contiguous, for_units};
 
 /// Pools every (n, c) plane of the view with a square window.
 pub(crate) fn pool2d<T: FloatElem>(x: &[T], l: &Layout, p: Pool2dParams) -> Counted<Vec<T>> {
@@ -15,29 +14,30 @@ pub(crate) fn pool2d<T: FloatElem>(x: &[T], l: &Layout, p: Pool2dParams) -> Coun
     let planes = l.dims()[0] * l.dims()[1];
     let mut out = vec![T::default(); planes * ho * wo];
     let window = (p.kernel * p.kernel) as u64;
-    let work: Work = out
-        .par_chunks_mut(ho * wo)
-        .zip(src.par_chunks(h * w))
-        .map(|(o, plane)| {
-            for oy in 0..ho {
-                for ox in 0..wo {
-                    let taps = (0..p.kernel).flat_map(|ki| {
-                        (0..p.kernel).map(move |kj| (oy * p.stride + ki) * w + ox * p.stride + kj)
-                    });
-                    o[oy * wo + ox] = T::from_f32(match p.kind {
-                        PoolKind::Max => taps.map(|i| plane[i].to_f32()).fold(f32::NEG_INFINITY, f32::max),
-                        PoolKind::Avg => taps.map(|i| plane[i].to_f32()).sum::<f32>() * (1.0 / window as f32),
-                    });
-                }
+    let work = for_units(&mut out, ho * wo, ho * wo * p.kernel * p.kernel, |pi, o| {
+        let plane = &src[pi * h * w..(pi + 1) * h * w];
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let taps = (0..p.kernel).flat_map(|ki| {
+                    (0..p.kernel).map(move |kj| (oy * p.stride + ki) * w + ox * p.stride + kj)
+                });
+                o[oy * wo + ox] = T::from_f32(match p.kind {
+                    PoolKind::Max => taps
+                        .map(|i| plane[i].to_f32())
+                        .fold(f32::NEG_INFINITY, f32::max),
+                    PoolKind::Avg => {
+                        taps.map(|i| plane[i].to_f32()).sum::<f32>() * (1.0 / window as f32)
+                    }
+                });
             }
-            let outs = (ho * wo) as u64;
-            Work {
-                add: outs * window,
-                mul: if p.kind == PoolKind::Avg { outs } else { 0 },
-                ..Work::ZERO
-            }
-        })
-        .sum();
+        }
+        let outs = (ho * wo) as u64;
+        Work {
+            add: outs * window,
+            mul: if p.kind == PoolKind::Avg { outs } else { 0 },
+            ..Work::ZERO
+        }
+    });
     let work = work.with_bytes(bytes(src.len(), T::DTYPE), bytes(out.len(), T::DTYPE));
     Counted::executed(out, work)
 }

@@ -7,7 +7,12 @@ use crate::storage::{CpuElem, CpuStorage};
 use crate::util::{bytes, contiguous};
 
 /// `op` over `dim` of the view, the dimension kept with size 1. Argmax yields u32.
-pub(crate) fn reduce<T: FloatElem + CpuElem>(x: &[T], l: &Layout, dim: usize, op: ReduceOp) -> Counted<CpuStorage> {
+pub(crate) fn reduce<T: FloatElem + CpuElem>(
+    x: &[T],
+    l: &Layout,
+    dim: usize,
+    op: ReduceOp,
+) -> Counted<CpuStorage> {
     let src = contiguous(x, l);
     let dims = l.dims();
     let outer: usize = dims[..dim].iter().product();
@@ -48,7 +53,12 @@ pub(crate) fn reduce<T: FloatElem + CpuElem>(x: &[T], l: &Layout, dim: usize, op
         CpuStorage::U32(results.into_iter().map(|r| r.1).collect())
     } else {
         work.bytes_written = bytes(groups, T::DTYPE);
-        CpuStorage::from_vec(results.into_iter().map(|r| T::from_f32(r.0)).collect::<Vec<T>>())
+        CpuStorage::from_vec(
+            results
+                .into_iter()
+                .map(|r| T::from_f32(r.0))
+                .collect::<Vec<T>>(),
+        )
     };
     Counted::executed(out, work)
 }

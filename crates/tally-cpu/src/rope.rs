@@ -1,10 +1,9 @@
 //! Rotary position embedding over the last dimension; each row counts its rotated pairs.
 
-use rayon::prelude::*;
 use tally_core::backend::RopeStyle;
 use tally_core::{Counted, FloatElem, Layout, Work};
 
-use crate::util::{bytes, contiguous};
+use crate::util::{bytes, contiguous, for_units};
 
 /// x (…, s, d) rotated by position: pair (a, b) at position t, frequency i becomes
 /// (a·cos − b·sin, a·sin + b·cos) with cos/sin read from the (s, d/2) tables.
@@ -22,30 +21,29 @@ pub(crate) fn rope<T: FloatElem>(
     let cos = contiguous(cos.0, cos.1);
     let sin = contiguous(sin.0, sin.1);
     let mut out = vec![T::default(); src.len()];
-    let pairs: u64 = out
-        .par_chunks_mut(d)
-        .zip(src.par_chunks(d))
-        .enumerate()
-        .map(|(row, (o, i))| {
-            let t = row % s;
-            for f in 0..half {
-                let (ia, ib) = match style {
-                    RopeStyle::Interleaved => (2 * f, 2 * f + 1),
-                    RopeStyle::Half => (f, f + half),
-                };
-                let (c, sn) = (cos[t * half + f].to_f32(), sin[t * half + f].to_f32());
-                let (a, b) = (i[ia].to_f32(), i[ib].to_f32());
-                o[ia] = T::from_f32(a * c - b * sn);
-                o[ib] = T::from_f32(a * sn + b * c);
-            }
-            half as u64
-        })
-        .sum();
-    let work = Work {
-        mul: 4 * pairs,
-        add: 2 * pairs,
-        ..Work::ZERO
-    }
-    .with_bytes(bytes(src.len() + 2 * s * half, T::DTYPE), bytes(out.len(), T::DTYPE));
+    let work = for_units(&mut out, d, 3 * d, |row, o| {
+        let i = &src[row * d..(row + 1) * d];
+        let t = row % s;
+        for f in 0..half {
+            let (ia, ib) = match style {
+                RopeStyle::Interleaved => (2 * f, 2 * f + 1),
+                RopeStyle::Half => (f, f + half),
+            };
+            let (c, sn) = (cos[t * half + f].to_f32(), sin[t * half + f].to_f32());
+            let (a, b) = (i[ia].to_f32(), i[ib].to_f32());
+            o[ia] = T::from_f32(a * c - b * sn);
+            o[ib] = T::from_f32(a * sn + b * c);
+        }
+        let pairs = half as u64;
+        Work {
+            mul: 4 * pairs,
+            add: 2 * pairs,
+            ..Work::ZERO
+        }
+    });
+    let work = work.with_bytes(
+        bytes(src.len() + 2 * s * half, T::DTYPE),
+        bytes(out.len(), T::DTYPE),
+    );
     Counted::executed(out, work)
 }

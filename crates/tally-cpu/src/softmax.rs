@@ -1,9 +1,8 @@
 //! Softmax over the last dimension, one row per work unit.
 
-use rayon::prelude::*;
 use tally_core::{Counted, FloatElem, Layout, Work};
 
-use crate::util::{bytes, contiguous};
+use crate::util::{bytes, contiguous, for_units};
 
 /// Softmax of one row in place (f32): max, shift, exp, sum, one reciprocal, scale.
 /// Returns the row's work by the convention (3n adds, n muls, n + 1 specials).
@@ -32,23 +31,14 @@ pub(crate) fn softmax_last<T: FloatElem>(x: &[T], l: &Layout) -> Counted<Vec<T>>
     let src = contiguous(x, l);
     let n = l.shape().last().max(1);
     let mut out = vec![T::default(); src.len()];
-    let work: Work = out
-        .par_chunks_mut(n)
-        .zip(src.par_chunks(n))
-        .map_init(
-            || vec![0f32; n],
-            |buf, (o, i)| {
-                for (b, &v) in buf.iter_mut().zip(i) {
-                    *b = v.to_f32();
-                }
-                let w = softmax_row(buf);
-                for (o, &b) in o.iter_mut().zip(buf.iter()) {
-                    *o = T::from_f32(b);
-                }
-                w
-            },
-        )
-        .sum();
+    let work = for_units(&mut out, n, 4 * n, |r, o| {
+        let mut row: Vec<f32> = src[r * n..(r + 1) * n].iter().map(|v| v.to_f32()).collect();
+        let w = softmax_row(&mut row);
+        for (o, &b) in o.iter_mut().zip(&row) {
+            *o = T::from_f32(b);
+        }
+        w
+    });
     let work = work.with_bytes(bytes(src.len(), T::DTYPE), bytes(out.len(), T::DTYPE));
     Counted::executed(out, work)
 }

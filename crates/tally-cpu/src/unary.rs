@@ -1,9 +1,8 @@
 //! Elementwise unary functions and the affine map, in chunks; each chunk counts its elements.
 
-use rayon::prelude::*;
 use tally_core::{cost, Counted, FloatElem, Layout, UnaryOp, Work};
 
-use crate::util::{bytes, contiguous, CHUNK};
+use crate::util::{bytes, contiguous, for_units, CHUNK};
 
 /// The scalar definition of each function, in f32.
 #[inline(always)]
@@ -30,19 +29,18 @@ pub(crate) fn apply(op: UnaryOp, x: f32) -> f32 {
 pub(crate) fn unary<T: FloatElem>(x: &[T], l: &Layout, op: UnaryOp) -> Counted<Vec<T>> {
     let src = contiguous(x, l);
     let mut out = vec![T::default(); src.len()];
-    let elems: u64 = out
-        .par_chunks_mut(CHUNK)
-        .zip(src.par_chunks(CHUNK))
-        .map(|(o, i)| {
-            for (o, &i) in o.iter_mut().zip(i) {
-                *o = T::from_f32(apply(op, i.to_f32()));
-            }
-            o.len() as u64
-        })
-        .sum();
-    let work = cost::unary_per_elem(op)
-        .times(elems)
-        .with_bytes(bytes(l.distinct_elems(), T::DTYPE), bytes(out.len(), T::DTYPE));
+    let per = cost::unary_per_elem(op);
+    let work = for_units(&mut out, CHUNK, CHUNK, |u, o| {
+        let i = &src[u * CHUNK..u * CHUNK + o.len()];
+        for (o, &i) in o.iter_mut().zip(i) {
+            *o = T::from_f32(apply(op, i.to_f32()));
+        }
+        per.times(o.len() as u64)
+    });
+    let work = work.with_bytes(
+        bytes(l.distinct_elems(), T::DTYPE),
+        bytes(out.len(), T::DTYPE),
+    );
     Counted::executed(out, work)
 }
 
@@ -50,20 +48,19 @@ pub(crate) fn unary<T: FloatElem>(x: &[T], l: &Layout, op: UnaryOp) -> Counted<V
 pub(crate) fn affine<T: FloatElem>(x: &[T], l: &Layout, mul: f32, add: f32) -> Counted<Vec<T>> {
     let src = contiguous(x, l);
     let mut out = vec![T::default(); src.len()];
-    let elems: u64 = out
-        .par_chunks_mut(CHUNK)
-        .zip(src.par_chunks(CHUNK))
-        .map(|(o, i)| {
-            for (o, &i) in o.iter_mut().zip(i) {
-                *o = T::from_f32(i.to_f32().mul_add(mul, add));
-            }
-            o.len() as u64
-        })
-        .sum();
-    let work = Work {
-        fma: elems,
-        ..Work::ZERO
-    }
-    .with_bytes(bytes(l.distinct_elems(), T::DTYPE), bytes(out.len(), T::DTYPE));
+    let work = for_units(&mut out, CHUNK, CHUNK, |u, o| {
+        let i = &src[u * CHUNK..u * CHUNK + o.len()];
+        for (o, &i) in o.iter_mut().zip(i) {
+            *o = T::from_f32(i.to_f32().mul_add(mul, add));
+        }
+        Work {
+            fma: o.len() as u64,
+            ..Work::ZERO
+        }
+    });
+    let work = work.with_bytes(
+        bytes(l.distinct_elems(), T::DTYPE),
+        bytes(out.len(), T::DTYPE),
+    );
     Counted::executed(out, work)
 }

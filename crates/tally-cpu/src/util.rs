@@ -2,7 +2,8 @@
 
 use std::borrow::Cow;
 
-use tally_core::{DType, Layout};
+use rayon::prelude::*;
+use tally_core::{DType, Layout, Work};
 
 /// Elements per parallel work unit for elementwise kernels.
 pub(crate) const CHUNK: usize = 16 * 1024;
@@ -18,4 +19,34 @@ pub(crate) fn contiguous<'a, T: Copy>(data: &'a [T], l: &Layout) -> Cow<'a, [T]>
 /// Bytes of `n` elements of `dtype`.
 pub(crate) fn bytes(n: usize, dtype: DType) -> u64 {
     (n * dtype.size_in_bytes()) as u64
+}
+
+/// Work (in element-operations) below which a kernel stays on the calling thread:
+/// waking the pool costs more than it saves.
+pub(crate) const PAR_MIN: usize = 32 * 1024;
+
+/// Runs `f(unit_index, unit)` over `out` split into units of `unit` elements and sums the
+/// [`Work`] each unit reports. Units are grouped into tasks of about [`CHUNK`] elements and
+/// run on the pool when the call's work (`units × cost_per_unit`) reaches [`PAR_MIN`].
+pub(crate) fn for_units<T, F>(out: &mut [T], unit: usize, cost_per_unit: usize, f: F) -> Work
+where
+    T: Send,
+    F: Fn(usize, &mut [T]) -> Work + Sync,
+{
+    let unit = unit.max(1);
+    let units = out.len().div_ceil(unit);
+    if units * cost_per_unit < PAR_MIN || rayon::current_num_threads() == 1 {
+        return out.chunks_mut(unit).enumerate().map(|(i, u)| f(i, u)).sum();
+    }
+    let per_task = (CHUNK / unit).max(1);
+    out.par_chunks_mut(per_task * unit)
+        .enumerate()
+        .map(|(t, block)| {
+            block
+                .chunks_mut(unit)
+                .enumerate()
+                .map(|(i, u)| f(t * per_task + i, u))
+                .sum::<Work>()
+        })
+        .sum()
 }

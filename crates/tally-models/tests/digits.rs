@@ -17,7 +17,13 @@ fn golden() -> (Vec<Vec<f64>>, f64) {
         .as_array()
         .expect("logits")
         .iter()
-        .map(|row| row.as_array().expect("row").iter().map(|x| x.as_f64().expect("number")).collect())
+        .map(|row| {
+            row.as_array()
+                .expect("row")
+                .iter()
+                .map(|x| x.as_f64().expect("number"))
+                .collect()
+        })
         .collect();
     (logits, v["test_accuracy"].as_f64().expect("accuracy"))
 }
@@ -25,7 +31,9 @@ fn golden() -> (Vec<Vec<f64>>, f64) {
 fn setup(dtype: DType) -> (DigitsMlp, Digits) {
     let dir = models_dir().join("digits");
     let model = DigitsMlp::load(&dir.join("mlp.safetensors"), dtype).expect("model loads");
-    let data = Digits::load(&dir.join("digits.csv.gz")).expect("data loads").held_out();
+    let data = Digits::load(&dir.join("digits.csv.gz"))
+        .expect("data loads")
+        .held_out();
     (model, data)
 }
 
@@ -49,7 +57,10 @@ fn held_out_accuracy_matches_training_script() {
     assert_eq!(data.len(), 360);
     let logits = model.forward(&data.tensor(Device::Cpu).unwrap()).unwrap();
     let acc = DigitsMlp::accuracy(&logits, &data.labels).unwrap();
-    assert!((acc - want).abs() < 1e-9, "accuracy {acc} vs script's {want}");
+    assert!(
+        (acc - want).abs() < 1e-9,
+        "accuracy {acc} vs script's {want}"
+    );
 }
 
 #[test]
@@ -58,7 +69,11 @@ fn bf16_agrees_with_f32() {
     let (m16, _) = setup(DType::BF16);
     let x = data.tensor(Device::Cpu).unwrap();
     let a = m32.forward(&x).unwrap().to_f64_vec().unwrap();
-    let b = m16.forward(&x.to_dtype(DType::BF16).unwrap()).unwrap().to_f64_vec().unwrap();
+    let b = m16
+        .forward(&x.to_dtype(DType::BF16).unwrap())
+        .unwrap()
+        .to_f64_vec()
+        .unwrap();
     let dot: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
     let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
     let cosine = dot / (norm(&a) * norm(&b));
@@ -82,7 +97,14 @@ fn forward_counts_exactly_the_mlp_formula() {
     assert_eq!(total.add, bias_adds + relu_adds);
     assert_eq!(total.fpo(), 2 * fma + bias_adds + relu_adds);
     assert_eq!(ledger.contraction_fpo(), 2 * fma);
-    assert_eq!(ledger.records().iter().filter(|r| r.op == OpId::Matmul).count(), 3);
+    assert_eq!(
+        ledger
+            .records()
+            .iter()
+            .filter(|r| r.op == OpId::Matmul)
+            .count(),
+        3
+    );
     assert!(ledger.disagreements().next().is_none());
     let scopes: Vec<String> = ledger.by_scope(2).into_iter().map(|(s, _)| s).collect();
     assert_eq!(scopes, ["layers.0", "layers.1", "layers.2"]);

@@ -35,7 +35,10 @@ pub(crate) fn run(
             scope: Default::default(),
         });
     }
-    Ok(Tensor::from_storage(counted.out, Layout::contiguous(out_shape)))
+    Ok(Tensor::from_storage(
+        counted.out,
+        Layout::contiguous(out_shape),
+    ))
 }
 
 /// The CPU storage and layout of an optional operand (bias, weight, mask).

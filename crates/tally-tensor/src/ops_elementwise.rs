@@ -12,9 +12,15 @@ impl Tensor {
         self.float(op.name())?;
         let n = self.elem_count();
         let analytic = cost::unary(op, n, self.layout().distinct_elems(), self.dtype());
-        run(op.id(), &[self], self.shape().clone(), analytic, || match self.storage() {
-            Storage::Cpu(s) => Ok(s.unary(self.layout(), op)?.map(Storage::Cpu)),
-        })
+        run(
+            op.id(),
+            &[self],
+            self.shape().clone(),
+            analytic,
+            || match self.storage() {
+                Storage::Cpu(s) => Ok(s.unary(self.layout(), op)?.map(Storage::Cpu)),
+            },
+        )
     }
 
     /// max(x, 0).
@@ -77,11 +83,15 @@ impl Tensor {
         self.float("affine")?;
         let n = self.elem_count();
         let analytic = cost::affine(n, self.layout().distinct_elems(), self.dtype());
-        run(tally_core::OpId::Affine, &[self], self.shape().clone(), analytic, || {
-            match self.storage() {
+        run(
+            tally_core::OpId::Affine,
+            &[self],
+            self.shape().clone(),
+            analytic,
+            || match self.storage() {
                 Storage::Cpu(s) => Ok(s.affine(self.layout(), mul, add)?.map(Storage::Cpu)),
-            }
-        })
+            },
+        )
     }
 
     /// Elementwise `op(self, rhs)` under NumPy broadcasting.
@@ -100,7 +110,9 @@ impl Tensor {
         );
         run(op.id(), &[self, rhs], shape, analytic, || {
             match (self.storage(), rhs.storage()) {
-                (Storage::Cpu(x), Storage::Cpu(y)) => Ok(x.binary(&a, y, &b, op)?.map(Storage::Cpu)),
+                (Storage::Cpu(x), Storage::Cpu(y)) => {
+                    Ok(x.binary(&a, y, &b, op)?.map(Storage::Cpu))
+                }
             }
         })
     }

@@ -37,7 +37,11 @@ impl Tensor {
         if let Some(bias) = bias {
             self.same_kind(OP, bias)?;
             if bias.dims() != [n] {
-                return Err(Error::shape(OP, bias.shape(), format!("bias must be ({n})")));
+                return Err(Error::shape(
+                    OP,
+                    bias.shape(),
+                    format!("bias must be ({n})"),
+                ));
             }
         }
         let batch_a = Shape::new(&self.dims()[..self.rank() - 2]);
@@ -63,8 +67,12 @@ impl Tensor {
         );
         let mut inputs = vec![self, rhs];
         inputs.extend(bias);
-        run(OpId::Matmul, &inputs, Shape::new(out_dims), analytic, || {
-            match (self.storage(), rhs.storage()) {
+        run(
+            OpId::Matmul,
+            &inputs,
+            Shape::new(out_dims),
+            analytic,
+            || match (self.storage(), rhs.storage()) {
                 (Storage::Cpu(x), Storage::Cpu(y)) => {
                     let bias = match bias.map(|t| (t.storage(), t.layout())) {
                         Some((Storage::Cpu(s), l)) => Some((s, l)),
@@ -72,7 +80,7 @@ impl Tensor {
                     };
                     Ok(x.matmul(&a, y, &b, bias)?.map(Storage::Cpu))
                 }
-            }
-        })
+            },
+        )
     }
 }

@@ -1,7 +1,9 @@
 //! Neural-network ops: softmax, norms, embedding, rotary embedding, convolution,
 //! pooling and attention.
 
-use tally_core::backend::{AttentionParams, BackendStorage, Conv2dParams, PoolKind, Pool2dParams, RopeStyle};
+use tally_core::backend::{
+    AttentionParams, BackendStorage, Conv2dParams, Pool2dParams, PoolKind, RopeStyle,
+};
 use tally_core::cost::{self, AttentionGeometry, Conv2dGeometry};
 use tally_core::{DType, Error, OpId, Result, Shape};
 
@@ -15,9 +17,15 @@ impl Tensor {
         let n = self.shape().last();
         let rows = self.elem_count() / n.max(1);
         let analytic = cost::softmax(rows, n, self.dtype());
-        run(OpId::Softmax, &[self], self.shape().clone(), analytic, || match self.storage() {
-            Storage::Cpu(s) => Ok(s.softmax_last(self.layout())?.map(Storage::Cpu)),
-        })
+        run(
+            OpId::Softmax,
+            &[self],
+            self.shape().clone(),
+            analytic,
+            || match self.storage() {
+                Storage::Cpu(s) => Ok(s.softmax_last(self.layout())?.map(Storage::Cpu)),
+            },
+        )
     }
 
     fn check_param(&self, op: &'static str, p: Option<&Tensor>) -> Result<()> {
@@ -25,14 +33,23 @@ impl Tensor {
             self.same_kind(op, p)?;
             let n = self.shape().last();
             if p.dims() != [n] {
-                return Err(Error::shape(op, p.shape(), format!("expected ({n}) to match {}", self.shape())));
+                return Err(Error::shape(
+                    op,
+                    p.shape(),
+                    format!("expected ({n}) to match {}", self.shape()),
+                ));
             }
         }
         Ok(())
     }
 
     /// Layer normalisation over the last dimension: (x − mean)/√(var + eps)·w + b.
-    pub fn layer_norm(&self, weight: Option<&Tensor>, bias: Option<&Tensor>, eps: f64) -> Result<Tensor> {
+    pub fn layer_norm(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<Tensor> {
         const OP: &str = "layer_norm";
         self.float(OP)?;
         self.check_param(OP, weight)?;
@@ -43,11 +60,17 @@ impl Tensor {
         let mut inputs = vec![self];
         inputs.extend(weight);
         inputs.extend(bias);
-        run(OpId::LayerNorm, &inputs, self.shape().clone(), analytic, || match self.storage() {
-            Storage::Cpu(s) => Ok(s
-                .layer_norm(self.layout(), cpu_view(weight), cpu_view(bias), eps)?
-                .map(Storage::Cpu)),
-        })
+        run(
+            OpId::LayerNorm,
+            &inputs,
+            self.shape().clone(),
+            analytic,
+            || match self.storage() {
+                Storage::Cpu(s) => Ok(s
+                    .layer_norm(self.layout(), cpu_view(weight), cpu_view(bias), eps)?
+                    .map(Storage::Cpu)),
+            },
+        )
     }
 
     /// RMS normalisation over the last dimension: x/√(mean(x²) + eps)·w.
@@ -60,9 +83,17 @@ impl Tensor {
         let analytic = cost::rms_norm(rows, n, weight.is_some(), self.dtype());
         let mut inputs = vec![self];
         inputs.extend(weight);
-        run(OpId::RmsNorm, &inputs, self.shape().clone(), analytic, || match self.storage() {
-            Storage::Cpu(s) => Ok(s.rms_norm(self.layout(), cpu_view(weight), eps)?.map(Storage::Cpu)),
-        })
+        run(
+            OpId::RmsNorm,
+            &inputs,
+            self.shape().clone(),
+            analytic,
+            || match self.storage() {
+                Storage::Cpu(s) => Ok(s
+                    .rms_norm(self.layout(), cpu_view(weight), eps)?
+                    .map(Storage::Cpu)),
+            },
+        )
     }
 
     /// Rows of this (vocab, dim) table gathered by `ids` (u32 or i64) → (…ids, dim).
@@ -74,19 +105,26 @@ impl Tensor {
             return Err(Error::shape(OP, self.shape(), "table must be (vocab, dim)"));
         }
         if !matches!(ids.dtype(), DType::U32 | DType::I64) {
-            return Err(Error::UnsupportedDType { op: OP, dtype: ids.dtype() });
+            return Err(Error::UnsupportedDType {
+                op: OP,
+                dtype: ids.dtype(),
+            });
         }
         let dim = self.dims()[1];
         let mut out = ids.dims().to_vec();
         out.push(dim);
         let analytic = cost::embedding(ids.elem_count(), dim, ids.dtype(), self.dtype());
-        run(OpId::Embedding, &[self, ids], Shape::new(out), analytic, || {
-            match (self.storage(), ids.storage()) {
-                (Storage::Cpu(t), Storage::Cpu(i)) => {
-                    Ok(t.embedding(self.layout(), (i, ids.layout()))?.map(Storage::Cpu))
-                }
-            }
-        })
+        run(
+            OpId::Embedding,
+            &[self, ids],
+            Shape::new(out),
+            analytic,
+            || match (self.storage(), ids.storage()) {
+                (Storage::Cpu(t), Storage::Cpu(i)) => Ok(t
+                    .embedding(self.layout(), (i, ids.layout()))?
+                    .map(Storage::Cpu)),
+            },
+        )
     }
 
     /// Rotary embedding of x (…, s, d) with `cos`/`sin` tables (s, d/2).
@@ -97,26 +135,43 @@ impl Tensor {
         self.same_kind(OP, sin)?;
         let r = self.rank();
         if r < 2 || self.dims()[r - 1] % 2 != 0 {
-            return Err(Error::shape(OP, self.shape(), "needs (…, seq, even head_dim)"));
+            return Err(Error::shape(
+                OP,
+                self.shape(),
+                "needs (…, seq, even head_dim)",
+            ));
         }
         let (s, d) = (self.dims()[r - 2], self.dims()[r - 1]);
         for t in [cos, sin] {
             if t.dims() != [s, d / 2] {
-                return Err(Error::shape(OP, t.shape(), format!("cos/sin must be ({s}, {})", d / 2)));
+                return Err(Error::shape(
+                    OP,
+                    t.shape(),
+                    format!("cos/sin must be ({s}, {})", d / 2),
+                ));
             }
         }
         let analytic = cost::rope(self.elem_count(), s * d / 2, self.dtype());
-        run(OpId::Rope, &[self, cos, sin], self.shape().clone(), analytic, || {
-            match (self.storage(), cos.storage(), sin.storage()) {
+        run(
+            OpId::Rope,
+            &[self, cos, sin],
+            self.shape().clone(),
+            analytic,
+            || match (self.storage(), cos.storage(), sin.storage()) {
                 (Storage::Cpu(x), Storage::Cpu(c), Storage::Cpu(sn)) => Ok(x
                     .rope(self.layout(), (c, cos.layout()), (sn, sin.layout()), style)?
                     .map(Storage::Cpu)),
-            }
-        })
+            },
+        )
     }
 
     /// 2-D convolution of NCHW input with an (c_out, c_in/groups, kh, kw) kernel.
-    pub fn conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, p: Conv2dParams) -> Result<Tensor> {
+    pub fn conv2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        p: Conv2dParams,
+    ) -> Result<Tensor> {
         const OP: &str = "conv2d";
         self.float(OP)?;
         self.same_kind(OP, weight)?;
@@ -124,31 +179,83 @@ impl Tensor {
             return Err(Error::shape(OP, self.shape(), "input must be (n, c, h, w)"));
         }
         if weight.rank() != 4 {
-            return Err(Error::shape(OP, weight.shape(), "kernel must be (c_out, c_in/groups, kh, kw)"));
+            return Err(Error::shape(
+                OP,
+                weight.shape(),
+                "kernel must be (c_out, c_in/groups, kh, kw)",
+            ));
         }
-        let (n, c_in, h, w) = (self.dims()[0], self.dims()[1], self.dims()[2], self.dims()[3]);
-        let (c_out, c_per, kh, kw) = (weight.dims()[0], weight.dims()[1], weight.dims()[2], weight.dims()[3]);
-        if p.groups == 0 || p.stride == 0 || c_in % p.groups != 0 || c_out % p.groups != 0 || c_per * p.groups != c_in {
-            return Err(Error::ShapeMismatch { op: OP, lhs: self.shape().clone(), rhs: weight.shape().clone() });
+        let (n, c_in, h, w) = (
+            self.dims()[0],
+            self.dims()[1],
+            self.dims()[2],
+            self.dims()[3],
+        );
+        let (c_out, c_per, kh, kw) = (
+            weight.dims()[0],
+            weight.dims()[1],
+            weight.dims()[2],
+            weight.dims()[3],
+        );
+        if p.groups == 0
+            || p.stride == 0
+            || c_in % p.groups != 0
+            || c_out % p.groups != 0
+            || c_per * p.groups != c_in
+        {
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                lhs: self.shape().clone(),
+                rhs: weight.shape().clone(),
+            });
         }
         if h + 2 * p.padding < kh || w + 2 * p.padding < kw {
-            return Err(Error::shape(OP, self.shape(), format!("smaller than the {kh}x{kw} kernel")));
+            return Err(Error::shape(
+                OP,
+                self.shape(),
+                format!("smaller than the {kh}x{kw} kernel"),
+            ));
         }
         if let Some(b) = bias {
             self.same_kind(OP, b)?;
             if b.dims() != [c_out] {
-                return Err(Error::shape(OP, b.shape(), format!("bias must be ({c_out})")));
+                return Err(Error::shape(
+                    OP,
+                    b.shape(),
+                    format!("bias must be ({c_out})"),
+                ));
             }
         }
-        let g = Conv2dGeometry { batch: n, c_in, c_out, h_in: h, w_in: w, kh, kw, stride: p.stride, padding: p.padding, groups: p.groups };
-        let analytic = cost::conv2d(&g, bias.is_some(), self.dtype());
+        let g = Conv2dGeometry {
+            batch: n,
+            c_in,
+            c_out,
+            h_in: h,
+            w_in: w,
+            kh,
+            kw,
+            stride: p.stride,
+            padding: p.padding,
+            groups: p.groups,
+        };
+        // Bytes read: each distinct element of the (possibly broadcast) input and kernel once.
+        let read = self.layout().distinct_elems()
+            + weight.layout().distinct_elems()
+            + if bias.is_some() { c_out } else { 0 };
+        let dense = cost::conv2d(&g, bias.is_some(), self.dtype());
+        let analytic = dense.with_bytes(
+            (read * self.dtype().size_in_bytes()) as u64,
+            dense.bytes_written,
+        );
         let out = Shape::from([n, c_out, g.h_out(), g.w_out()]);
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        run(OpId::Conv2d, &inputs, out, analytic, || match (self.storage(), weight.storage()) {
-            (Storage::Cpu(x), Storage::Cpu(wt)) => Ok(x
-                .conv2d(self.layout(), (wt, weight.layout()), cpu_view(bias), p)?
-                .map(Storage::Cpu)),
+        run(OpId::Conv2d, &inputs, out, analytic, || {
+            match (self.storage(), weight.storage()) {
+                (Storage::Cpu(x), Storage::Cpu(wt)) => Ok(x
+                    .conv2d(self.layout(), (wt, weight.layout()), cpu_view(bias), p)?
+                    .map(Storage::Cpu)),
+            }
         })
     }
 
@@ -160,13 +267,37 @@ impl Tensor {
         };
         self.float(op.name())?;
         if self.rank() != 4 {
-            return Err(Error::shape(op.name(), self.shape(), "input must be (n, c, h, w)"));
+            return Err(Error::shape(
+                op.name(),
+                self.shape(),
+                "input must be (n, c, h, w)",
+            ));
         }
-        let (n, c, h, w) = (self.dims()[0], self.dims()[1], self.dims()[2], self.dims()[3]);
+        let (n, c, h, w) = (
+            self.dims()[0],
+            self.dims()[1],
+            self.dims()[2],
+            self.dims()[3],
+        );
         if p.kernel == 0 || p.stride == 0 || h < p.kernel || w < p.kernel {
-            return Err(Error::shape(op.name(), self.shape(), format!("cannot pool with kernel {} stride {}", p.kernel, p.stride)));
+            return Err(Error::shape(
+                op.name(),
+                self.shape(),
+                format!("cannot pool with kernel {} stride {}", p.kernel, p.stride),
+            ));
         }
-        let g = Conv2dGeometry { batch: n, c_in: c, c_out: c, h_in: h, w_in: w, kh: p.kernel, kw: p.kernel, stride: p.stride, padding: 0, groups: c };
+        let g = Conv2dGeometry {
+            batch: n,
+            c_in: c,
+            c_out: c,
+            h_in: h,
+            w_in: w,
+            kh: p.kernel,
+            kw: p.kernel,
+            stride: p.stride,
+            padding: 0,
+            groups: c,
+        };
         let analytic = cost::pool2d(&g, p.kind == PoolKind::Avg, self.dtype());
         let out = Shape::from([n, c, g.h_out(), g.w_out()]);
         run(op, &[self], out, analytic, || match self.storage() {
@@ -178,38 +309,81 @@ impl Tensor {
     /// h a multiple of h_kv (grouped-query). `mask` (b, s_k) u32 is non-zero where a key
     /// may be attended; masked keys and (when `causal`) future keys are skipped, and the
     /// record's work counts only the pairs computed, its analytic count the dense ones.
-    pub fn attention(&self, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, p: AttentionParams) -> Result<Tensor> {
+    pub fn attention(
+        &self,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&Tensor>,
+        p: AttentionParams,
+    ) -> Result<Tensor> {
         const OP: &str = "attention";
         self.float(OP)?;
         self.same_kind(OP, k)?;
         self.same_kind(OP, v)?;
         if self.rank() != 4 || k.rank() != 4 || k.shape() != v.shape() {
-            return Err(Error::ShapeMismatch { op: OP, lhs: self.shape().clone(), rhs: k.shape().clone() });
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                lhs: self.shape().clone(),
+                rhs: k.shape().clone(),
+            });
         }
-        let (b, h, sq, d) = (self.dims()[0], self.dims()[1], self.dims()[2], self.dims()[3]);
+        let (b, h, sq, d) = (
+            self.dims()[0],
+            self.dims()[1],
+            self.dims()[2],
+            self.dims()[3],
+        );
         let (bk, hk, sk, dk) = (k.dims()[0], k.dims()[1], k.dims()[2], k.dims()[3]);
         if b != bk || d != dk || hk == 0 || h % hk != 0 {
-            return Err(Error::ShapeMismatch { op: OP, lhs: self.shape().clone(), rhs: k.shape().clone() });
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                lhs: self.shape().clone(),
+                rhs: k.shape().clone(),
+            });
         }
         if let Some(m) = mask {
             if m.dtype() != DType::U32 {
-                return Err(Error::UnsupportedDType { op: "attention mask", dtype: m.dtype() });
+                return Err(Error::UnsupportedDType {
+                    op: "attention mask",
+                    dtype: m.dtype(),
+                });
             }
             if m.dims() != [b, sk] {
-                return Err(Error::shape(OP, m.shape(), format!("mask must be ({b}, {sk})")));
+                return Err(Error::shape(
+                    OP,
+                    m.shape(),
+                    format!("mask must be ({b}, {sk})"),
+                ));
             }
         }
-        let g = AttentionGeometry { batch: b, heads: h, kv_heads: hk, q_len: sq, kv_len: sk, head_dim: d };
+        let g = AttentionGeometry {
+            batch: b,
+            heads: h,
+            kv_heads: hk,
+            q_len: sq,
+            kv_len: sk,
+            head_dim: d,
+        };
         let mask_elems = mask.map(|m| m.elem_count()).unwrap_or(0);
         let analytic = cost::attention_dense(&g, mask_elems, self.dtype());
         let mut inputs = vec![self, k, v];
         inputs.extend(mask);
-        run(OpId::Attention, &inputs, self.shape().clone(), analytic, || {
-            match (self.storage(), k.storage(), v.storage()) {
+        run(
+            OpId::Attention,
+            &inputs,
+            self.shape().clone(),
+            analytic,
+            || match (self.storage(), k.storage(), v.storage()) {
                 (Storage::Cpu(qs), Storage::Cpu(ks), Storage::Cpu(vs)) => Ok(qs
-                    .attention(self.layout(), (ks, k.layout()), (vs, v.layout()), cpu_view(mask), p)?
+                    .attention(
+                        self.layout(),
+                        (ks, k.layout()),
+                        (vs, v.layout()),
+                        cpu_view(mask),
+                        p,
+                    )?
                     .map(Storage::Cpu)),
-            }
-        })
+            },
+        )
     }
 }

@@ -18,14 +18,19 @@ impl Tensor {
 
     /// A counted copy into a new contiguous buffer, even when already contiguous.
     pub fn copy(&self) -> Result<Tensor> {
-        let analytic = cost::copy(self.elem_count(), self.dtype())
-            .with_bytes(
-                (self.layout().distinct_elems() * self.dtype().size_in_bytes()) as u64,
-                (self.elem_count() * self.dtype().size_in_bytes()) as u64,
-            );
-        run(OpId::Copy, &[self], self.shape().clone(), analytic, || match self.storage() {
-            Storage::Cpu(s) => Ok(s.copy_contiguous(self.layout())?.map(Storage::Cpu)),
-        })
+        let analytic = cost::copy(self.elem_count(), self.dtype()).with_bytes(
+            (self.layout().distinct_elems() * self.dtype().size_in_bytes()) as u64,
+            (self.elem_count() * self.dtype().size_in_bytes()) as u64,
+        );
+        run(
+            OpId::Copy,
+            &[self],
+            self.shape().clone(),
+            analytic,
+            || match self.storage() {
+                Storage::Cpu(s) => Ok(s.copy_contiguous(self.layout())?.map(Storage::Cpu)),
+            },
+        )
     }
 
     /// Tensors joined along `dim`; all other dimensions must agree.
@@ -43,7 +48,10 @@ impl Tensor {
         for p in parts {
             first.same_kind(OP, p)?;
             let same_rest = p.rank() == rank
-                && p.dims().iter().enumerate().all(|(i, &d)| i == dim || d == first.dims()[i]);
+                && p.dims()
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &d)| i == dim || d == first.dims()[i]);
             if !same_rest {
                 return Err(Error::ShapeMismatch {
                     op: OP,
@@ -79,9 +87,15 @@ impl Tensor {
             (self.layout().distinct_elems() * self.dtype().size_in_bytes()) as u64,
             (n * dtype.size_in_bytes()) as u64,
         );
-        run(OpId::Cast, &[self], self.shape().clone(), analytic, || match self.storage() {
-            Storage::Cpu(s) => Ok(s.cast(self.layout(), dtype)?.map(Storage::Cpu)),
-        })
+        run(
+            OpId::Cast,
+            &[self],
+            self.shape().clone(),
+            analytic,
+            || match self.storage() {
+                Storage::Cpu(s) => Ok(s.cast(self.layout(), dtype)?.map(Storage::Cpu)),
+            },
+        )
     }
 
     /// A reduction over `dim`; the dimension is kept with size 1 when `keepdim`.
@@ -89,7 +103,11 @@ impl Tensor {
         self.float(op.name())?;
         let (outer, n, inner) = self.shape().split_at_dim(op.name(), dim)?;
         if n == 0 {
-            return Err(Error::shape(op.name(), self.shape(), format!("dimension {dim} is empty")));
+            return Err(Error::shape(
+                op.name(),
+                self.shape(),
+                format!("dimension {dim} is empty"),
+            ));
         }
         let mut dims = self.dims().to_vec();
         dims[dim] = 1;
@@ -97,9 +115,15 @@ impl Tensor {
             (self.layout().distinct_elems() * self.dtype().size_in_bytes()) as u64,
             cost::reduce(op, outer * inner, n, self.dtype()).bytes_written,
         );
-        let out = run(op.id(), &[self], Shape::new(dims), analytic, || match self.storage() {
-            Storage::Cpu(s) => Ok(s.reduce(self.layout(), dim, op)?.map(Storage::Cpu)),
-        })?;
+        let out = run(
+            op.id(),
+            &[self],
+            Shape::new(dims),
+            analytic,
+            || match self.storage() {
+                Storage::Cpu(s) => Ok(s.reduce(self.layout(), dim, op)?.map(Storage::Cpu)),
+            },
+        )?;
         if keepdim {
             Ok(out)
         } else {

@@ -54,14 +54,22 @@ impl Tensor {
     }
 
     /// A tensor of `shape` holding `data` in row-major order.
-    pub fn from_vec<T: CpuElem>(data: Vec<T>, shape: impl Into<Shape>, device: Device) -> Result<Tensor> {
+    pub fn from_vec<T: CpuElem>(
+        data: Vec<T>,
+        shape: impl Into<Shape>,
+        device: Device,
+    ) -> Result<Tensor> {
         check_device(device)?;
         let shape = shape.into();
         if data.len() != shape.elem_count() {
             return Err(Error::shape(
                 "from_vec",
                 &shape,
-                format!("{} elements given for {} places", data.len(), shape.elem_count()),
+                format!(
+                    "{} elements given for {} places",
+                    data.len(),
+                    shape.elem_count()
+                ),
             ));
         }
         Ok(Tensor::from_storage(
@@ -71,7 +79,11 @@ impl Tensor {
     }
 
     /// A tensor of `shape` copied from `data`.
-    pub fn from_slice<T: CpuElem>(data: &[T], shape: impl Into<Shape>, device: Device) -> Result<Tensor> {
+    pub fn from_slice<T: CpuElem>(
+        data: &[T],
+        shape: impl Into<Shape>,
+        device: Device,
+    ) -> Result<Tensor> {
         Tensor::from_vec(data.to_vec(), shape, device)
     }
 
@@ -85,7 +97,10 @@ impl Tensor {
                 format!("buffer holds {} elements", storage.len()),
             ));
         }
-        Ok(Tensor::from_storage(Storage::Cpu(storage), Layout::contiguous(shape)))
+        Ok(Tensor::from_storage(
+            Storage::Cpu(storage),
+            Layout::contiguous(shape),
+        ))
     }
 
     /// A zero-filled tensor.
@@ -159,7 +174,10 @@ impl Tensor {
     /// The elements widened to f64 in row-major order, whatever the dtype.
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
         fn widen<T: CpuElem>(t: &Tensor) -> Result<Vec<f64>> {
-            Ok(t.to_vec::<T>()?.into_iter().map(WithDType::to_f64).collect())
+            Ok(t.to_vec::<T>()?
+                .into_iter()
+                .map(WithDType::to_f64)
+                .collect())
         }
         match self.dtype() {
             DType::F32 => widen::<f32>(self),
@@ -173,7 +191,11 @@ impl Tensor {
     /// The single element of a one-element tensor, as f64.
     pub fn to_scalar_f64(&self) -> Result<f64> {
         if self.elem_count() != 1 {
-            return Err(Error::shape("to_scalar", self.shape(), "expected one element"));
+            return Err(Error::shape(
+                "to_scalar",
+                self.shape(),
+                "expected one element",
+            ));
         }
         Ok(self.to_f64_vec()?[0])
     }
@@ -254,7 +276,11 @@ impl Tensor {
     pub fn squeeze(&self, dim: usize) -> Result<Tensor> {
         let size = self.shape().dim("squeeze", dim)?;
         if size != 1 {
-            return Err(Error::shape("squeeze", self.shape(), format!("dimension {dim} is not 1")));
+            return Err(Error::shape(
+                "squeeze",
+                self.shape(),
+                format!("dimension {dim} is not 1"),
+            ));
         }
         let mut dims = self.dims().to_vec();
         let mut strides = self.layout.strides().to_vec();

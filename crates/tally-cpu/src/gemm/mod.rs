@@ -10,6 +10,7 @@
 
 mod kernel;
 mod pack;
+mod small;
 
 use rayon::prelude::*;
 use tally_core::FloatElem;
@@ -20,6 +21,10 @@ pub use kernel::{detect, Isa};
 const KC: usize = 256;
 /// Most rows one task owns.
 const MC: usize = 96;
+/// Products with at most this many rows skip packing (see `small.rs`).
+const SMALL_M: usize = 4;
+/// Products with fewer FMAs than this run on the calling thread.
+const SERIAL_MAX_FMA: usize = 1 << 18;
 
 /// A read-only matrix view: element (i, j) is `data[offset + i·rs + j·cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -81,8 +86,23 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
         }
         return 0;
     }
+    if m <= SMALL_M {
+        if let Some(fma) = small::gemm_small(m, n, k, a, b, bias, out) {
+            return fma;
+        }
+    }
     let b_packed = pack::pack_b::<T, NR>(k, n, b);
     let n_panels = n.div_ceil(NR);
+    let outp = OutPtr(out.as_mut_ptr());
+    if m * n * k < SERIAL_MAX_FMA || rayon::current_num_threads() == 1 {
+        // Small products: waking the pool costs more than the product itself.
+        return (0..m.div_ceil(MC))
+            .map(|rt| {
+                let rows = rt * MC..((rt + 1) * MC).min(m);
+                block::<T, MR, NR>(isa, rows, 0..n_panels, n, k, a, &b_packed, bias, outp)
+            })
+            .sum();
+    }
     let threads = rayon::current_num_threads();
     let row_tasks = m.div_ceil(MC);
     let mc = if row_tasks >= 2 * threads {
@@ -99,7 +119,6 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
     };
     let panels_per_group = n_panels.div_ceil(col_groups);
     let col_groups = n_panels.div_ceil(panels_per_group);
-    let outp = OutPtr(out.as_mut_ptr());
     (0..row_tasks * col_groups)
         .into_par_iter()
         .map(|task| {
@@ -190,11 +209,25 @@ mod tests {
     use super::*;
 
     fn check(m: usize, n: usize, k: usize, isa: Isa) {
-        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0)
+            .collect();
         let mut out = vec![0f32; m * n];
-        let ar = MatRef { data: &a, offset: 0, rs: k, cs: 1 };
-        let br = MatRef { data: &b, offset: 0, rs: n, cs: 1 };
+        let ar = MatRef {
+            data: &a,
+            offset: 0,
+            rs: k,
+            cs: 1,
+        };
+        let br = MatRef {
+            data: &b,
+            offset: 0,
+            rs: n,
+            cs: 1,
+        };
         let fma = match isa {
             Isa::Avx512 => gemm_with::<f32, 6, 32>(isa, m, n, k, ar, br, None, &mut out),
             Isa::Avx2 => gemm_with::<f32, 6, 16>(isa, m, n, k, ar, br, None, &mut out),
@@ -205,14 +238,24 @@ mod tests {
         let b64: Vec<f64> = b.iter().map(|&x| x as f64).collect();
         let want = gemm_naive(m, n, k, &a64, &b64);
         for (g, w) in out.iter().zip(&want) {
-            assert!((*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()), "{g} vs {w}");
+            assert!(
+                (*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                "{g} vs {w}"
+            );
         }
     }
 
     #[test]
     fn every_available_isa_matches_the_naive_product() {
         for isa in Isa::available() {
-            for &(m, n, k) in &[(1, 1, 1), (7, 33, 300), (97, 65, 513), (13, 5, 2)] {
+            for &(m, n, k) in &[
+                (1, 1, 1),
+                (1, 40, 70),
+                (3, 17, 300),
+                (7, 33, 300),
+                (97, 65, 513),
+                (13, 5, 2),
+            ] {
                 check(m, n, k, isa);
             }
         }
@@ -244,8 +287,18 @@ pub(crate) fn batched<T: FloatElem>(
     };
     if m * n > 0 {
         for (i, dst) in out.chunks_mut(m * n).enumerate() {
-            let ar = MatRef { data: a, offset: offset(al, i), rs: al.strides()[r - 2], cs: al.strides()[r - 1] };
-            let br = MatRef { data: b, offset: offset(bl, i), rs: bl.strides()[r - 2], cs: bl.strides()[r - 1] };
+            let ar = MatRef {
+                data: a,
+                offset: offset(al, i),
+                rs: al.strides()[r - 2],
+                cs: al.strides()[r - 1],
+            };
+            let br = MatRef {
+                data: b,
+                offset: offset(bl, i),
+                rs: bl.strides()[r - 2],
+                cs: bl.strides()[r - 1],
+            };
             work.fma += gemm(m, n, k, ar, br, bias.as_deref(), dst);
             if bias.is_some() {
                 work.add += (m * n) as u64;

@@ -6,7 +6,11 @@ use super::MatRef;
 
 /// B (k, n) → panels of NR columns, each k rows of NR values (zero-padded at the edge).
 /// Panel jp's row p starts at `(jp·k + p)·NR`.
-pub(super) fn pack_b<T: FloatElem, const NR: usize>(k: usize, n: usize, b: MatRef<'_, T>) -> Vec<f32> {
+pub(super) fn pack_b<T: FloatElem, const NR: usize>(
+    k: usize,
+    n: usize,
+    b: MatRef<'_, T>,
+) -> Vec<f32> {
     let panels = n.div_ceil(NR);
     let mut out = vec![0f32; panels * k * NR];
     for jp in 0..panels {

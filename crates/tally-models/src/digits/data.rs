@@ -24,12 +24,21 @@ pub struct Digits {
 impl Digits {
     /// Reads the gzipped CSV (64 pixel values in 0..16, then the label, per line).
     pub fn load(path: &Path) -> Result<Digits> {
-        let io = |source| Error::Io { path: path.to_path_buf(), source };
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         let mut text = String::new();
-        flate2::read::GzDecoder::new(file).read_to_string(&mut text).map_err(io)?;
+        flate2::read::GzDecoder::new(file)
+            .read_to_string(&mut text)
+            .map_err(io)?;
         let mut d = Digits::default();
-        for (line_no, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        for (line_no, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
             let bad = |reason: String| Error::BadCheckpoint {
                 path: path.to_path_buf(),
                 tensor: None,
@@ -37,10 +46,18 @@ impl Digits {
             };
             let values = line
                 .split(',')
-                .map(|v| v.trim().parse::<f32>().map_err(|e| bad(format!("`{v}`: {e}"))))
+                .map(|v| {
+                    v.trim()
+                        .parse::<f32>()
+                        .map_err(|e| bad(format!("`{v}`: {e}")))
+                })
                 .collect::<Result<Vec<_>>>()?;
             if values.len() != PIXELS + 1 {
-                return Err(bad(format!("{} values, expected {}", values.len(), PIXELS + 1)));
+                return Err(bad(format!(
+                    "{} values, expected {}",
+                    values.len(),
+                    PIXELS + 1
+                )));
             }
             let label = values[PIXELS];
             if !(0.0..CLASSES as f32).contains(&label) || label.fract() != 0.0 {
@@ -66,7 +83,8 @@ impl Digits {
     pub fn held_out(&self) -> Digits {
         let mut d = Digits::default();
         for i in (0..self.len()).step_by(5) {
-            d.pixels.extend_from_slice(&self.pixels[i * PIXELS..(i + 1) * PIXELS]);
+            d.pixels
+                .extend_from_slice(&self.pixels[i * PIXELS..(i + 1) * PIXELS]);
             d.labels.push(self.labels[i]);
         }
         d

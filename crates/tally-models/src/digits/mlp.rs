@@ -36,7 +36,12 @@ impl DigitsMlp {
                     })
                 }
             };
-            let layer = Linear::load(&store.pp(format!("layers.{i}")).with_dtype(dtype), width, out, true)?;
+            let layer = Linear::load(
+                &store.pp(format!("layers.{i}")).with_dtype(dtype),
+                width,
+                out,
+                true,
+            )?;
             params += out * width + out;
             layers.push(layer);
             width = out;

@@ -1,0 +1,91 @@
+//! Products with very few rows (a decode step, one image): no packing. Each output is a
+//! dot product when B's columns are contiguous in k (a transposed weight), or rows of B
+//! are swept with axpy when B's rows are contiguous in n. Each output counts its k FMAs.
+
+use tally_core::FloatElem;
+
+use super::MatRef;
+
+/// Lanes of partial sums, so the compiler can vectorise the reduction.
+const LANES: usize = 16;
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// C = A·B [+ bias] for small m, or `None` when B is strided in both directions.
+pub(super) fn gemm_small<T: FloatElem>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    bias: Option<&[T]>,
+    out: &mut [T],
+) -> Option<u64> {
+    if b.rs != 1 && b.cs != 1 {
+        return None;
+    }
+    let mut row = vec![0f32; k];
+    let mut acc = vec![0f32; n];
+    let mut col = if b.rs == 1 && std::mem::size_of::<T>() != 4 {
+        vec![0f32; k]
+    } else {
+        Vec::new()
+    };
+    for i in 0..m {
+        for (p, r) in row.iter_mut().enumerate() {
+            *r = a.data[a.offset + i * a.rs + p * a.cs].to_f32();
+        }
+        if b.rs == 1 {
+            for (j, c) in acc.iter_mut().enumerate() {
+                let src = &b.data[b.offset + j * b.cs..][..k];
+                *c = match as_f32(src) {
+                    Some(s) => dot(&row, s),
+                    None => {
+                        for (d, s) in col.iter_mut().zip(src) {
+                            *d = s.to_f32();
+                        }
+                        dot(&row, &col)
+                    }
+                };
+            }
+        } else {
+            acc.iter_mut().for_each(|c| *c = 0.0);
+            for (p, &x) in row.iter().enumerate() {
+                let src = &b.data[b.offset + p * b.rs..][..n];
+                for (c, s) in acc.iter_mut().zip(src) {
+                    *c += x * s.to_f32();
+                }
+            }
+        }
+        let dst = &mut out[i * n..(i + 1) * n];
+        for (j, (d, &c)) in dst.iter_mut().zip(&acc).enumerate() {
+            *d = T::from_f32(c + bias.map_or(0.0, |bias| bias[j].to_f32()));
+        }
+    }
+    Some((m * n * k) as u64)
+}
+
+/// The slice as f32 when `T` is f32 (no conversion needed).
+fn as_f32<T: FloatElem>(s: &[T]) -> Option<&[f32]> {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        // SAFETY: the TypeIds are equal, so T is f32: same size, alignment and validity.
+        Some(unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
+    } else {
+        None
+    }
+}
