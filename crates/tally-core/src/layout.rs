@@ -1,6 +1,7 @@
 //! Strided views: a shape, element strides and a start offset into a storage buffer.
 //! Narrow, transpose, broadcast and (contiguous) reshape are layout changes, never copies.
 
+use crate::shape::Dims;
 use crate::{Error, Result, Shape};
 
 /// How a tensor's elements sit in its storage: element `idx` is at
@@ -8,7 +9,7 @@ use crate::{Error, Result, Shape};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     shape: Shape,
-    strides: Vec<usize>,
+    strides: Dims,
     offset: usize,
 }
 
@@ -25,10 +26,10 @@ impl Layout {
     }
 
     /// A layout from its parts; the caller guarantees it stays inside the storage.
-    pub fn from_parts(shape: Shape, strides: Vec<usize>, offset: usize) -> Self {
+    pub fn from_parts(shape: Shape, strides: impl AsRef<[usize]>, offset: usize) -> Self {
         Layout {
             shape,
-            strides,
+            strides: Dims::from_slice(strides.as_ref()),
             offset,
         }
     }
@@ -94,10 +95,10 @@ impl Layout {
                 ),
             ));
         }
-        let mut dims = self.dims().to_vec();
+        let mut dims = Dims::from_slice(self.dims());
         dims[dim] = len;
         Ok(Layout {
-            shape: Shape::new(dims),
+            shape: Shape::from(dims),
             strides: self.strides.clone(),
             offset: self.offset + start * self.strides[dim],
         })
@@ -115,12 +116,12 @@ impl Layout {
                 });
             }
         }
-        let mut dims = self.dims().to_vec();
+        let mut dims = Dims::from_slice(self.dims());
         let mut strides = self.strides.clone();
         dims.swap(d0, d1);
         strides.swap(d0, d1);
         Ok(Layout {
-            shape: Shape::new(dims),
+            shape: Shape::from(dims),
             strides,
             offset: self.offset,
         })
@@ -144,7 +145,7 @@ impl Layout {
             ));
         }
         Ok(Layout {
-            shape: Shape::new(perm.iter().map(|&p| self.dims()[p]).collect::<Vec<_>>()),
+            shape: Shape::from(perm.iter().map(|&p| self.dims()[p]).collect::<Dims>()),
             strides: perm.iter().map(|&p| self.strides[p]).collect(),
             offset: self.offset,
         })
@@ -161,7 +162,7 @@ impl Layout {
             });
         }
         let pad = rank - self.shape.rank();
-        let mut strides = vec![0; rank];
+        let mut strides = Dims::from_elem(0, rank);
         for (i, &target) in shape.dims().iter().enumerate() {
             if i < pad {
                 continue;
@@ -205,7 +206,7 @@ impl Layout {
 pub struct StridedIndex<'a> {
     layout: &'a Layout,
     next: Option<usize>,
-    counter: Vec<usize>,
+    counter: Dims,
 }
 
 impl<'a> StridedIndex<'a> {
@@ -214,7 +215,7 @@ impl<'a> StridedIndex<'a> {
         StridedIndex {
             layout,
             next: (!empty).then_some(layout.offset),
-            counter: vec![0; layout.shape.rank()],
+            counter: Dims::from_elem(0, layout.shape.rank()),
         }
     }
 }

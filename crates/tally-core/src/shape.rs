@@ -1,18 +1,22 @@
 //! Tensor shapes and the broadcasting rule.
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::{Error, Result};
+
+/// Dimensions or strides: up to six inline, so shapes and layouts clone without allocating.
+pub type Dims = SmallVec<[usize; 6]>;
 
 /// The dimensions of a tensor, outermost first. A rank-0 shape is a scalar.
 #[derive(Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Shape(Vec<usize>);
+pub struct Shape(Dims);
 
 impl Shape {
     /// Builds a shape from its dimensions.
-    pub fn new(dims: impl Into<Vec<usize>>) -> Self {
-        Shape(dims.into())
+    pub fn new(dims: impl AsRef<[usize]>) -> Self {
+        Shape(Dims::from_slice(dims.as_ref()))
     }
 
     /// The dimensions.
@@ -45,8 +49,8 @@ impl Shape {
     }
 
     /// Row-major (C-order) strides in elements.
-    pub fn contiguous_strides(&self) -> Vec<usize> {
-        let mut strides = vec![0; self.rank()];
+    pub fn contiguous_strides(&self) -> Dims {
+        let mut strides = Dims::from_elem(0, self.rank());
         let mut acc = 1;
         for (s, d) in strides.iter_mut().zip(&self.0).rev() {
             *s = acc;
@@ -58,7 +62,7 @@ impl Shape {
     /// The shape both operands broadcast to under NumPy's rule (align right, 1 stretches).
     pub fn broadcast(op: &'static str, lhs: &Shape, rhs: &Shape) -> Result<Shape> {
         let rank = lhs.rank().max(rhs.rank());
-        let mut out = vec![0; rank];
+        let mut out = Dims::from_elem(0, rank);
         for (i, o) in out.iter_mut().enumerate() {
             let l = dim_from_right(lhs, rank - 1 - i);
             let r = dim_from_right(rhs, rank - 1 - i);
@@ -116,31 +120,37 @@ impl std::fmt::Display for Shape {
 
 impl From<&[usize]> for Shape {
     fn from(d: &[usize]) -> Self {
-        Shape(d.to_vec())
+        Shape::new(d)
     }
 }
 
 impl From<Vec<usize>> for Shape {
     fn from(d: Vec<usize>) -> Self {
+        Shape::new(d)
+    }
+}
+
+impl From<Dims> for Shape {
+    fn from(d: Dims) -> Self {
         Shape(d)
     }
 }
 
 impl<const N: usize> From<[usize; N]> for Shape {
     fn from(d: [usize; N]) -> Self {
-        Shape(d.to_vec())
+        Shape::new(d)
     }
 }
 
 impl From<usize> for Shape {
     fn from(d: usize) -> Self {
-        Shape(vec![d])
+        Shape::new([d])
     }
 }
 
 impl From<()> for Shape {
     fn from(_: ()) -> Self {
-        Shape(vec![])
+        Shape(Dims::new())
     }
 }
 
@@ -157,7 +167,7 @@ mod tests {
 
     #[test]
     fn strides_are_row_major() {
-        assert_eq!(Shape::from([2, 3, 4]).contiguous_strides(), vec![12, 4, 1]);
+        assert_eq!(Shape::from([2, 3, 4]).contiguous_strides().as_slice(), &[12, 4, 1]);
         assert_eq!(Shape::from(()).elem_count(), 1);
     }
 }
