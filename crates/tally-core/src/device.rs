@@ -16,7 +16,7 @@ pub enum Device {
 impl std::fmt::Display for Device {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Device::Cpu => f.write_str("cpu"),
+            Device::Cpu => f.pad("cpu"),
             Device::Cuda(n) => write!(f, "cuda:{n}"),
         }
     }
