@@ -285,16 +285,19 @@ pub struct AttentionGeometry {
 }
 
 /// Attention over `visible` (query, key) pairs: per pair d FMAs for q·k, 1 mul for the
-/// scale, d FMAs for p·v, and the softmax's 3 adds, 1 mul and 1 exp; per query row
-/// one reciprocal. `visible = b·h·s_q·s_k` for the dense count.
+/// scale, d FMAs for p·v, and the softmax's 3 adds, 1 mul and 1 exp; per query row that
+/// sees at least one key, one reciprocal. `empty_rows` counts the query rows that see no
+/// key (fully masked; their output is zeros). The dense count has `visible = b·h·s_q·s_k`
+/// and no empty row.
 pub fn attention_over(
     g: &AttentionGeometry,
     visible: u64,
+    empty_rows: u64,
     mask_elems: usize,
     dtype: DType,
 ) -> Work {
     let d = g.head_dim as u64;
-    let rows = (g.batch * g.heads * g.q_len) as u64;
+    let rows = (g.batch * g.heads * g.q_len) as u64 - empty_rows;
     let q = g.batch * g.heads * g.q_len * g.head_dim;
     let kv = g.batch * g.kv_heads * g.kv_len * g.head_dim;
     Work {
@@ -314,7 +317,7 @@ pub fn attention_over(
 /// for the two products: 2·b·h·s_q·s_k·d FPO each).
 pub fn attention_dense(g: &AttentionGeometry, mask_elems: usize, dtype: DType) -> Work {
     let visible = (g.batch * g.heads * g.q_len * g.kv_len) as u64;
-    attention_over(g, visible, mask_elems, dtype)
+    attention_over(g, visible, 0, mask_elems, dtype)
 }
 
 #[cfg(test)]

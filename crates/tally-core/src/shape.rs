@@ -167,7 +167,10 @@ mod tests {
 
     #[test]
     fn strides_are_row_major() {
-        assert_eq!(Shape::from([2, 3, 4]).contiguous_strides().as_slice(), &[12, 4, 1]);
+        assert_eq!(
+            Shape::from([2, 3, 4]).contiguous_strides().as_slice(),
+            &[12, 4, 1]
+        );
         assert_eq!(Shape::from(()).elem_count(), 1);
     }
 }

@@ -78,6 +78,14 @@ impl Work {
         }
     }
 
+    /// Builder: with these bytes read (the written bytes kept).
+    pub fn with_read(self, read: u64) -> Work {
+        Work {
+            bytes_read: read,
+            ..self
+        }
+    }
+
     /// Builder: with these bytes read and written.
     pub fn with_bytes(self, read: u64, written: u64) -> Work {
         Work {

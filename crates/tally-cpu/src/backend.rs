@@ -133,9 +133,9 @@ impl BackendStorage for CpuStorage {
                 })
             }
         };
-        let id_dtype = is.dtype();
+        let id_view = (il, is.dtype());
         float_kernel!("embedding", self, |v: T| embedding::embedding::<T>(
-            v, table, &wide, id_dtype
+            v, table, &wide, id_view
         )?)
     }
 

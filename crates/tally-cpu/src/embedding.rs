@@ -4,12 +4,13 @@ use tally_core::{Counted, Error, FloatElem, Layout, Result, Work};
 
 use crate::util::{bytes, contiguous};
 
-/// Rows of the (vocab, dim) `table` picked by `ids` (already widened to u64).
+/// Rows of the (vocab, dim) `table` picked by `ids` (already widened to u64, read through
+/// `id_view`'s layout and dtype).
 pub(crate) fn embedding<T: FloatElem>(
     table: &[T],
     tl: &Layout,
     ids: &[u64],
-    id_dtype: tally_core::DType,
+    id_view: (&Layout, tally_core::DType),
 ) -> Result<Counted<Vec<T>>> {
     let (vocab, dim) = (tl.dims()[0], tl.dims()[1]);
     let table = contiguous(table, tl);
@@ -26,7 +27,7 @@ pub(crate) fn embedding<T: FloatElem>(
         out.extend_from_slice(&table[id * dim..(id + 1) * dim]);
         work.bytes_read += bytes(dim, T::DTYPE);
     }
-    work.bytes_read += bytes(ids.len(), id_dtype);
+    work.bytes_read += bytes(id_view.0.distinct_elems(), id_view.1);
     work.bytes_written = bytes(out.len(), T::DTYPE);
     Ok(Counted::executed(out, work))
 }

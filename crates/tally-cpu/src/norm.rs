@@ -53,7 +53,7 @@ pub(crate) fn layer_norm<T: FloatElem>(
     });
     let params = w.as_ref().map_or(0, |_| n) + b.as_ref().map_or(0, |_| n);
     let work = work.with_bytes(
-        bytes(src.len() + params, T::DTYPE),
+        bytes(l.distinct_elems() + params, T::DTYPE),
         bytes(out.len(), T::DTYPE),
     );
     Counted::executed(out, work)
@@ -95,7 +95,7 @@ pub(crate) fn rms_norm<T: FloatElem>(
     });
     let params = w.as_ref().map_or(0, |_| n);
     let work = work.with_bytes(
-        bytes(src.len() + params, T::DTYPE),
+        bytes(l.distinct_elems() + params, T::DTYPE),
         bytes(out.len(), T::DTYPE),
     );
     Counted::executed(out, work)

@@ -38,6 +38,9 @@ pub(crate) fn pool2d<T: FloatElem>(x: &[T], l: &Layout, p: Pool2dParams) -> Coun
             ..Work::ZERO
         }
     });
-    let work = work.with_bytes(bytes(src.len(), T::DTYPE), bytes(out.len(), T::DTYPE));
+    let work = work.with_bytes(
+        bytes(l.distinct_elems(), T::DTYPE),
+        bytes(out.len(), T::DTYPE),
+    );
     Counted::executed(out, work)
 }

@@ -18,6 +18,7 @@ pub(crate) fn rope<T: FloatElem>(
     let r = l.dims().len();
     let (s, d) = (l.dims()[r - 2], l.dims()[r - 1]);
     let half = d / 2;
+    let tables = cos.1.distinct_elems() + sin.1.distinct_elems();
     let cos = contiguous(cos.0, cos.1);
     let sin = contiguous(sin.0, sin.1);
     let mut out = vec![T::default(); src.len()];
@@ -42,7 +43,7 @@ pub(crate) fn rope<T: FloatElem>(
         }
     });
     let work = work.with_bytes(
-        bytes(src.len() + 2 * s * half, T::DTYPE),
+        bytes(l.distinct_elems() + tables, T::DTYPE),
         bytes(out.len(), T::DTYPE),
     );
     Counted::executed(out, work)

@@ -39,6 +39,9 @@ pub(crate) fn softmax_last<T: FloatElem>(x: &[T], l: &Layout) -> Counted<Vec<T>>
         }
         w
     });
-    let work = work.with_bytes(bytes(src.len(), T::DTYPE), bytes(out.len(), T::DTYPE));
+    let work = work.with_bytes(
+        bytes(l.distinct_elems(), T::DTYPE),
+        bytes(out.len(), T::DTYPE),
+    );
     Counted::executed(out, work)
 }

@@ -74,10 +74,7 @@ impl Tensor {
             analytic,
             || match (self.storage(), rhs.storage()) {
                 (Storage::Cpu(x), Storage::Cpu(y)) => {
-                    let bias = match bias.map(|t| (t.storage(), t.layout())) {
-                        Some((Storage::Cpu(s), l)) => Some((s, l)),
-                        None => None,
-                    };
+                    let bias = crate::dispatch::cpu_view(bias);
                     Ok(x.matmul(&a, y, &b, bias)?.map(Storage::Cpu))
                 }
             },

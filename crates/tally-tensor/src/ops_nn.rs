@@ -16,7 +16,7 @@ impl Tensor {
         self.float("softmax")?;
         let n = self.shape().last();
         let rows = self.elem_count() / n.max(1);
-        let analytic = cost::softmax(rows, n, self.dtype());
+        let analytic = cost::softmax(rows, n, self.dtype()).with_read(self.reads());
         run(
             OpId::Softmax,
             &[self],
@@ -56,7 +56,9 @@ impl Tensor {
         self.check_param(OP, bias)?;
         let n = self.shape().last();
         let rows = self.elem_count() / n.max(1);
-        let analytic = cost::layer_norm(rows, n, weight.is_some(), bias.is_some(), self.dtype());
+        let params = weight.map_or(0, Tensor::reads) + bias.map_or(0, Tensor::reads);
+        let analytic = cost::layer_norm(rows, n, weight.is_some(), bias.is_some(), self.dtype())
+            .with_read(self.reads() + params);
         let mut inputs = vec![self];
         inputs.extend(weight);
         inputs.extend(bias);
@@ -80,7 +82,8 @@ impl Tensor {
         self.check_param(OP, weight)?;
         let n = self.shape().last();
         let rows = self.elem_count() / n.max(1);
-        let analytic = cost::rms_norm(rows, n, weight.is_some(), self.dtype());
+        let analytic = cost::rms_norm(rows, n, weight.is_some(), self.dtype())
+            .with_read(self.reads() + weight.map_or(0, Tensor::reads));
         let mut inputs = vec![self];
         inputs.extend(weight);
         run(
@@ -113,7 +116,10 @@ impl Tensor {
         let dim = self.dims()[1];
         let mut out = ids.dims().to_vec();
         out.push(dim);
-        let analytic = cost::embedding(ids.elem_count(), dim, ids.dtype(), self.dtype());
+        let gathered = cost::embedding(ids.elem_count(), dim, ids.dtype(), self.dtype());
+        let rows_read =
+            gathered.bytes_read - (ids.elem_count() * ids.dtype().size_in_bytes()) as u64;
+        let analytic = gathered.with_read(rows_read + ids.reads());
         run(
             OpId::Embedding,
             &[self, ids],
@@ -134,7 +140,7 @@ impl Tensor {
         self.same_kind(OP, cos)?;
         self.same_kind(OP, sin)?;
         let r = self.rank();
-        if r < 2 || self.dims()[r - 1] % 2 != 0 {
+        if r < 2 || !self.dims()[r - 1].is_multiple_of(2) {
             return Err(Error::shape(
                 OP,
                 self.shape(),
@@ -151,7 +157,8 @@ impl Tensor {
                 ));
             }
         }
-        let analytic = cost::rope(self.elem_count(), s * d / 2, self.dtype());
+        let analytic = cost::rope(self.elem_count(), s * d / 2, self.dtype())
+            .with_read(self.reads() + cos.reads() + sin.reads());
         run(
             OpId::Rope,
             &[self, cos, sin],
@@ -298,7 +305,8 @@ impl Tensor {
             padding: 0,
             groups: c,
         };
-        let analytic = cost::pool2d(&g, p.kind == PoolKind::Avg, self.dtype());
+        let analytic =
+            cost::pool2d(&g, p.kind == PoolKind::Avg, self.dtype()).with_read(self.reads());
         let out = Shape::from([n, c, g.h_out(), g.w_out()]);
         run(op, &[self], out, analytic, || match self.storage() {
             Storage::Cpu(s) => Ok(s.pool2d(self.layout(), p)?.map(Storage::Cpu)),

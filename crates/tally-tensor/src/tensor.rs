@@ -153,6 +153,11 @@ impl Tensor {
         &self.storage
     }
 
+    /// Bytes the byte convention charges for reading this view: each distinct element once.
+    pub fn reads(&self) -> u64 {
+        (self.layout.distinct_elems() * self.dtype().size_in_bytes()) as u64
+    }
+
     /// True when the view is row-major and dense.
     pub fn is_contiguous(&self) -> bool {
         self.layout.is_contiguous()

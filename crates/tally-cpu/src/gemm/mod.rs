@@ -8,6 +8,7 @@
 //! few), each task packs its A block per KC slice and sweeps B panels (outer) over A
 //! micro-panels (inner), accumulating in an f32 tile it then writes out once.
 
+mod batched;
 mod kernel;
 mod pack;
 mod small;
@@ -15,6 +16,7 @@ mod small;
 use rayon::prelude::*;
 use tally_core::FloatElem;
 
+pub(crate) use batched::batched;
 pub use kernel::{detect, Isa};
 
 /// Depth of one packed slice of k.
@@ -125,7 +127,6 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
             let (rt, cg) = (task / col_groups, task % col_groups);
             let rows = rt * mc..((rt + 1) * mc).min(m);
             let panels = cg * panels_per_group..((cg + 1) * panels_per_group).min(n_panels);
-            let outp = outp;
             block::<T, MR, NR>(isa, rows, panels, n, k, a, &b_packed, bias, outp)
         })
         .sum()
@@ -260,55 +261,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Batched product over layouts already broadcast to (…, m, k) and (…, k, n): one
-/// [`gemm`] per batch entry, each reading its operands in place through their strides.
-pub(crate) fn batched<T: FloatElem>(
-    a: &[T],
-    al: &tally_core::Layout,
-    b: &[T],
-    bl: &tally_core::Layout,
-    bias: Option<(&[T], &tally_core::Layout)>,
-) -> tally_core::Counted<Vec<T>> {
-    let r = al.dims().len();
-    let (m, k, n) = (al.dims()[r - 2], al.dims()[r - 1], bl.dims()[r - 1]);
-    let batch: usize = al.dims()[..r - 2].iter().product();
-    let bias = bias.map(|(d, l)| crate::util::contiguous(d, l));
-    let mut out = vec![T::default(); batch * m * n];
-    let mut work = tally_core::Work::ZERO;
-    let offset = |l: &tally_core::Layout, mut idx: usize| {
-        let mut off = l.offset();
-        for d in (0..r - 2).rev() {
-            off += (idx % l.dims()[d]) * l.strides()[d];
-            idx /= l.dims()[d];
-        }
-        off
-    };
-    if m * n > 0 {
-        for (i, dst) in out.chunks_mut(m * n).enumerate() {
-            let ar = MatRef {
-                data: a,
-                offset: offset(al, i),
-                rs: al.strides()[r - 2],
-                cs: al.strides()[r - 1],
-            };
-            let br = MatRef {
-                data: b,
-                offset: offset(bl, i),
-                rs: bl.strides()[r - 2],
-                cs: bl.strides()[r - 1],
-            };
-            work.fma += gemm(m, n, k, ar, br, bias.as_deref(), dst);
-            if bias.is_some() {
-                work.add += (m * n) as u64;
-            }
-        }
-    }
-    work.bytes_read = crate::util::bytes(
-        al.distinct_elems() + bl.distinct_elems() + bias.as_ref().map_or(0, |b| b.len()),
-        T::DTYPE,
-    );
-    work.bytes_written = crate::util::bytes(out.len(), T::DTYPE);
-    tally_core::Counted::executed(out, work)
 }
