@@ -5,10 +5,12 @@
 
 pub mod counted;
 pub mod data;
+pub mod scalar;
 pub mod tolerance;
 
 pub use counted::{counted, measure_one};
 pub use data::{input, make, ravel, unravel, Rng};
+pub use scalar::{ticks, Tick};
 pub use tolerance::Tolerance;
 
 /// The property-test settings every suite uses: 16 cases (enough to vary shapes, few
