@@ -18,7 +18,7 @@ pub struct Record {
     /// Where it ran.
     pub device: Device,
     /// Input shapes, in argument order.
-    pub inputs: Vec<Shape>,
+    pub inputs: smallvec::SmallVec<[Shape; 3]>,
     /// Output shape.
     pub output: Shape,
     /// How `work` was known.

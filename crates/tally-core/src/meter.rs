@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 
 use crate::ledger::{Ledger, Record};
 
-#[derive(Default)]
 struct RegionInner {
     records: Mutex<Vec<Record>>,
 }
@@ -52,7 +51,9 @@ fn current_scope() -> Arc<str> {
 
 /// Runs `f` in a new region and returns its result with the ledger of every op it ran.
 pub fn measure<T>(f: impl FnOnce() -> T) -> (T, Ledger) {
-    let region = Arc::new(RegionInner::default());
+    let region = Arc::new(RegionInner {
+        records: Mutex::new(Vec::with_capacity(64)),
+    });
     let out = {
         let _guard = push(Frame {
             region: region.clone(),
@@ -97,7 +98,7 @@ pub fn record(mut rec: Record) {
         let frames = f.borrow();
         let Some(top) = frames.last() else { return };
         rec.scope = top.scope.clone();
-        let mut targets: Vec<&Arc<RegionInner>> = Vec::with_capacity(1);
+        let mut targets: smallvec::SmallVec<[&Arc<RegionInner>; 2]> = smallvec::SmallVec::new();
         for frame in frames.iter().rev() {
             if !targets.iter().any(|d| Arc::ptr_eq(d, &frame.region)) {
                 targets.push(&frame.region);
