@@ -157,7 +157,7 @@ fn ledger_totals_and_contractions() {
     let by_op: Vec<OpId> = ledger.by_op().into_iter().map(|(op, _)| op).collect();
     assert_eq!(by_op, vec![OpId::Matmul, OpId::Relu]);
     let rec = &ledger.records()[0];
-    assert_eq!(rec.inputs, vec![[2, 3].into(), [3, 4].into()]);
+    assert_eq!(rec.inputs.as_slice(), &[[2, 3].into(), [3, 4].into()]);
     assert_eq!(rec.output, [2, 4].into());
     assert_eq!(rec.dtype, DType::F32);
 }
