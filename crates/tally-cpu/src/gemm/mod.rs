@@ -106,14 +106,17 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
             .sum();
     }
     let threads = rayon::current_num_threads();
-    let row_tasks = m.div_ceil(MC);
-    let mc = if row_tasks >= 2 * threads {
-        MC
-    } else {
-        // Fewer, smaller row blocks so every thread gets work.
-        (m.div_ceil(2 * threads)).div_ceil(MR).max(1) * MR
+    // Row tasks: a multiple of the thread count, of near-equal size in whole MR panels,
+    // so no thread waits on a short last task.
+    let row_tasks = m.div_ceil(MC).div_ceil(threads) * threads;
+    let row_panels = m.div_ceil(MR);
+    let row_tasks = row_tasks.min(row_panels);
+    let row_range = |t: usize| {
+        let start = t * row_panels / row_tasks * MR;
+        let end = ((t + 1) * row_panels / row_tasks * MR).min(m);
+        start..end
     };
-    let row_tasks = m.div_ceil(mc);
+    // Too few row tasks to occupy the pool: split the columns too.
     let col_groups = if row_tasks >= 2 * threads {
         1
     } else {
@@ -125,9 +128,8 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
         .into_par_iter()
         .map(|task| {
             let (rt, cg) = (task / col_groups, task % col_groups);
-            let rows = rt * mc..((rt + 1) * mc).min(m);
             let panels = cg * panels_per_group..((cg + 1) * panels_per_group).min(n_panels);
-            block::<T, MR, NR>(isa, rows, panels, n, k, a, &b_packed, bias, outp)
+            block::<T, MR, NR>(isa, row_range(rt), panels, n, k, a, &b_packed, bias, outp)
         })
         .sum()
 }

@@ -1,8 +1,12 @@
 //! Packing: copies A and B into the micro-kernel's panel order, converting to f32.
 
+use rayon::prelude::*;
 use tally_core::FloatElem;
 
 use super::MatRef;
+
+/// B sizes (elements) from which panels are packed on the pool.
+const PARALLEL_PACK_MIN: usize = 1 << 16;
 
 /// B (k, n) → panels of NR columns, each k rows of NR values (zero-padded at the edge).
 /// Panel jp's row p starts at `(jp·k + p)·NR`.
@@ -13,11 +17,11 @@ pub(super) fn pack_b<T: FloatElem, const NR: usize>(
 ) -> Vec<f32> {
     let panels = n.div_ceil(NR);
     let mut out = vec![0f32; panels * k * NR];
-    for jp in 0..panels {
+    let pack_panel = |jp: usize, panel: &mut [f32]| {
         let j0 = jp * NR;
         let width = NR.min(n - j0);
         for p in 0..k {
-            let dst = &mut out[(jp * k + p) * NR..][..width];
+            let dst = &mut panel[p * NR..][..width];
             let row = b.offset + p * b.rs + j0 * b.cs;
             if b.cs == 1 {
                 for (d, s) in dst.iter_mut().zip(&b.data[row..row + width]) {
@@ -29,6 +33,15 @@ pub(super) fn pack_b<T: FloatElem, const NR: usize>(
                 }
             }
         }
+    };
+    if k * n >= PARALLEL_PACK_MIN {
+        out.par_chunks_mut(k * NR)
+            .enumerate()
+            .for_each(|(jp, panel)| pack_panel(jp, panel));
+    } else {
+        out.chunks_mut(k * NR)
+            .enumerate()
+            .for_each(|(jp, panel)| pack_panel(jp, panel));
     }
     out
 }
