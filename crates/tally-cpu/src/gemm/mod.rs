@@ -26,7 +26,7 @@ const MC: usize = 96;
 /// Products with at most this many rows skip packing (see `small.rs`).
 const SMALL_M: usize = 4;
 /// Products with fewer FMAs than this run on the calling thread.
-const SERIAL_MAX_FMA: usize = 1 << 18;
+const SERIAL_MAX_FMA: usize = 1 << 21;
 
 /// A read-only matrix view: element (i, j) is `data[offset + i·rs + j·cs]`.
 #[derive(Clone, Copy, Debug)]
