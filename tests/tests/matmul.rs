@@ -172,9 +172,17 @@ fn matmul_counts_pinned() {
 
 #[test]
 fn matmul_spanning_several_packed_blocks() {
-    // k > 256 (two KC slices), m > 96 rows (several row tasks), n not a multiple of any tile width.
+    // k > 256 (two KC slices), m > 96 rows (several row tasks), n not a multiple of any tile
+    // width; the last two exceed 2M FMAs, so they run on the pool (row tasks, then column
+    // groups for few rows).
     let mut rng = Rng::new(11);
-    for (m, n, k) in [(13, 37, 300), (100, 9, 17), (1, 1, 513)] {
+    for (m, n, k) in [
+        (13, 37, 300),
+        (100, 9, 17),
+        (1, 1, 513),
+        (150, 130, 120),
+        (8, 2100, 130),
+    ] {
         let (a, av) = operand(&mut rng, &[m, k], false, DType::F32);
         let (b, bv) = operand(&mut rng, &[k, n], true, DType::F32);
         let (y, w) = counted(|| a.matmul(&b));
