@@ -324,6 +324,33 @@ fn large_shapes_take_the_parallel_path() {
         .summing(4 * 9 + 1)
         .assert_close(&y.to_f64_vec().unwrap(), &want, "conv2d large");
     assert_eq!(w.fma, (2 * 12 * 32 * 32 * (4 * 9)) as u64); // outputs · (c_in/groups)·k·k
+                                                            // Enough channels that each image's product (64 × 1024 × 144 FMAs) runs on the pool.
+    let g = Geo {
+        c_in: 16,
+        c_out: 64,
+        groups: 1,
+        ..g
+    };
+    let (x, xv) = input(&mut rng, &[g.n, g.c_in, g.h, g.w], DType::F32, -1.0, 1.0);
+    let (wt, wv) = input(
+        &mut rng,
+        &[g.c_out, g.c_in, g.k, g.k],
+        DType::F32,
+        -1.0,
+        1.0,
+    );
+    let p = Conv2dParams {
+        stride: 1,
+        padding: 1,
+        groups: 1,
+    };
+    let (y, w) = counted(|| x.conv2d(&wt, None, p));
+    Tolerance::F32.summing(16 * 9).assert_close(
+        &y.to_f64_vec().unwrap(),
+        &conv_ref(&xv, &wv, None, &g),
+        "conv2d wide",
+    );
+    assert_eq!(w.fma, (2 * 64 * 32 * 32 * (16 * 9)) as u64);
     let (x, xv) = input(&mut rng, &[2, 16, 64, 64], DType::F32, -2.0, 2.0);
     for kind in [PoolKind::Max, PoolKind::Avg] {
         let (y, w) = counted(|| {

@@ -341,14 +341,14 @@ fn binary_on_transposed_operands() {
 
 #[test]
 fn large_shapes_take_the_parallel_path() {
-    // Big enough that kernels split the work over the thread pool.
+    // Big enough that kernels split the work over the thread pool (over 256k element-ops).
     let mut rng = Rng::new(99);
-    let (x, xv) = input(&mut rng, &[200, 1024], DType::F32, -3.0, 3.0);
+    let (x, xv) = input(&mut rng, &[400, 1024], DType::F32, -3.0, 3.0);
     for op in [UnaryOp::GeluErf, UnaryOp::Silu, UnaryOp::Neg] {
         let (y, w) = counted(|| call_unary(op, &x));
         let want: Vec<f64> = xv.iter().map(|&v| unary_ref(op, v)).collect();
         Tolerance::F32.assert_close(&y.to_f64_vec().unwrap(), &want, &format!("{op} large"));
-        assert_eq!(w.bytes_written, 200 * 1024 * 4);
+        assert_eq!(w.bytes_written, 400 * 1024 * 4);
     }
     let (y, w) = counted(|| x.affine(0.5, 1.0));
     Tolerance::F32.assert_close(
@@ -356,7 +356,7 @@ fn large_shapes_take_the_parallel_path() {
         &xv.iter().map(|v| 0.5 * v + 1.0).collect::<Vec<_>>(),
         "affine large",
     );
-    assert_eq!(w.fma, 200 * 1024);
+    assert_eq!(w.fma, 400 * 1024);
     let (b, bv) = input(&mut rng, &[1024], DType::F32, 0.5, 2.0);
     let (y, w) = counted(|| x.div(&b));
     let want: Vec<f64> = xv
@@ -368,15 +368,15 @@ fn large_shapes_take_the_parallel_path() {
     assert_eq!(
         w,
         Work {
-            special: 200 * 1024,
-            bytes_read: (200 * 1024 + 1024) * 4,
-            bytes_written: 200 * 1024 * 4,
+            special: 400 * 1024,
+            bytes_read: (400 * 1024 + 1024) * 4,
+            bytes_written: 400 * 1024 * 4,
             ..Work::ZERO
         }
     );
     let (y, _) = counted(|| x.t()?.maximum(&b.reshape([1024, 1])?));
-    let want: Vec<f64> = (0..200 * 1024)
-        .map(|f| xv[(f % 200) * 1024 + f / 200].max(bv[f / 200]))
+    let want: Vec<f64> = (0..400 * 1024)
+        .map(|f| xv[(f % 400) * 1024 + f / 400].max(bv[f / 400]))
         .collect();
     assert_eq!(
         y.to_f64_vec().unwrap(),

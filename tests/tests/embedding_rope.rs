@@ -146,7 +146,7 @@ fn rope_rotates_a_known_pair() {
 #[test]
 fn large_shapes_take_the_parallel_path() {
     let mut rng = Rng::new(99);
-    let (s, d) = (64, 64);
+    let (s, d) = (128, 64);
     let dims = [2, 8, s, d];
     for dtype in [DType::F32, DType::BF16] {
         let (x, xv) = input(&mut rng, &dims, dtype, -2.0, 2.0);

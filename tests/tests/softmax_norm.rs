@@ -233,8 +233,8 @@ fn norm_counts_pinned() {
 #[test]
 fn large_shapes_take_the_parallel_path() {
     let mut rng = Rng::new(99);
-    let (rows, n) = (300, 257);
-    let (x, xv) = input(&mut rng, &[3, 100, n], DType::F32, -4.0, 4.0);
+    let (rows, n) = (600, 257);
+    let (x, xv) = input(&mut rng, &[6, 100, n], DType::F32, -4.0, 4.0);
     let (wt, wv) = input(&mut rng, &[n], DType::F32, 0.5, 1.5);
     let (bt, bv) = input(&mut rng, &[n], DType::F32, -1.0, 1.0);
     let (y, w) = counted(|| x.softmax_last());

@@ -31,7 +31,7 @@ pub(crate) fn softmax_last<T: FloatElem>(x: &[T], l: &Layout) -> Counted<Vec<T>>
     let src = contiguous(x, l);
     let n = l.shape().last().max(1);
     let mut out = vec![T::default(); src.len()];
-    let work = for_units(&mut out, n, 4 * n, |r, o| {
+    let work = for_units(&mut out, n, 20 * n, |r, o| {
         let mut row: Vec<f32> = src[r * n..(r + 1) * n].iter().map(|v| v.to_f32()).collect();
         let w = softmax_row(&mut row);
         for (o, &b) in o.iter_mut().zip(&row) {
