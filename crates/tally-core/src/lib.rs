@@ -23,7 +23,7 @@ pub use dtype::{DType, FloatElem, WithDType};
 pub use error::{Error, Result};
 pub use layout::Layout;
 pub use ledger::{Ledger, OpSummary, Record};
-pub use meter::{measure, scope, Region};
+pub use meter::{measure, scope, try_measure, Region};
 pub use op::{BinaryOp, OpId, ReduceOp, UnaryOp};
 pub use shape::Shape;
 pub use work::{Counted, Source, Work};

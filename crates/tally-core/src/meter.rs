@@ -65,6 +65,13 @@ pub fn measure<T>(f: impl FnOnce() -> T) -> (T, Ledger) {
     (out, Ledger::new(records))
 }
 
+/// [`measure`] for a fallible closure: the ledger comes back only when `f` succeeded, so
+/// `let (y, ledger) = try_measure(|| model.forward(&x))?;` reads as one step.
+pub fn try_measure<T, E>(f: impl FnOnce() -> Result<T, E>) -> Result<(T, Ledger), E> {
+    let (out, ledger) = measure(f);
+    out.map(|v| (v, ledger))
+}
+
 /// Runs `f` under the named scope, nested in the current one (`outer.name`).
 /// Outside any region it simply runs `f`.
 pub fn scope<T>(name: &str, f: impl FnOnce() -> T) -> T {

@@ -10,11 +10,17 @@
 //! let (c, ledger) = measure(|| a.matmul(&b));
 //! assert_eq!(c?.dims(), &[2, 4]);
 //! assert_eq!(ledger.total().work.fpo(), 2 * 2 * 4 * 3); // 2·m·n·k
+//!
+//! // The same, with the error handled in one step:
+//! let (c, ledger) = tally::try_measure(|| a.matmul(&b))?;
+//! assert_eq!(ledger.records()[0].output, c.shape().clone());
 //! # Ok::<(), tally::Error>(())
 //! ```
 
 pub use tally_core as core;
-pub use tally_core::{measure, scope, DType, Device, Error, Ledger, Region, Result, Shape, Work};
+pub use tally_core::{
+    measure, scope, try_measure, DType, Device, Error, Ledger, Region, Result, Shape, Work,
+};
 pub use tally_models as models;
 pub use tally_nn as nn;
 pub use tally_tensor::{num_threads, set_num_threads, Tensor};
