@@ -4,14 +4,20 @@
 Run by hand (needs numpy and safetensors: `pip install numpy safetensors`):
 
     python3 models/digits/train.py            # writes models/digits/mlp.safetensors + golden.json
+    python3 models/digits/train.py --family   # writes models/digits/family/mlp-w{W}.safetensors
 
 Data: `digits.csv.gz` beside this script, copied from scikit-learn 1.9.1
 (`sklearn/datasets/data/digits.csv.gz`, BSD-3-Clause; the UCI optical recognition of
 handwritten digits test set): 1797 rows of 64 pixel values in 0..16 and the label.
 Split: rows whose index is a multiple of 5 are held out (360 rows); the rest train.
 Inputs are scaled by 1/16. Training is plain NumPy (Adam, minibatch 64, fixed seed), so the
-result is reproducible without any framework. The golden file holds f64 NumPy logits of
+result is reproducible without any framework (the tensors bit for bit; the safetensors header
+may list its metadata keys in another order). The golden file holds f64 NumPy logits of
 the first 8 held-out rows, which the Rust tests compare against.
+
+`--family` trains the same recipe at hidden widths 4..256 (two hidden layers each), the models
+`tally pareto` runs to plot held-out accuracy against FPO per example (the Green AI paper's
+Figure 4 in miniature); `family/family.json` records NumPy's accuracy for each.
 """
 import argparse
 import gzip
@@ -86,16 +92,10 @@ def train(widths, epochs, seed):
     return params, acc, xte
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--widths", default="128,128", help="hidden widths, comma-separated")
-    ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=os.path.join(HERE, "mlp.safetensors"))
-    ap.add_argument("--golden", default=os.path.join(HERE, "golden.json"))
-    a = ap.parse_args()
-    widths = [int(w) for w in a.widths.split(",") if w]
-    params, acc, xte = train(widths, a.epochs, a.seed)
+FAMILY_WIDTHS = [4, 8, 16, 32, 64, 128, 256]
+
+
+def save(params, acc, widths, path):
     tensors = {}
     for i, (w, b) in enumerate(params):
         tensors[f"layers.{i}.weight"] = w.astype(np.float32)
@@ -108,7 +108,39 @@ def main():
         "test_accuracy": f"{acc:.6f}",
         "trained_by": "models/digits/train.py",
     }
-    save_file(tensors, a.out, metadata=meta)
+    save_file(tensors, path, metadata=meta)
+    return tensors
+
+
+def family(epochs, seed):
+    out = os.path.join(HERE, "family")
+    os.makedirs(out, exist_ok=True)
+    record = []
+    for w in FAMILY_WIDTHS:
+        params, acc, _ = train([w, w], epochs, seed)
+        name = f"mlp-w{w}.safetensors"
+        save(params, acc, [w, w], os.path.join(out, name))
+        record.append({"file": name, "hidden": [w, w], "test_accuracy": acc})
+        print(f"width {w:>3}: test_accuracy={acc:.4f}")
+    with open(os.path.join(out, "family.json"), "w") as f:
+        json.dump({"trained_by": "models/digits/train.py --family", "models": record}, f, indent=1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--family", action="store_true", help="train the width family instead")
+    ap.add_argument("--widths", default="128,128", help="hidden widths, comma-separated")
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=os.path.join(HERE, "mlp.safetensors"))
+    ap.add_argument("--golden", default=os.path.join(HERE, "golden.json"))
+    a = ap.parse_args()
+    if a.family:
+        family(a.epochs, a.seed)
+        return
+    widths = [int(w) for w in a.widths.split(",") if w]
+    params, acc, xte = train(widths, a.epochs, a.seed)
+    tensors = save(params, acc, widths, a.out)
     # Golden logits from the f32 weights as stored, evaluated in f64.
     stored = [(tensors[f"layers.{i}.weight"].astype(np.float64), tensors[f"layers.{i}.bias"].astype(np.float64)) for i in range(len(params))]
     golden = {

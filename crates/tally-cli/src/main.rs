@@ -1,6 +1,8 @@
 //! `tally`: inspect checkpoints and profile models, with every FPO and byte counted.
 
 mod inspect;
+mod pareto;
+mod plot;
 mod profile;
 mod table;
 
@@ -29,6 +31,8 @@ enum Command {
     },
     /// Run a shipped model and print what every op cost (calls, FPO, bytes, time, GFLOP/s).
     Profile(profile::Args),
+    /// Plot the digits width family's held-out accuracy against executed FPO per example (SVG).
+    Pareto(pareto::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect { path } => inspect::run(&path),
         Command::Profile(args) => profile::run(&args),
+        Command::Pareto(args) => pareto::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

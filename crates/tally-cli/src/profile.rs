@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use tally::core::report::Profile;
 use tally::core::{try_measure, DType, Device, Error, Ledger, Result};
-use tally::Tensor;
 use tally::models::digits::{Digits, DigitsMlp};
+use tally::Tensor;
 
 use crate::table;
 

@@ -87,3 +87,29 @@ fn bad_input_is_an_error_not_a_panic() {
     let out = tally(&["profile", "no-such-model"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model `no-such-model`"));
 }
+
+#[test]
+fn pareto_plots_the_width_family() {
+    let dir = std::env::temp_dir().join(format!("tally-pareto-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("pareto.svg");
+    let out = tally(&["pareto", "--out", svg.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Seven widths, each with Tally's accuracy equal to the one NumPy recorded in training.
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.contains('×')).collect();
+    assert_eq!(rows.len(), 7, "{stdout}");
+    for row in rows {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells[cells.len() - 2], cells[cells.len() - 1], "{row}");
+    }
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"));
+    assert_eq!(text.matches("<circle").count(), 7);
+    assert!(text.contains("FPO per example"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -109,3 +109,36 @@ fn forward_counts_exactly_the_mlp_formula() {
     let scopes: Vec<String> = ledger.by_scope(2).into_iter().map(|(s, _)| s).collect();
     assert_eq!(scopes, ["layers.0", "layers.1", "layers.2"]);
 }
+
+#[test]
+fn width_family_reproduces_training_accuracy_and_scales_fpo() {
+    let dir = tally_models::digits::family_dir(&models_dir());
+    let members = tally_models::digits::family(&dir).expect("family.json is shipped");
+    let data = Digits::load(&models_dir().join("digits/digits.csv.gz"))
+        .unwrap()
+        .held_out();
+    let x = data.tensor(Device::Cpu).unwrap();
+    let mut last_fpo = 0;
+    for m in &members {
+        let model = DigitsMlp::load(&dir.join(&m.file), DType::F32).unwrap();
+        let (logits, ledger) = measure(|| model.forward(&x));
+        let acc = DigitsMlp::accuracy(&logits.unwrap(), &data.labels).unwrap();
+        assert!(
+            (acc - m.test_accuracy).abs() < 1e-9,
+            "{}: {acc} vs {}",
+            m.file,
+            m.test_accuracy
+        );
+        // Per example: 2·(64·w + w·w + w·10) matmul FPO, 3 bias adds per unit, 2·w ReLU compares.
+        let w = m.hidden[0] as u64;
+        let per_example = 2 * (64 * w + w * w + w * 10) + (w + w + 10) + 2 * w;
+        assert_eq!(
+            ledger.total().work.fpo(),
+            per_example * data.len() as u64,
+            "{}",
+            m.file
+        );
+        assert!(ledger.total().work.fpo() > last_fpo);
+        last_fpo = ledger.total().work.fpo();
+    }
+}

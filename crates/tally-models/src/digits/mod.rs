@@ -2,7 +2,9 @@
 //! `models/digits/train.py` and stored in `models/digits/*.safetensors`.
 
 mod data;
+mod family;
 mod mlp;
 
 pub use data::{Digits, CLASSES, PIXELS};
+pub use family::{family, family_dir, FamilyMember};
 pub use mlp::DigitsMlp;
