@@ -35,7 +35,19 @@ enum Command {
     Pareto(pareto::Args),
 }
 
+/// Lets a closed pipe (`tally inspect … | head`) end the process quietly, as it does for
+/// other Unix tools, instead of panicking inside `println!`.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE and no Rust code relies on the ignored default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         if let Err(e) = tally::set_num_threads(n) {
