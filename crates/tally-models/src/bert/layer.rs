@@ -1,0 +1,88 @@
+//! [`EncoderLayer`]: one post-norm BERT encoder layer, self-attention then feed-forward,
+//! each followed by a residual add and a LayerNorm.
+
+use tally_core::backend::AttentionParams;
+use tally_core::{scope, Result};
+use tally_nn::{LayerNorm, Linear, WeightView};
+use tally_tensor::Tensor;
+
+use super::BertConfig;
+
+/// The weights of `encoder.layer.{i}` (PyTorch names under the view's prefix):
+/// `attention.self.{query,key,value}`, `attention.output.{dense,LayerNorm}`,
+/// `intermediate.dense`, `output.{dense,LayerNorm}`.
+#[derive(Clone, Debug)]
+pub struct EncoderLayer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attn_out: Linear,
+    attn_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    out_norm: LayerNorm,
+    heads: usize,
+}
+
+impl EncoderLayer {
+    /// Loads one layer from `vb` (prefixed `encoder.layer.{i}`), as `vb.dtype()`.
+    pub fn load(vb: &WeightView, c: &BertConfig) -> Result<EncoderLayer> {
+        let (h, i, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
+        let att = vb.pp("attention");
+        Ok(EncoderLayer {
+            query: Linear::load(&att.pp("self.query"), h, h, true)?,
+            key: Linear::load(&att.pp("self.key"), h, h, true)?,
+            value: Linear::load(&att.pp("self.value"), h, h, true)?,
+            attn_out: Linear::load(&att.pp("output.dense"), h, h, true)?,
+            attn_norm: LayerNorm::load(&att.pp("output.LayerNorm"), h, eps)?,
+            intermediate: Linear::load(&vb.pp("intermediate.dense"), h, i, true)?,
+            output: Linear::load(&vb.pp("output.dense"), i, h, true)?,
+            out_norm: LayerNorm::load(&vb.pp("output.LayerNorm"), h, eps)?,
+            heads: c.num_attention_heads,
+        })
+    }
+
+    /// Parameters of one layer: four H×H projections and two H↔I ones with their biases,
+    /// and two LayerNorms (weight and bias each).
+    pub fn num_params(c: &BertConfig) -> usize {
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        4 * (h * h + h) + (h * i + i) + (i * h + h) + 2 * (2 * h)
+    }
+
+    /// x (b, s, H) → (b, s, H) with `mask` (b, s) u32 (0 = padded key, never attended).
+    /// The attention block runs under the scope `layer.{index}.attention`, the
+    /// feed-forward block under `layer.{index}.ffn`.
+    pub fn forward(&self, x: &Tensor, mask: &Tensor, index: usize) -> Result<Tensor> {
+        let x = scope(&format!("layer.{index}.attention"), || {
+            self.attention(x, mask)
+        })?;
+        scope(&format!("layer.{index}.ffn"), || self.ffn(&x))
+    }
+
+    /// LayerNorm(x + Dense(softmax(q·kᵀ/√d)·v)) with q, k, v (b, heads, s, d) views.
+    fn attention(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (b, s, h) = (x.dims()[0], x.dims()[1], x.dims()[2]);
+        let d = h / self.heads;
+        // (b, s, H) → (b, s, heads, d) → (b, heads, s, d), both views.
+        let split = |t: Tensor| t.reshape([b, s, self.heads, d])?.permute(&[0, 2, 1, 3]);
+        let q = split(self.query.forward(x)?)?;
+        let k = split(self.key.forward(x)?)?;
+        let v = split(self.value.forward(x)?)?;
+        let params = AttentionParams {
+            scale: 1.0 / (d as f32).sqrt(),
+            causal: false,
+        };
+        let ctx = q.attention(&k, &v, Some(mask), params)?;
+        // (b, heads, s, d) → (b, s, heads, d) → (b, s, H): a counted copy.
+        let ctx = ctx.permute(&[0, 2, 1, 3])?.reshape([b, s, h])?;
+        let y = self.attn_out.forward(&ctx)?.add(x)?;
+        self.attn_norm.forward(&y)
+    }
+
+    /// LayerNorm(x + Dense(GELU(Dense(x)))), through the intermediate width I.
+    fn ffn(&self, x: &Tensor) -> Result<Tensor> {
+        let inner = self.intermediate.forward(x)?.gelu_erf()?;
+        let y = self.output.forward(&inner)?.add(x)?;
+        self.out_norm.forward(&y)
+    }
+}
