@@ -4,7 +4,9 @@ mod inspect;
 mod pareto;
 mod plot;
 mod profile;
+mod run;
 mod table;
+mod workload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,7 +31,9 @@ enum Command {
         /// A `.safetensors` file, a sharded `model.safetensors.index.json`, or a folder holding one.
         path: PathBuf,
     },
-    /// Run a shipped model and print what every op cost (calls, FPO, bytes, time, GFLOP/s).
+    /// Run a model on an input and print its answer with a one-screen cost summary.
+    Run(run::Args),
+    /// Run a model and print what every op cost (calls, FPO, bytes, time, GFLOP/s).
     Profile(profile::Args),
     /// Plot the digits width family's held-out accuracy against executed FPO per example (SVG).
     Pareto(pareto::Args),
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Inspect { path } => inspect::run(&path),
+        Command::Run(args) => run::run(&args),
         Command::Profile(args) => profile::run(&args),
         Command::Pareto(args) => pareto::run(&args),
     };

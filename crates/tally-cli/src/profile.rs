@@ -1,24 +1,26 @@
-//! `tally profile`: run a shipped model once warm, measure it, print per-op and
-//! per-layer tables, and optionally write the versioned JSON report.
+//! `tally profile`: run a model warm, measure it, print per-op and per-layer tables, and
+//! optionally write the versioned JSON report.
 
 use std::path::PathBuf;
 
 use tally::core::report::Profile;
-use tally::core::{try_measure, DType, Device, Error, Ledger, Result};
-use tally::models::digits::{Digits, DigitsMlp};
-use tally::Tensor;
+use tally::core::{DType, Error, Result};
 
 use crate::table;
+use crate::workload::{self, Model};
 
 /// Options of `tally profile`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model to run (shipped: `digits-mlp`).
-    #[arg(default_value = "digits-mlp")]
-    model: String,
-    /// Images per forward pass (default: the whole held-out split, 360).
+    /// Model to run.
+    #[arg(value_enum, default_value = "digits-mlp")]
+    model: Model,
+    /// Examples per forward pass (digits: default the 360 held-out images; minilm: 1).
     #[arg(long)]
     batch: Option<usize>,
+    /// Tokens per sequence (text models).
+    #[arg(long, default_value_t = 128)]
+    seq: usize,
     /// Weight and activation dtype: f32, bf16 or f16.
     #[arg(long, default_value = "f32")]
     dtype: String,
@@ -30,65 +32,37 @@ pub struct Args {
     json: Option<PathBuf>,
 }
 
+/// Parses a float dtype name for `--dtype`.
+pub fn float_dtype(name: &str) -> Result<DType> {
+    DType::parse(name).filter(|d| d.is_float()).ok_or_else(|| {
+        Error::invalid(
+            "profile",
+            format!("--dtype {name}: expected f32, bf16 or f16"),
+        )
+    })
+}
+
 /// Runs the command.
 pub fn run(args: &Args) -> Result<()> {
-    let dtype = DType::parse(&args.dtype)
-        .filter(|d| d.is_float())
-        .ok_or_else(|| {
-            Error::invalid(
-                "profile",
-                format!("--dtype {}: expected f32, bf16 or f16", args.dtype),
-            )
-        })?;
-    if args.model != "digits-mlp" {
-        return Err(Error::invalid(
-            "profile",
-            format!("unknown model `{}` (shipped: digits-mlp)", args.model),
-        ));
-    }
-    let dir = tally::models::models_dir().join("digits");
-    let model = DigitsMlp::load(&dir.join("mlp.safetensors"), dtype)?;
-    let data = Digits::load(&dir.join("digits.csv.gz"))?.held_out();
-    let data = match args.batch {
-        Some(0) => return Err(Error::invalid("profile", "--batch must be at least 1")),
-        Some(b) => data.take(b),
-        None => data,
+    let dtype = float_dtype(&args.dtype)?;
+    let shape = workload::Shape {
+        batch: args.batch,
+        seq: args.seq,
+        dtype,
+        repeat: args.repeat,
     };
-    let x = data.tensor(Device::Cpu)?.to_dtype(dtype)?;
-    if args.repeat == 0 {
-        return Err(Error::invalid("profile", "--repeat must be at least 1"));
-    }
-    model.forward(&x)?; // warm-up: page in weights, spin up threads
-    let mut best: Option<(Tensor, Ledger)> = None;
-    for _ in 0..args.repeat {
-        let (logits, ledger) = try_measure(|| model.forward(&x))?;
-        let faster = best
-            .as_ref()
-            .is_none_or(|(_, b)| ledger.total().elapsed_ns < b.total().elapsed_ns);
-        if faster {
-            best = Some((logits, ledger));
-        }
-    }
-    let (logits, ledger) = best.ok_or_else(|| Error::invalid("profile", "nothing measured"))?;
-    let accuracy = DigitsMlp::accuracy(&logits, &data.labels)?;
-
-    let mut run = serde_json::Map::new();
-    run.insert("batch".into(), data.len().into());
+    let m = workload::measure(args.model, &shape)?;
+    let mut run = m.facts.clone();
     run.insert("dtype".into(), dtype.name().into());
     run.insert("threads".into(), tally::num_threads().into());
-    run.insert("parameters".into(), model.num_params().into());
-    run.insert("accuracy".into(), accuracy.into());
     run.insert("repeat".into(), args.repeat.into());
-    let report = Profile::from_ledger(&args.model, &ledger, 2, run);
+    let report = Profile::from_ledger(args.model.name(), &m.ledger, 2, run.clone());
 
+    let facts: Vec<String> = run.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!(
-        "{}: batch {}, {}, {} threads, {} parameters, held-out accuracy {:.2}% (best of {} runs)\n",
-        args.model,
-        data.len(),
-        dtype,
-        tally::num_threads(),
-        model.num_params(),
-        100.0 * accuracy,
+        "{}: {} (best of {} passes)\n",
+        args.model.name(),
+        facts.join(", "),
         args.repeat
     );
     println!("{}\n", table::cost_table("op", &report.ops, &report.total));
@@ -98,20 +72,35 @@ pub fn run(args: &Args) -> Result<()> {
     );
     let t = &report.total;
     println!(
-        "FPO {} executed, {} analytic; matmul/conv FPO {} (what FlopCounterMode counts); \
-         {} MACs; {} special-function evaluations; {} bytes; {} in kernels",
+        "FPO {} executed, {} analytic; matmul/conv/attention-product FPO {} executed, {} dense \
+         (what FlopCounterMode counts); {} MACs; {} special-function evaluations; {} bytes; {} in kernels",
         table::si(t.fpo as f64),
         table::si(t.fpo_analytic as f64),
         table::si(report.contraction_fpo as f64),
+        table::si(report.contraction_fpo_analytic as f64),
         table::si(t.work.macs() as f64),
         table::si(t.work.special as f64),
         table::si(t.work.bytes() as f64),
         table::time(t.time_s),
     );
+    if let Some(formula) = m.analytic_contraction_fpo {
+        let verdict = if formula == report.contraction_fpo {
+            "equal to the executed count".to_string()
+        } else {
+            format!(
+                "executed differs by {}",
+                report.contraction_fpo as i128 - formula as i128
+            )
+        };
+        println!(
+            "model formula (matmul + attention products): {} FPO, {verdict}",
+            table::si(formula as f64)
+        );
+    }
     println!(
         "per example: {} FPO, {} bytes",
-        table::si(t.fpo as f64 / data.len() as f64),
-        table::si(t.work.bytes() as f64 / data.len() as f64)
+        table::si(t.fpo as f64 / m.examples as f64),
+        table::si(t.work.bytes() as f64 / m.examples as f64)
     );
     if let Some(path) = &args.json {
         std::fs::write(path, report.to_json()?).map_err(|source| Error::Io {

@@ -85,7 +85,21 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--dtype f64"));
     let out = tally(&["profile", "no-such-model"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model `no-such-model`"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no-such-model") && err.contains("digits-mlp, minilm"),
+        "{err}"
+    );
+    // A model whose checkpoint is not in the cache names the fetch command.
+    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["profile", "minilm"])
+        .env("TALLY_CACHE", "/nonexistent-tally-cache")
+        .output()
+        .expect("tally runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("models/fetch minilm"), "{err}");
 }
 
 #[test]
@@ -112,4 +126,51 @@ fn pareto_plots_the_width_family() {
     assert_eq!(text.matches("<circle").count(), 7);
     assert!(text.contains("FPO per example"));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn run_answers_and_prints_its_cost() {
+    let out = tally(&["run"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("accuracy 353/360 = 98.06%"), "{stdout}");
+    // 360 images · (2·(64·128 + 128·128 + 128·10) + 266 bias adds + 256 ReLU compares) = 18.80 M.
+    assert!(
+        stdout.contains("FPO        18.80 M executed (52.23 k per example)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("energy     not measured"), "{stdout}");
+}
+
+#[test]
+fn run_minilm_embeds_texts_when_fetched() {
+    let dir = std::env::var_os("TALLY_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/tally")
+        })
+        .join("all-minilm-l6-v2");
+    if !dir.join("model.safetensors").exists() {
+        eprintln!(
+            "skipping: {} not found; run models/fetch minilm",
+            dir.display()
+        );
+        return;
+    }
+    let out = tally(&["run", "minilm", "a first sentence", "a second sentence"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("embedding (384)") && stdout.contains("cosine [0]·[1] = "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("cost of this answer (2 examples)"),
+        "{stdout}"
+    );
 }

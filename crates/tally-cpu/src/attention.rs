@@ -52,7 +52,7 @@ pub(crate) fn attention<T: FloatElem>(
                 let dot = qrow
                     .iter()
                     .zip(krow)
-                    .fold(0f32, |a, (x, y)| x.to_f32().mul_add(y.to_f32(), a));
+                    .fold(0f32, |a, (x, y)| a + x.to_f32() * y.to_f32());
                 scores.push(dot * p.scale);
             }
             acc.iter_mut().for_each(|a| *a = 0.0);
@@ -62,7 +62,7 @@ pub(crate) fn attention<T: FloatElem>(
                 for (&j, &pj) in keys.iter().zip(&scores) {
                     let vrow = &vs[kv + j * d..kv + (j + 1) * d];
                     for (a, x) in acc.iter_mut().zip(vrow) {
-                        *a = pj.mul_add(x.to_f32(), *a);
+                        *a += pj * x.to_f32();
                     }
                 }
                 // q·k (d FMAs) and p·v (d FMAs) per visited key, one scale mul each.

@@ -27,7 +27,7 @@ pub(crate) fn layer_norm<T: FloatElem>(
         let var = i
             .iter()
             .map(|v| v.to_f32() - mean)
-            .fold(0f32, |acc, c| c.mul_add(c, acc))
+            .fold(0f32, |acc, c| acc + c * c)
             * (1.0 / n as f32);
         let rstd = 1.0 / (var + eps).sqrt();
         for (j, (o, v)) in o.iter_mut().zip(i).enumerate() {
@@ -75,7 +75,7 @@ pub(crate) fn rms_norm<T: FloatElem>(
         let n64 = n as u64;
         let ss = i.iter().fold(0f32, |acc, v| {
             let v = v.to_f32();
-            v.mul_add(v, acc)
+            acc + v * v
         });
         let rstd = 1.0 / (ss * (1.0 / n as f32) + eps).sqrt();
         for (j, (o, v)) in o.iter_mut().zip(i).enumerate() {

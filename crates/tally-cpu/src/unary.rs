@@ -74,7 +74,7 @@ pub(crate) fn affine<T: FloatElem>(x: &[T], l: &Layout, mul: f32, add: f32) -> C
     let work = for_units(&mut out, CHUNK, CHUNK, |u, o| {
         let i = &src[u * CHUNK..u * CHUNK + o.len()];
         for (o, &i) in o.iter_mut().zip(i) {
-            *o = T::from_f32(i.to_f32().mul_add(mul, add));
+            *o = T::from_f32(i.to_f32() * mul + add);
         }
         Work {
             fma: o.len() as u64,

@@ -51,3 +51,8 @@ where
         })
         .sum()
 }
+
+// Note for kernels outside `gemm`: `f32::mul_add` compiles to a libm `fmaf` call unless the
+// function is built with the `fma` target feature, so plain `a * b + c` is used there; it
+// is still counted as one FMA by the convention (docs/FPO.md counts operations, not
+// instructions).

@@ -1,0 +1,132 @@
+//! `tally run`: a model's answer on an input, and a one-screen cost summary.
+
+use std::time::Instant;
+
+use tally::core::{try_measure, Ledger, Result};
+use tally::models::digits::{Digits, DigitsMlp};
+use tally::Device;
+
+use crate::profile::float_dtype;
+use crate::table;
+use crate::workload::{self, Model};
+
+/// Options of `tally run`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model to run.
+    #[arg(value_enum, default_value = "digits-mlp")]
+    model: Model,
+    /// Inputs: texts for minilm (default: three sample sentences); ignored by digits-mlp,
+    /// which classifies its 360 held-out images.
+    inputs: Vec<String>,
+    /// Weight and activation dtype: f32, bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+}
+
+const SAMPLES: [&str; 3] = [
+    "Tally counts every floating-point operation its kernels execute.",
+    "The kernels tally the work they actually run.",
+    "A cat sat on the mat.",
+];
+
+/// Runs the command.
+pub fn run(args: &Args) -> Result<()> {
+    let dtype = float_dtype(&args.dtype)?;
+    let start = Instant::now();
+    let (ledger, examples, params) = match args.model {
+        Model::DigitsMlp => {
+            let dir = tally::models::models_dir().join("digits");
+            let model = DigitsMlp::load(&dir.join("mlp.safetensors"), dtype)?;
+            let data = Digits::load(&dir.join("digits.csv.gz"))?.held_out();
+            let x = data.tensor(Device::Cpu)?.to_dtype(dtype)?;
+            let (logits, ledger) = try_measure(|| model.forward(&x))?;
+            let pred = logits.argmax(1, false)?.to_vec::<u32>()?;
+            let right = pred
+                .iter()
+                .zip(&data.labels)
+                .filter(|(p, l)| p == l)
+                .count();
+            println!(
+                "first ten held-out images: predicted {:?}",
+                &pred[..10.min(pred.len())]
+            );
+            println!(
+                "                           labelled  {:?}",
+                &data.labels[..10.min(pred.len())]
+            );
+            println!(
+                "accuracy {right}/{} = {:.2}%\n",
+                data.len(),
+                100.0 * right as f64 / data.len() as f64
+            );
+            (ledger, data.len(), model.num_params())
+        }
+        Model::Minilm => {
+            let texts: Vec<&str> = if args.inputs.is_empty() {
+                SAMPLES.to_vec()
+            } else {
+                args.inputs.iter().map(String::as_str).collect()
+            };
+            let (emb, ledger, params) = workload::embed(&texts, dtype)?;
+            let v = emb.to_f64_vec()?;
+            let dim = emb.dims()[1];
+            for (i, t) in texts.iter().enumerate() {
+                let row = &v[i * dim..(i + 1) * dim];
+                let head: Vec<String> = row[..6].iter().map(|x| format!("{x:+.4}")).collect();
+                println!("[{i}] {t}\n    embedding ({dim}): [{}, …]", head.join(", "));
+            }
+            for i in 0..texts.len() {
+                for j in i + 1..texts.len() {
+                    let cos: f64 = (0..dim).map(|k| v[i * dim + k] * v[j * dim + k]).sum();
+                    println!("cosine [{i}]·[{j}] = {cos:.4}");
+                }
+            }
+            println!();
+            (ledger, texts.len(), params)
+        }
+    };
+    summary(&ledger, examples, params, start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn summary(ledger: &Ledger, examples: usize, params: usize, wall_s: f64) {
+    let t = ledger.total();
+    let disagree = ledger.disagreements().count();
+    println!(
+        "cost of this answer ({examples} example{}):",
+        if examples == 1 { "" } else { "s" }
+    );
+    println!(
+        "  FPO        {} executed ({} per example), {} by the analytic formulas{}",
+        table::si(t.work.fpo() as f64),
+        table::si(t.work.fpo() as f64 / examples as f64),
+        table::si(t.analytic.fpo() as f64),
+        if disagree > 0 {
+            format!(" ({disagree} calls skipped masked work)")
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "  by kind    {} adds, {} muls, {} FMAs, {} special-function evaluations",
+        table::si(t.work.add as f64),
+        table::si(t.work.mul as f64),
+        table::si(t.work.fma as f64),
+        table::si(t.work.special as f64)
+    );
+    println!(
+        "  bytes      {} read, {} written",
+        table::si(t.work.bytes_read as f64),
+        table::si(t.work.bytes_written as f64)
+    );
+    println!(
+        "  time       {} in {} kernel calls, {} wall including loading",
+        table::time(t.elapsed_ns as f64 * 1e-9),
+        t.calls,
+        table::time(wall_s)
+    );
+    println!("  parameters {} ({})", params, table::si(params as f64));
+    println!("  energy     not measured (no energy counter is read yet)");
+    println!("  memory     peak not measured yet");
+}
