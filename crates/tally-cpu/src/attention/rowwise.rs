@@ -1,6 +1,5 @@
-//! Scaled-dot-product attention, one (batch, head) pair per work unit. Masked keys and
-//! (when causal) future keys are never computed, and each query row counts only the
-//! (query, key) pairs it visited.
+//! Row-by-row attention, for causal masks: each query row computes scores only for the keys
+//! at or before its position (and not padded), and counts only the pairs it visited.
 
 use tally_core::backend::AttentionParams;
 use tally_core::{Counted, FloatElem, Layout, Work};
@@ -8,7 +7,7 @@ use tally_core::{Counted, FloatElem, Layout, Work};
 use crate::util::{bytes, contiguous, for_units};
 
 /// q (b, h, s_q, d) over k, v (b, h_kv, s_k, d); `mask` (b, s_k), non-zero = visible.
-pub(crate) fn attention<T: FloatElem>(
+pub(super) fn attention<T: FloatElem>(
     q: (&[T], &Layout),
     k: (&[T], &Layout),
     v: (&[T], &Layout),
