@@ -3,6 +3,8 @@
 
 pub mod bert;
 pub mod digits;
+pub mod llama;
+pub mod mobilenet;
 
 use std::path::PathBuf;
 

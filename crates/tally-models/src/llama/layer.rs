@@ -1,0 +1,113 @@
+//! [`DecoderLayer`]: one pre-norm Llama decoder layer, grouped-query causal self-attention
+//! with RoPE and a KV cache, then a SwiGLU feed-forward, each around a residual add.
+
+use tally_core::backend::{AttentionParams, RopeStyle};
+use tally_core::{scope, Result};
+use tally_nn::{Linear, RmsNorm, WeightView};
+use tally_tensor::Tensor;
+
+use super::{KvCache, LlamaConfig};
+
+/// The weights of `blk.{i}` (GGUF names under the view's prefix): `attn_norm`,
+/// `attn_{q,k,v,output}`, `ffn_norm`, `ffn_{gate,up,down}`. The q and k rows are in
+/// llama.cpp's interleaved-RoPE order (see the `gguf` module).
+#[derive(Clone, Debug)]
+pub struct DecoderLayer {
+    attn_norm: RmsNorm,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    ffn_norm: RmsNorm,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+}
+
+impl DecoderLayer {
+    /// Loads one layer from `vb` (prefixed `blk.{i}`), as `vb.dtype()`.
+    pub fn load(vb: &WeightView, c: &LlamaConfig) -> Result<DecoderLayer> {
+        let (h, i, eps) = (c.hidden_size, c.intermediate_size, c.rms_norm_eps);
+        let (q, kv) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
+        Ok(DecoderLayer {
+            attn_norm: RmsNorm::load(&vb.pp("attn_norm"), h, eps)?,
+            q: Linear::load(&vb.pp("attn_q"), h, q, false)?,
+            k: Linear::load(&vb.pp("attn_k"), h, kv, false)?,
+            v: Linear::load(&vb.pp("attn_v"), h, kv, false)?,
+            o: Linear::load(&vb.pp("attn_output"), q, h, false)?,
+            ffn_norm: RmsNorm::load(&vb.pp("ffn_norm"), h, eps)?,
+            gate: Linear::load(&vb.pp("ffn_gate"), h, i, false)?,
+            up: Linear::load(&vb.pp("ffn_up"), h, i, false)?,
+            down: Linear::load(&vb.pp("ffn_down"), i, h, false)?,
+            heads: c.num_heads,
+            kv_heads: c.num_kv_heads,
+            head_dim: c.head_dim,
+        })
+    }
+
+    /// Parameters of one layer: its matrix weights and two RMSNorm scales (H each).
+    pub fn num_params(c: &LlamaConfig) -> usize {
+        c.layer_matmul_params() as usize + 2 * c.hidden_size
+    }
+
+    /// x (b, s, H) → (b, s, H) for positions past..past + s, with `cos`/`sin` the RoPE
+    /// rows of those positions (s, d/2); the layer's keys and values are appended to
+    /// `cache`. Runs under the scopes `layers.{index}.attn` and `layers.{index}.mlp`.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        rope: (&Tensor, &Tensor),
+        cache: &mut KvCache,
+        index: usize,
+    ) -> Result<Tensor> {
+        let x = scope(&format!("layers.{index}.attn"), || {
+            self.attention(x, rope, cache, index)
+        })?;
+        scope(&format!("layers.{index}.mlp"), || self.mlp(&x))
+    }
+
+    /// x + o(softmax(q·kᵀ/√d, causal)·v) over RMSNorm(x), q (b, h, s, d) against the cached
+    /// and new k, v (b, h_kv, past + s, d); the causal mask is aligned to the last key.
+    fn attention(
+        &self,
+        x: &Tensor,
+        (cos, sin): (&Tensor, &Tensor),
+        cache: &mut KvCache,
+        index: usize,
+    ) -> Result<Tensor> {
+        let (b, s) = (x.dims()[0], x.dims()[1]);
+        let d = self.head_dim;
+        let xn = self.attn_norm.forward(x)?;
+        // (b, s, heads·d) → (b, s, heads, d) → (b, heads, s, d), views.
+        let split = |t: Tensor, heads: usize| t.reshape([b, s, heads, d])?.permute(&[0, 2, 1, 3]);
+        let q = split(self.q.forward(&xn)?, self.heads)?.rope(cos, sin, RopeStyle::Interleaved)?;
+        let k =
+            split(self.k.forward(&xn)?, self.kv_heads)?.rope(cos, sin, RopeStyle::Interleaved)?;
+        let v = split(self.v.forward(&xn)?, self.kv_heads)?.contiguous()?;
+        let (k, v) = cache.append(index, k, v)?;
+        let params = AttentionParams {
+            scale: 1.0 / (d as f32).sqrt(),
+            causal: true,
+        };
+        let ctx = q.attention(&k, &v, None, params)?;
+        // (b, heads, s, d) → (b, s, heads, d) → (b, s, heads·d): a counted copy.
+        let ctx = ctx
+            .permute(&[0, 2, 1, 3])?
+            .reshape([b, s, self.heads * d])?;
+        self.o.forward(&ctx)?.add(x)
+    }
+
+    /// x + down(silu(gate(RMSNorm(x))) · up(RMSNorm(x))), through the inner width I.
+    fn mlp(&self, x: &Tensor) -> Result<Tensor> {
+        let xn = self.ffn_norm.forward(x)?;
+        let inner = self
+            .gate
+            .forward(&xn)?
+            .silu()?
+            .mul(&self.up.forward(&xn)?)?;
+        self.down.forward(&inner)?.add(x)
+    }
+}
