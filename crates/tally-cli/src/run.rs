@@ -2,8 +2,13 @@
 
 use std::time::Instant;
 
-use tally::core::{try_measure, Ledger, Result};
+use std::io::Write;
+
+use tally::core::{try_measure, DType, Ledger, Result};
 use tally::models::digits::{Digits, DigitsMlp};
+use tally::models::llama::{Llama, Sampling, SMOLLM2_DIR};
+use tally::models::mobilenet::{MobileNetV2, MOBILENET_DIR};
+use tally::nn::WeightStore;
 use tally::Device;
 
 use crate::profile::float_dtype;
@@ -16,9 +21,12 @@ pub struct Args {
     /// Model to run.
     #[arg(value_enum, default_value = "digits-mlp")]
     model: Model,
-    /// Inputs: texts for minilm (default: three sample sentences); ignored by digits-mlp,
-    /// which classifies its 360 held-out images.
+    /// Inputs: texts for minilm (default: three sample sentences), a prompt for smollm2;
+    /// digits-mlp classifies its 360 held-out images and mobilenet the shipped china.jpg.
     inputs: Vec<String>,
+    /// Tokens to generate (smollm2).
+    #[arg(long, default_value_t = 20)]
+    max_tokens: usize,
     /// Weight and activation dtype: f32, bf16 or f16.
     #[arg(long, default_value = "f32")]
     dtype: String,
@@ -34,6 +42,11 @@ const SAMPLES: [&str; 3] = [
 pub fn run(args: &Args) -> Result<()> {
     let dtype = float_dtype(&args.dtype)?;
     let start = Instant::now();
+    let unit = match args.model {
+        Model::DigitsMlp | Model::Mobilenet => "image",
+        Model::Minilm => "sentence",
+        Model::Smollm2 => "generated token",
+    };
     let (ledger, examples, params) = match args.model {
         Model::DigitsMlp => {
             let dir = tally::models::models_dir().join("digits");
@@ -85,20 +98,56 @@ pub fn run(args: &Args) -> Result<()> {
             println!();
             (ledger, texts.len(), params)
         }
+        Model::Smollm2 => {
+            let prompt = if args.inputs.is_empty() {
+                "The capital of France is".to_string()
+            } else {
+                args.inputs.join(" ")
+            };
+            let model = Llama::load(&tally::models::cache_dir().join(SMOLLM2_DIR), dtype)?;
+            print!("{prompt}");
+            let (ids, ledger) = try_measure(|| {
+                model.generate(&prompt, args.max_tokens, Sampling::Greedy, |piece| {
+                    print!("{piece}");
+                    std::io::stdout().flush().ok();
+                })
+            })?;
+            println!("\n\n({} tokens generated, greedy)\n", ids.len());
+            (ledger, ids.len().max(1), model.num_params())
+        }
+        Model::Mobilenet => {
+            let model = MobileNetV2::load(tally::models::cache_dir().join(MOBILENET_DIR), dtype)?;
+            let path = tally::models::models_dir().join("mobilenet/china_224.safetensors");
+            let image = WeightStore::open(&path)?.get("image", [3, 224, 224], DType::F32)?;
+            let x = image.unsqueeze(0)?.to_dtype(dtype)?;
+            let (top, ledger) = try_measure(|| model.classify(&x))?;
+            println!("models/mobilenet/china_224.safetensors (torchvision's preprocessing of scikit-learn's china.jpg)");
+            for (rank, (class, p)) in top.iter().enumerate() {
+                println!("  top-{}: ImageNet class {class:>4}  p = {p:.4}", rank + 1);
+            }
+            println!("  (class 698 is \"palace\")\n");
+            (ledger, 1, model.num_params())
+        }
     };
-    summary(&ledger, examples, params, start.elapsed().as_secs_f64());
+    summary(
+        &ledger,
+        examples,
+        unit,
+        params,
+        start.elapsed().as_secs_f64(),
+    );
     Ok(())
 }
 
-fn summary(ledger: &Ledger, examples: usize, params: usize, wall_s: f64) {
+fn summary(ledger: &Ledger, examples: usize, unit: &str, params: usize, wall_s: f64) {
     let t = ledger.total();
     let disagree = ledger.disagreements().count();
     println!(
-        "cost of this answer ({examples} example{}):",
+        "cost of this answer ({examples} {unit}{}):",
         if examples == 1 { "" } else { "s" }
     );
     println!(
-        "  FPO        {} executed ({} per example), {} by the analytic formulas{}",
+        "  FPO        {} executed ({} per {unit}), {} by the analytic formulas{}",
         table::si(t.work.fpo() as f64),
         table::si(t.work.fpo() as f64 / examples as f64),
         table::si(t.analytic.fpo() as f64),

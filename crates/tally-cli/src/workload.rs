@@ -4,6 +4,8 @@
 use tally::core::{try_measure, DType, Device, Error, Ledger, Result};
 use tally::models::bert::{Bert, MINILM_DIR};
 use tally::models::digits::{Digits, DigitsMlp};
+use tally::models::llama::{Llama, SMOLLM2_DIR};
+use tally::models::mobilenet::{MobileNetV2, MOBILENET_DIR};
 use tally::Tensor;
 
 /// Models the CLI knows.
@@ -15,6 +17,12 @@ pub enum Model {
     /// all-MiniLM-L6-v2 sentence embeddings (fetch first: `models/fetch minilm`).
     #[value(name = "minilm", alias = "all-minilm-l6-v2")]
     Minilm,
+    /// SmolLM2-135M-Instruct, a Llama decoder (fetch first: `models/fetch smollm2`).
+    #[value(name = "smollm2", alias = "smollm2-135m-instruct")]
+    Smollm2,
+    /// MobileNetV2 on ImageNet (fetch first: `models/fetch mobilenet`).
+    #[value(name = "mobilenet", alias = "mobilenet-v2")]
+    Mobilenet,
 }
 
 impl Model {
@@ -23,6 +31,8 @@ impl Model {
         match self {
             Model::DigitsMlp => "digits-mlp",
             Model::Minilm => "all-minilm-l6-v2",
+            Model::Smollm2 => "smollm2-135m-instruct",
+            Model::Mobilenet => "mobilenet-v2",
         }
     }
 }
@@ -75,6 +85,8 @@ pub fn measure(model: Model, shape: &Shape) -> Result<Measured> {
     match model {
         Model::DigitsMlp => digits(shape),
         Model::Minilm => minilm(shape),
+        Model::Smollm2 => smollm2(shape),
+        Model::Mobilenet => mobilenet(shape),
     }
 }
 
@@ -141,6 +153,69 @@ fn minilm(shape: &Shape) -> Result<Measured> {
         examples: batch,
         facts,
         analytic_contraction_fpo: Some(Bert::analytic_matmul_fpo(batch, shape.seq)),
+    })
+}
+
+fn smollm2(shape: &Shape) -> Result<Measured> {
+    let model = Llama::load(&tally::models::cache_dir().join(SMOLLM2_DIR), shape.dtype)?;
+    let batch = shape.batch.unwrap_or(1);
+    let ids = model
+        .tokenizer()
+        .encode(&PARAGRAPH.repeat(shape.seq / 20 + 2))?;
+    if batch == 0 || shape.seq == 0 || ids.len() < shape.seq {
+        return Err(Error::invalid(
+            "profile",
+            format!(
+                "smollm2 takes --batch ≥ 1 and 1 ≤ --seq ≤ {} (got {batch} × {})",
+                ids.len(),
+                shape.seq
+            ),
+        ));
+    }
+    let row = &ids[..shape.seq];
+    let all: Vec<u32> = (0..batch).flat_map(|_| row.iter().copied()).collect();
+    let ids = Tensor::from_vec(all, [batch, shape.seq], Device::Cpu)?;
+    let (_, ledger) = best_of(shape.repeat, || {
+        let mut cache = model.new_cache();
+        model.forward(&ids, &mut cache)
+    })?;
+    let mut facts = serde_json::Map::new();
+    facts.insert("batch".into(), batch.into());
+    facts.insert("seq".into(), shape.seq.into());
+    facts.insert("pass".into(), "prefill (causal)".into());
+    facts.insert("parameters".into(), model.num_params().into());
+    Ok(Measured {
+        ledger,
+        examples: batch,
+        facts,
+        analytic_contraction_fpo: Some(model.executed_fpo(batch, shape.seq, 0)),
+    })
+}
+
+/// golden.py's synthetic image batch: element i (row-major) is sin(0.001·i).
+pub fn synthetic_images(batch: usize) -> Result<Tensor> {
+    let n = batch * 3 * 224 * 224;
+    let data: Vec<f32> = (0..n).map(|i| ((i as f64) * 0.001).sin() as f32).collect();
+    Tensor::from_vec(data, [batch, 3, 224, 224], Device::Cpu)
+}
+
+fn mobilenet(shape: &Shape) -> Result<Measured> {
+    let model = MobileNetV2::load(tally::models::cache_dir().join(MOBILENET_DIR), shape.dtype)?;
+    let batch = shape.batch.unwrap_or(1);
+    if batch == 0 {
+        return Err(Error::invalid("profile", "--batch must be at least 1"));
+    }
+    let x = synthetic_images(batch)?.to_dtype(shape.dtype)?;
+    let (_, ledger) = best_of(shape.repeat, || model.forward(&x))?;
+    let mut facts = serde_json::Map::new();
+    facts.insert("batch".into(), batch.into());
+    facts.insert("image".into(), "3×224×224 synthetic".into());
+    facts.insert("parameters".into(), model.num_params().into());
+    Ok(Measured {
+        ledger,
+        examples: batch,
+        facts,
+        analytic_contraction_fpo: Some(model.contraction_fpo(batch, 224, 224)),
     })
 }
 

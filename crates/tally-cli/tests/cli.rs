@@ -136,7 +136,7 @@ fn run_answers_and_prints_its_cost() {
     assert!(stdout.contains("accuracy 353/360 = 98.06%"), "{stdout}");
     // 360 images · (2·(64·128 + 128·128 + 128·10) + 266 bias adds + 256 ReLU compares) = 18.80 M.
     assert!(
-        stdout.contains("FPO        18.80 M executed (52.23 k per example)"),
+        stdout.contains("FPO        18.80 M executed (52.23 k per image)"),
         "{stdout}"
     );
     assert!(stdout.contains("energy     not measured"), "{stdout}");
@@ -170,7 +170,74 @@ fn run_minilm_embeds_texts_when_fetched() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("cost of this answer (2 examples)"),
+        stdout.contains("cost of this answer (2 sentences)"),
         "{stdout}"
     );
+}
+
+/// The cache folder a fetched model lives in, or `None` (with the skip message) when absent.
+fn fetched(name: &str, fetch: &str) -> Option<std::path::PathBuf> {
+    let cache = std::env::var_os("TALLY_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/tally")
+        });
+    let dir = cache.join(name);
+    if dir.exists() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipping: {} not found; run models/fetch {fetch}",
+            dir.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn run_smollm2_streams_a_greedy_answer_when_fetched() {
+    if fetched("smollm2", "smollm2").is_none() {
+        return;
+    }
+    let out = tally(&[
+        "run",
+        "smollm2",
+        "--max-tokens",
+        "3",
+        "The capital of France is",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("The capital of France is Paris"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("cost of this answer (3 generated tokens)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn run_and_profile_mobilenet_when_fetched() {
+    if fetched("mobilenet-v2", "mobilenet").is_none() {
+        return;
+    }
+    let out = tally(&["run", "mobilenet"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("top-1: ImageNet class  698"), "{stdout}");
+    let out = tally(&["profile", "mobilenet", "--repeat", "1"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("equal to the executed count"), "{stdout}");
 }
