@@ -1,5 +1,6 @@
 //! `tally`: inspect checkpoints and profile models, with every FPO and byte counted.
 
+mod alloc;
 mod inspect;
 mod pareto;
 mod plot;
@@ -12,6 +13,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 /// Tally: inference whose kernels count the work they execute.
 #[derive(Parser)]

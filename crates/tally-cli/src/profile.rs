@@ -84,13 +84,11 @@ pub fn run(args: &Args) -> Result<()> {
         table::time(t.time_s),
     );
     if let Some(formula) = m.analytic_contraction_fpo {
-        let verdict = if formula == report.contraction_fpo {
-            "equal to the executed count".to_string()
-        } else {
-            format!(
-                "executed differs by {}",
-                report.contraction_fpo as i128 - formula as i128
-            )
+        let diff = report.contraction_fpo as i128 - formula as i128;
+        let verdict = match (diff, &m.skipped_note) {
+            (0, _) => "equal to the executed count".to_string(),
+            (d, Some(why)) => format!("executed differs by {d}: {why}"),
+            (d, None) => format!("executed differs by {d}"),
         };
         println!(
             "model formula (matmul + attention products): {} FPO, {verdict}",

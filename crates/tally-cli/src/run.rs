@@ -42,6 +42,8 @@ const SAMPLES: [&str; 3] = [
 pub fn run(args: &Args) -> Result<()> {
     let dtype = float_dtype(&args.dtype)?;
     let start = Instant::now();
+    let heap_before = crate::alloc::current();
+    crate::alloc::reset_peak();
     let unit = match args.model {
         Model::DigitsMlp | Model::Mobilenet => "image",
         Model::Minilm => "sentence",
@@ -129,17 +131,19 @@ pub fn run(args: &Args) -> Result<()> {
             (ledger, 1, model.num_params())
         }
     };
+    let peak = crate::alloc::peak().saturating_sub(heap_before);
     summary(
         &ledger,
         examples,
         unit,
         params,
         start.elapsed().as_secs_f64(),
+        peak,
     );
     Ok(())
 }
 
-fn summary(ledger: &Ledger, examples: usize, unit: &str, params: usize, wall_s: f64) {
+fn summary(ledger: &Ledger, examples: usize, unit: &str, params: usize, wall_s: f64, peak: usize) {
     let t = ledger.total();
     let disagree = ledger.disagreements().count();
     println!(
@@ -177,5 +181,8 @@ fn summary(ledger: &Ledger, examples: usize, unit: &str, params: usize, wall_s: 
     );
     println!("  parameters {} ({})", params, table::si(params as f64));
     println!("  energy     not measured (no energy counter is read yet)");
-    println!("  memory     peak not measured yet");
+    println!(
+        "  memory     peak heap {}B (weights, activations, and the input, from loading to answer)",
+        table::si(peak as f64)
+    );
 }

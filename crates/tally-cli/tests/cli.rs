@@ -140,6 +140,7 @@ fn run_answers_and_prints_its_cost() {
         "{stdout}"
     );
     assert!(stdout.contains("energy     not measured"), "{stdout}");
+    assert!(stdout.contains("memory     peak heap"), "{stdout}");
 }
 
 #[test]
