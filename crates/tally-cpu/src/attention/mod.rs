@@ -7,8 +7,39 @@
 mod blocked;
 mod rowwise;
 
+use std::borrow::Cow;
+
 use tally_core::backend::AttentionParams;
-use tally_core::{Counted, FloatElem, Layout};
+use tally_core::{Counted, DType, FloatElem, Layout, Work};
+
+use crate::util::{bytes, contiguous};
+
+/// The operands read contiguously, with their geometry: q (b, h, s_q, d) over k, v
+/// (b, h_kv, s_k, d), query head `hi` reading kv head `hi / group`.
+pub(super) struct Heads<'a, T: Clone> {
+    q: Cow<'a, [T]>,
+    k: Cow<'a, [T]>,
+    v: Cow<'a, [T]>,
+    mask: Option<Vec<u32>>,
+    h: usize,
+    hk: usize,
+    sq: usize,
+    sk: usize,
+    d: usize,
+}
+
+impl<T: Clone> Heads<'_, T> {
+    /// Offset of the k/v rows that (batch·h + head) `bh` reads.
+    fn kv_base(&self, bh: usize) -> usize {
+        let (bi, hi) = (bh / self.h, bh % self.h);
+        (bi * self.hk + hi / (self.h / self.hk)) * self.sk * self.d
+    }
+
+    /// Whether key `j` of batch row `bi` may be attended (no mask: all may).
+    fn visible(&self, bi: usize, j: usize) -> bool {
+        self.mask.as_ref().is_none_or(|m| m[bi * self.sk + j] != 0)
+    }
+}
 
 /// q (b, h, s_q, d) over k, v (b, h_kv, s_k, d); `mask` (b, s_k), non-zero = visible.
 pub(crate) fn attention<T: FloatElem>(
@@ -18,9 +49,34 @@ pub(crate) fn attention<T: FloatElem>(
     mask: Option<(&[u32], &Layout)>,
     p: AttentionParams,
 ) -> Counted<Vec<T>> {
-    if p.causal {
-        rowwise::attention(q, k, v, mask, p)
+    let (qd, kd) = (q.1.dims(), k.1.dims());
+    let heads = Heads {
+        q: contiguous(q.0, q.1),
+        k: contiguous(k.0, k.1),
+        v: contiguous(v.0, v.1),
+        mask: mask.map(|(m, l)| contiguous(m, l).into_owned()),
+        h: qd[1],
+        hk: kd[1],
+        sq: qd[2],
+        sk: kd[2],
+        d: qd[3],
+    };
+    let mut out = vec![T::default(); heads.q.len()];
+    let work = if out.is_empty() {
+        Work::ZERO
+    } else if p.causal {
+        rowwise::run(&heads, p, &mut out)
     } else {
-        blocked::attention(q, k, v, mask, p)
-    }
+        blocked::run(&heads, p, &mut out)
+    };
+    let mask_bytes = heads
+        .mask
+        .as_ref()
+        .map_or(0, |m| bytes(m.len(), DType::U32));
+    let read = heads.q.len() + heads.k.len() + heads.v.len();
+    let work = work.with_bytes(
+        bytes(read, T::DTYPE) + mask_bytes,
+        bytes(out.len(), T::DTYPE),
+    );
+    Counted::executed(out, work)
 }

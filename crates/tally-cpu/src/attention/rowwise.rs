@@ -2,33 +2,18 @@
 //! at or before its position (and not padded), and counts only the pairs it visited.
 
 use tally_core::backend::AttentionParams;
-use tally_core::{Counted, FloatElem, Layout, Work};
+use tally_core::{FloatElem, Work};
 
-use crate::util::{bytes, contiguous, for_units};
+use super::Heads;
+use crate::softmax::softmax_row;
+use crate::util::for_units;
 
-/// q (b, h, s_q, d) over k, v (b, h_kv, s_k, d); `mask` (b, s_k), non-zero = visible.
-pub(super) fn attention<T: FloatElem>(
-    q: (&[T], &Layout),
-    k: (&[T], &Layout),
-    v: (&[T], &Layout),
-    mask: Option<(&[u32], &Layout)>,
-    p: AttentionParams,
-) -> Counted<Vec<T>> {
-    let (qd, kd) = (q.1.dims(), k.1.dims());
-    let (h, sq, d) = (qd[1], qd[2], qd[3]);
-    let (hk, sk) = (kd[1], kd[2]);
-    let group = h / hk;
-    let qs = contiguous(q.0, q.1);
-    let ks = contiguous(k.0, k.1);
-    let vs = contiguous(v.0, v.1);
-    let mask = mask.map(|(m, l)| contiguous(m, l).into_owned());
-    let mut out = vec![T::default(); qs.len()];
-    if out.is_empty() {
-        return Counted::executed(out, Work::ZERO);
-    }
-    let work = for_units(&mut out, sq * d, 2 * sq * sk * d, |bh, o| {
-        let (bi, hi) = (bh / h, bh % h);
-        let kv = (bi * hk + hi / group) * sk * d;
+/// Fills `out` (b, h, s_q, d) and returns the arithmetic work.
+pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut [T]) -> Work {
+    let (sq, sk, d) = (x.sq, x.sk, x.d);
+    for_units(out, sq * d, 2 * sq * sk * d, |bh, o| {
+        let bi = bh / x.h;
+        let kv = x.kv_base(bh);
         let qbase = bh * sq * d;
         let mut scores = Vec::with_capacity(sk);
         let mut keys = Vec::with_capacity(sk);
@@ -43,25 +28,25 @@ pub(super) fn attention<T: FloatElem>(
                 sk
             };
             keys.clear();
-            keys.extend((0..end).filter(|&j| mask.as_ref().is_none_or(|m| m[bi * sk + j] != 0)));
-            let qrow = &qs[qbase + i * d..qbase + (i + 1) * d];
+            keys.extend((0..end).filter(|&j| x.visible(bi, j)));
+            let qrow = &x.q[qbase + i * d..qbase + (i + 1) * d];
             scores.clear();
             for &j in &keys {
-                let krow = &ks[kv + j * d..kv + (j + 1) * d];
+                let krow = &x.k[kv + j * d..kv + (j + 1) * d];
                 let dot = qrow
                     .iter()
                     .zip(krow)
-                    .fold(0f32, |a, (x, y)| a + x.to_f32() * y.to_f32());
+                    .fold(0f32, |a, (q, k)| a + q.to_f32() * k.to_f32());
                 scores.push(dot * p.scale);
             }
             acc.iter_mut().for_each(|a| *a = 0.0);
             let n = keys.len() as u64;
             if n > 0 {
-                let row_work = crate::softmax::softmax_row(&mut scores);
+                let row_work = softmax_row(&mut scores);
                 for (&j, &pj) in keys.iter().zip(&scores) {
-                    let vrow = &vs[kv + j * d..kv + (j + 1) * d];
-                    for (a, x) in acc.iter_mut().zip(vrow) {
-                        *a += pj * x.to_f32();
+                    let vrow = &x.v[kv + j * d..kv + (j + 1) * d];
+                    for (a, v) in acc.iter_mut().zip(vrow) {
+                        *a += pj * v.to_f32();
                     }
                 }
                 // q·k (d FMAs) and p·v (d FMAs) per visited key, one scale mul each.
@@ -77,13 +62,5 @@ pub(super) fn attention<T: FloatElem>(
             }
         }
         w
-    });
-    let mask_bytes = mask
-        .as_ref()
-        .map_or(0, |m| bytes(m.len(), tally_core::DType::U32));
-    let work = work.with_bytes(
-        bytes(qs.len() + ks.len() + vs.len(), T::DTYPE) + mask_bytes,
-        bytes(out.len(), T::DTYPE),
-    );
-    Counted::executed(out, work)
+    })
 }
