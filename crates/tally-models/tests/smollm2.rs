@@ -2,13 +2,15 @@
 //! (`models/smollm2/golden.json`, written by `models/smollm2/golden.py`): prompt token ids,
 //! f32 last-position logits, the greedy 20 tokens with a KV cache, and the executed matrix
 //! FPO of prefill and decode steps against the architecture's formula and PyTorch's
-//! FlopCounterMode. The checkpoint is not shipped: without `cache_dir()/smollm2`
+//! FlopCounterMode; batched generation of right-padded prompts against each prompt alone,
+//! and its masked attention counting only the visible pairs. The checkpoint is not shipped: without `cache_dir()/smollm2`
 //! (`models/fetch smollm2`) the tests that need it print why and pass.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use tally_core::{measure, DType, Device, OpId};
+use tally_core::cost::{attention_over, AttentionGeometry};
+use tally_core::{measure, DType, Device, OpId, Work};
 use tally_models::llama::{Llama, LlamaConfig, Sampling, GGUF_FILE, SMOLLM2_DIR};
 use tally_models::{cache_dir, models_dir};
 use tally_tensor::Tensor;
@@ -275,4 +277,136 @@ fn bf16_predicts_the_same_next_token() {
         .generate(g["prompt"].as_str().unwrap(), 1, Sampling::Greedy, |_| {})
         .unwrap();
     assert_eq!(ids[0], u32s(&g["generated_ids"])[0]); // " Paris"
+}
+
+/// Two prompts of different lengths, right-padded into one batch.
+const BATCH: [&str; 2] = ["The capital of France is", "Hello"];
+
+#[test]
+fn batch_generates_what_each_prompt_generates_alone() {
+    let Some(model) = model() else {
+        return;
+    };
+    let g = golden();
+    let mut streamed = vec![String::new(); BATCH.len()];
+    let batch = model
+        .generate_batch(&BATCH, 20, Sampling::Greedy, |r, t| streamed[r].push_str(t))
+        .unwrap();
+    assert_eq!(batch.len(), BATCH.len());
+    for (r, prompt) in BATCH.iter().enumerate() {
+        let alone = model
+            .generate(prompt, 20, Sampling::Greedy, |_| {})
+            .unwrap();
+        eprintln!("batch row {r} ({prompt:?}): {:?}", streamed[r]);
+        assert_eq!(batch[r], alone, "row {r}: {prompt:?}");
+        assert_eq!(streamed[r], model.tokenizer().decode(&batch[r]).unwrap());
+    }
+    assert_eq!(batch[0], u32s(&g["generated_ids"]));
+}
+
+/// (query, key) pairs one head of one layer computes for right-padded rows of `lens`
+/// tokens in a prefill of s = max(lens): query i of a row of n sees keys 0..=min(i, n − 1)
+/// (causal, padded keys hidden; padded queries still see the row's n real keys).
+fn visible_prefill_pairs(lens: &[usize]) -> u64 {
+    let s = *lens.iter().max().unwrap();
+    lens.iter()
+        .map(|&n| (0..s).map(|i| (i + 1).min(n) as u64).sum::<u64>())
+        .sum()
+}
+
+#[test]
+fn padded_prefill_counts_only_visible_pairs() {
+    let Some(model) = model() else {
+        return;
+    };
+    let c = model.config().clone();
+    let (l, h, d) = (c.num_layers as u64, c.num_heads as u64, c.head_dim as u64);
+    let encoded: Vec<Vec<u32>> = BATCH
+        .iter()
+        .map(|p| model.tokenizer().encode(p).unwrap())
+        .collect();
+    let lens: Vec<usize> = encoded.iter().map(Vec::len).collect();
+    let (b, s) = (lens.len(), *lens.iter().max().unwrap());
+    assert!(lens.iter().any(|&n| n < s), "the prompts differ in length");
+    let ids: Vec<u32> = encoded
+        .iter()
+        .flat_map(|row| (0..s).map(move |j| row.get(j).copied().unwrap_or(0)))
+        .collect();
+    let mask: Vec<u32> = lens
+        .iter()
+        .flat_map(|&n| (0..s).map(move |j| u32::from(j < n)))
+        .collect();
+    let ids = Tensor::from_vec(ids, [b, s], Device::Cpu).unwrap();
+    let mask = Tensor::from_vec(mask, [b, s], Device::Cpu).unwrap();
+    let mut cache = model.new_cache();
+    let (logits, ledger) = measure(|| model.forward_masked(&ids, &mut cache, Some(&mask), None));
+    assert_eq!(logits.unwrap().dims(), [b, s, 49152]);
+
+    // Per layer: h heads over the visible pairs of every row; dense: b·h·s·s.
+    let visible = h * visible_prefill_pairs(&lens);
+    let dense = h * (b * s * s) as u64;
+    let skipped = dense - visible;
+    let geometry = AttentionGeometry {
+        batch: b,
+        heads: c.num_heads,
+        kv_heads: c.num_kv_heads,
+        q_len: s,
+        kv_len: s,
+        head_dim: c.head_dim,
+    };
+    let attn: Vec<_> = ledger
+        .records()
+        .iter()
+        .filter(|r| r.op == OpId::Attention)
+        .collect();
+    assert_eq!(attn.len(), c.num_layers);
+    for r in &attn {
+        assert_eq!(
+            r.work,
+            attention_over(&geometry, visible, 0, b * s, DType::F32)
+        );
+        // Dense exceeds executed by the skipped pairs × (2·d FMAs, 2 muls, 3 adds, 1 exp).
+        let per_pair = Work {
+            fma: 2 * d,
+            mul: 2,
+            add: 3,
+            special: 1,
+            ..Work::ZERO
+        };
+        assert_eq!(r.work + per_pair.times(skipped), r.analytic);
+    }
+    let fma: u64 = attn.iter().map(|r| r.work.fma).sum();
+    assert_eq!(fma, 2 * d * l * visible);
+    // Everything else is dense: the whole pass is the dense formula less 4·d per skip.
+    eprintln!(
+        "padded prefill {b}x{s} (lens {lens:?}): {visible} visible of {dense} pairs a layer, \
+         executed {} FPO, dense {}",
+        ledger.contraction_fpo(),
+        ledger.contraction_fpo_analytic()
+    );
+    assert_eq!(ledger.contraction_fpo_analytic(), c.dense_fpo(b, s, 0));
+    assert_eq!(
+        ledger.contraction_fpo(),
+        c.dense_fpo(b, s, 0) - 4 * d * l * skipped
+    );
+
+    // One decode step, row r at position n_r: it sees its n_r real keys and its new one.
+    let step = Tensor::from_vec(vec![1u32; b], [b, 1], Device::Cpu).unwrap();
+    let mask: Vec<u32> = lens
+        .iter()
+        .flat_map(|&n| (0..=s).map(move |j| u32::from(j < n || j == s)))
+        .collect();
+    let mask = Tensor::from_vec(mask, [b, s + 1], Device::Cpu).unwrap();
+    let (out, ledger) =
+        measure(|| model.forward_masked(&step, &mut cache, Some(&mask), Some(&lens)));
+    assert_eq!(out.unwrap().dims(), [b, 1, 49152]);
+    let seen: u64 = lens.iter().map(|&n| n as u64 + 1).sum();
+    let fma: u64 = ledger
+        .records()
+        .iter()
+        .filter(|r| r.op == OpId::Attention)
+        .map(|r| r.work.fma)
+        .sum();
+    assert_eq!(fma, 2 * d * l * h * seen);
+    assert_eq!(cache.len(), s + 1);
 }

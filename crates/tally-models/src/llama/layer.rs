@@ -1,5 +1,6 @@
 //! [`DecoderLayer`]: one pre-norm Llama decoder layer, grouped-query causal self-attention
-//! with RoPE and a KV cache, then a SwiGLU feed-forward, each around a residual add.
+//! with RoPE and a KV cache, then a SwiGLU feed-forward, each around a residual add; and
+//! [`RopeRows`], the rotary tables one pass uses (shared, or one per batch row).
 
 use tally_core::backend::{AttentionParams, RopeStyle};
 use tally_core::{scope, Result};
@@ -7,6 +8,44 @@ use tally_nn::{Linear, RmsNorm, WeightView};
 use tally_tensor::Tensor;
 
 use super::{KvCache, LlamaConfig};
+
+/// The RoPE rows a forward pass rotates q and k with: cos and sin (s, d/2) pairs, either
+/// one shared by every sequence (one rope call), or one per batch row for sequences at
+/// different positions (decode steps of a right-padded batch).
+#[derive(Clone, Debug)]
+pub struct RopeRows {
+    tables: Vec<(Tensor, Tensor)>,
+}
+
+impl RopeRows {
+    /// One (cos, sin) pair (s, d/2) for every batch row.
+    pub fn shared(cos: Tensor, sin: Tensor) -> RopeRows {
+        RopeRows {
+            tables: vec![(cos, sin)],
+        }
+    }
+
+    /// One (cos, sin) pair (s, d/2) per batch row, in row order.
+    pub fn per_row(tables: Vec<(Tensor, Tensor)>) -> RopeRows {
+        RopeRows { tables }
+    }
+
+    /// Rotates x (b, heads, s, d) in llama.cpp's interleaved pairs. Per-row tables narrow
+    /// row r to (1, heads, s, d), rope it with its own pair and concatenate the b results
+    /// along the batch axis (the same rope FPO as one call, plus the concat's bytes).
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        if let [(cos, sin)] = self.tables.as_slice() {
+            return x.rope(cos, sin, RopeStyle::Interleaved);
+        }
+        let parts = self
+            .tables
+            .iter()
+            .enumerate()
+            .map(|(r, (cos, sin))| x.narrow(0, r, 1)?.rope(cos, sin, RopeStyle::Interleaved))
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::cat(&parts.iter().collect::<Vec<_>>(), 0)
+    }
+}
 
 /// The weights of `blk.{i}` (GGUF names under the view's prefix): `attn_norm`,
 /// `attn_{q,k,v,output}`, `ffn_norm`, `ffn_{gate,up,down}`. The q and k rows are in
@@ -53,28 +92,32 @@ impl DecoderLayer {
         c.layer_matmul_params() as usize + 2 * c.hidden_size
     }
 
-    /// x (b, s, H) → (b, s, H) for positions past..past + s, with `cos`/`sin` the RoPE
-    /// rows of those positions (s, d/2); the layer's keys and values are appended to
-    /// `cache`. Runs under the scopes `layers.{index}.attn` and `layers.{index}.mlp`.
+    /// x (b, s, H) → (b, s, H), with `rope` the RoPE rows of the new positions and `mask`
+    /// (b, past + s) u32 the key slots each sequence may see (non-zero = visible; `None`:
+    /// all); the layer's keys and values are appended to `cache`. Runs under the scopes
+    /// `layers.{index}.attn` and `layers.{index}.mlp`.
     pub fn forward(
         &self,
         x: &Tensor,
-        rope: (&Tensor, &Tensor),
+        rope: &RopeRows,
+        mask: Option<&Tensor>,
         cache: &mut KvCache,
         index: usize,
     ) -> Result<Tensor> {
         let x = scope(&format!("layers.{index}.attn"), || {
-            self.attention(x, rope, cache, index)
+            self.attention(x, rope, mask, cache, index)
         })?;
         scope(&format!("layers.{index}.mlp"), || self.mlp(&x))
     }
 
     /// x + o(softmax(q·kᵀ/√d, causal)·v) over RMSNorm(x), q (b, h, s, d) against the cached
-    /// and new k, v (b, h_kv, past + s, d); the causal mask is aligned to the last key.
+    /// and new k, v (b, h_kv, past + s, d); the causal mask is aligned to the last key and
+    /// `mask` hides padded key slots (skipped, not computed).
     fn attention(
         &self,
         x: &Tensor,
-        (cos, sin): (&Tensor, &Tensor),
+        rope: &RopeRows,
+        mask: Option<&Tensor>,
         cache: &mut KvCache,
         index: usize,
     ) -> Result<Tensor> {
@@ -83,16 +126,15 @@ impl DecoderLayer {
         let xn = self.attn_norm.forward(x)?;
         // (b, s, heads·d) → (b, s, heads, d) → (b, heads, s, d), views.
         let split = |t: Tensor, heads: usize| t.reshape([b, s, heads, d])?.permute(&[0, 2, 1, 3]);
-        let q = split(self.q.forward(&xn)?, self.heads)?.rope(cos, sin, RopeStyle::Interleaved)?;
-        let k =
-            split(self.k.forward(&xn)?, self.kv_heads)?.rope(cos, sin, RopeStyle::Interleaved)?;
+        let q = rope.apply(&split(self.q.forward(&xn)?, self.heads)?)?;
+        let k = rope.apply(&split(self.k.forward(&xn)?, self.kv_heads)?)?;
         let v = split(self.v.forward(&xn)?, self.kv_heads)?.contiguous()?;
         let (k, v) = cache.append(index, k, v)?;
         let params = AttentionParams {
             scale: 1.0 / (d as f32).sqrt(),
             causal: true,
         };
-        let ctx = q.attention(&k, &v, None, params)?;
+        let ctx = q.attention(&k, &v, mask, params)?;
         // (b, heads, s, d) → (b, s, heads, d) → (b, s, heads·d): a counted copy.
         let ctx = ctx
             .permute(&[0, 2, 1, 3])?

@@ -12,7 +12,7 @@ mod tokenize;
 
 pub use cache::KvCache;
 pub use config::LlamaConfig;
-pub use layer::DecoderLayer;
+pub use layer::{DecoderLayer, RopeRows};
 pub use model::{Llama, Sampling};
 pub use tokenize::LlamaTokenizer;
 

@@ -8,7 +8,7 @@ use tally_nn::{Embedding, Linear, RmsNorm, WeightView};
 use tally_tensor::Tensor;
 
 use super::gguf::GgufModel;
-use super::{DecoderLayer, KvCache, LlamaConfig, LlamaTokenizer, GGUF_FILE};
+use super::{DecoderLayer, KvCache, LlamaConfig, LlamaTokenizer, RopeRows, GGUF_FILE};
 
 /// How [`Llama::generate`] picks each next token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,28 +101,64 @@ impl Llama {
     /// Logits (b, s, V) for `ids` (b, s) u32 at positions past..past + s, where past is
     /// `cache.len()`; the new keys and values are appended to `cache`. Runs under the
     /// scopes `embed`, `layers.{i}.attn` / `layers.{i}.mlp` and `lm_head` (final norm and
-    /// output projection).
+    /// output projection). [`Llama::forward_masked`] with no mask and no positions.
     pub fn forward(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        self.forward_masked(ids, cache, None, None)
+    }
+
+    /// Logits (b, s, V) for `ids` (b, s) u32, as [`Llama::forward`], with
+    /// - `mask` (b, past + s) u32: non-zero where a key slot (cached or new) is a real token
+    ///   of that sequence; attention skips the others (and counts only what ran). `None`:
+    ///   every slot is visible.
+    /// - `positions` (b entries): the RoPE position of row r's first new token (its tokens
+    ///   take positions[r]..positions[r] + s). `None`: every row starts at `cache.len()`.
+    ///   Rows at different positions are roped one by one ([`RopeRows::per_row`]).
+    pub fn forward_masked(
+        &self,
+        ids: &Tensor,
+        cache: &mut KvCache,
+        mask: Option<&Tensor>,
+        positions: Option<&[usize]>,
+    ) -> Result<Tensor> {
         const OP: &str = "Llama::forward";
         if ids.rank() != 2 || ids.dtype() != DType::U32 {
             return Err(Error::shape(OP, ids.shape(), "ids must be (b, s) u32"));
         }
-        let (s, past) = (ids.dims()[1], cache.len());
-        if s == 0 || past + s > self.config.max_position {
+        let (b, s, past) = (ids.dims()[0], ids.dims()[1], cache.len());
+        let starts = match positions {
+            Some(p) if p.len() != b => {
+                return Err(Error::shape(
+                    OP,
+                    ids.shape(),
+                    format!("{} positions for {b} rows", p.len()),
+                ))
+            }
+            Some(p) => p.to_vec(),
+            None => vec![past; b],
+        };
+        let last = starts.iter().max().copied().unwrap_or(past);
+        if s == 0 || last + s > self.config.max_position || past + s > self.config.max_position {
             return Err(Error::shape(
                 OP,
                 ids.shape(),
                 format!(
-                    "{past} cached + s positions must be 1..={}",
+                    "{past} cached (first position {last}) + s positions must be 1..={}",
                     self.config.max_position
                 ),
             ));
         }
-        let cos = self.cos.narrow(0, past, s)?;
-        let sin = self.sin.narrow(0, past, s)?;
+        let rows =
+            |p: usize| Ok::<_, Error>((self.cos.narrow(0, p, s)?, self.sin.narrow(0, p, s)?));
+        let rope = match starts.iter().all(|&p| p == starts[0]) {
+            true => {
+                let (cos, sin) = rows(starts[0])?;
+                RopeRows::shared(cos, sin)
+            }
+            false => RopeRows::per_row(starts.iter().map(|&p| rows(p)).collect::<Result<_>>()?),
+        };
         let mut x = scope("embed", || self.embed.forward(ids))?;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x, (&cos, &sin), cache, i)?;
+            x = layer.forward(&x, &rope, mask, cache, i)?;
         }
         scope("lm_head", || self.lm_head.forward(&self.norm.forward(&x)?))
     }
@@ -130,7 +166,8 @@ impl Llama {
     /// Generates up to `max_tokens` tokens after `prompt` (encoded without special tokens),
     /// prefill then one cached decode step per token, stopping early at end-of-sequence.
     /// `on_token` receives each new piece of text as soon as it decodes to whole
-    /// characters. Returns the generated token ids.
+    /// characters. Returns the generated token ids. [`Llama::generate_batch`] of one prompt
+    /// (which runs unmasked: nothing is padded).
     pub fn generate(
         &self,
         prompt: &str,
@@ -138,31 +175,102 @@ impl Llama {
         sampling: Sampling,
         mut on_token: impl FnMut(&str),
     ) -> Result<Vec<u32>> {
-        let prompt_ids = self.tokenizer.encode(prompt)?;
-        if prompt_ids.is_empty() {
-            return Err(Error::invalid(
-                "Llama::generate",
-                "the prompt has no tokens",
-            ));
+        let mut out =
+            self.generate_batch(&[prompt], max_tokens, sampling, |_, piece| on_token(piece))?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// Generates up to `max_tokens` tokens after each prompt, all in one batch.
+    ///
+    /// The prompts (encoded without special tokens, none empty) are right-padded to the
+    /// longest, s, into one (b, s) batch; prefill runs once with the causal mask and a
+    /// padding mask (b, s) u32 that hides each row's padded key slots, and row r's first
+    /// token comes from the logits at its own last real position n_r − 1. Each decode step
+    /// feeds (b, 1) tokens, row r at RoPE position n_r + t, and grows the mask by one
+    /// column. The KV cache keeps the padded slots (the mask hides them); projections and
+    /// the MLP still run on padded tokens, attention skips their keys. A row that emits
+    /// end-of-sequence stops: later steps feed it the pad token (end-of-sequence, or 0)
+    /// with mask column 0 until every row is done or has `max_tokens` tokens. While no slot
+    /// is hidden (one prompt, or prompts of equal length before any stops) the mask is left
+    /// out. `on_token(r, piece)` receives row r's new text as soon as it decodes to whole
+    /// characters. Returns each row's generated ids.
+    pub fn generate_batch(
+        &self,
+        prompts: &[&str],
+        max_tokens: usize,
+        sampling: Sampling,
+        mut on_token: impl FnMut(usize, &str),
+    ) -> Result<Vec<Vec<u32>>> {
+        const OP: &str = "Llama::generate_batch";
+        if prompts.is_empty() {
+            return Err(Error::invalid(OP, "no prompts"));
         }
+        let encoded = prompts
+            .iter()
+            .map(|p| self.tokenizer.encode(p))
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(r) = encoded.iter().position(|ids| ids.is_empty()) {
+            return Err(Error::invalid(OP, format!("prompt {r} has no tokens")));
+        }
+        let b = encoded.len();
+        let lens: Vec<usize> = encoded.iter().map(Vec::len).collect();
+        let s = lens.iter().copied().max().unwrap_or(0);
+        let pad = self.tokenizer.eos().unwrap_or(0);
+        // Row-major (b, s) ids and per-row mask columns, grown one column per step.
+        let mut mask: Vec<Vec<u32>> = lens
+            .iter()
+            .map(|&n| (0..s).map(|j| u32::from(j < n)).collect())
+            .collect();
+        let flat: Vec<u32> = encoded
+            .iter()
+            .flat_map(|ids| ids.iter().copied().chain(std::iter::repeat(pad)).take(s))
+            .collect();
+        let mut input = Tensor::from_vec(flat, [b, s], Device::Cpu)?;
         let mut cache = self.new_cache();
-        let mut input = Tensor::from_vec(prompt_ids.clone(), [1, prompt_ids.len()], Device::Cpu)?;
-        let (mut out, mut shown) = (Vec::new(), 0usize);
-        while out.len() < max_tokens {
-            let logits = self.forward(&input, &mut cache)?;
-            let next = pick(&logits, sampling)?;
-            out.push(next);
-            let text = self.tokenizer.decode(&out)?;
-            if !text.ends_with('\u{FFFD}') {
-                if let Some(piece) = text.get(shown..) {
-                    on_token(piece);
-                    shown = text.len();
+        let mut out = vec![Vec::new(); b];
+        let mut shown = vec![0usize; b];
+        let mut done = vec![false; b];
+        // Where each row's next-token logits sit in the pass's (b, s_new, V) output.
+        let mut at: Vec<usize> = lens.iter().map(|n| n - 1).collect();
+        let mut positions: Option<Vec<usize>> = None;
+        for step in 0..max_tokens {
+            let m = match mask.iter().all(|row| row.iter().all(|&v| v != 0)) {
+                true => None,
+                false => {
+                    let cols = mask[0].len();
+                    let flat = mask.iter().flatten().copied().collect();
+                    Some(Tensor::from_vec(flat, [b, cols], Device::Cpu)?)
                 }
+            };
+            let logits =
+                self.forward_masked(&input, &mut cache, m.as_ref(), positions.as_deref())?;
+            let mut next = vec![pad; b];
+            for r in 0..b {
+                if done[r] {
+                    continue;
+                }
+                let id = pick(&logits, r, at[r], sampling)?;
+                out[r].push(id);
+                next[r] = id;
+                let text = self.tokenizer.decode(&out[r])?;
+                if !text.ends_with('\u{FFFD}') {
+                    if let Some(piece) = text.get(shown[r]..) {
+                        on_token(r, piece);
+                        shown[r] = text.len();
+                    }
+                }
+                done[r] = Some(id) == self.tokenizer.eos();
             }
-            if Some(next) == self.tokenizer.eos() {
+            if done.iter().all(|&d| d) || step + 1 == max_tokens {
                 break;
             }
-            input = Tensor::from_vec(vec![next], [1, 1], Device::Cpu)?;
+            // The token fed at this step is visible to its row only while the row runs.
+            for (row, &d) in mask.iter_mut().zip(&done) {
+                row.push(u32::from(!d));
+            }
+            positions = Some(lens.iter().map(|&n| n + step).collect());
+            at = vec![0; b];
+            input = Tensor::from_vec(next, [b, 1], Device::Cpu)?;
         }
         Ok(out)
     }
@@ -187,12 +295,11 @@ impl Llama {
     }
 }
 
-/// The next token from logits (b, s, V): the last position of the first sequence.
-fn pick(logits: &Tensor, sampling: Sampling) -> Result<u32> {
-    let s = logits.dims()[1];
+/// The next token of batch row `row` from logits (b, s, V) at position `pos`.
+fn pick(logits: &Tensor, row: usize, pos: usize, sampling: Sampling) -> Result<u32> {
     match sampling {
         Sampling::Greedy => {
-            let last = logits.narrow(0, 0, 1)?.narrow(1, s - 1, 1)?;
+            let last = logits.narrow(0, row, 1)?.narrow(1, pos, 1)?;
             let id = last.argmax(2, false)?.to_vec::<u32>()?;
             Ok(id[0])
         }
