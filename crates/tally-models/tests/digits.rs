@@ -142,3 +142,17 @@ fn width_family_reproduces_training_accuracy_and_scales_fpo() {
         last_fpo = ledger.total().work.fpo();
     }
 }
+
+#[test]
+fn matmul_fpo_equals_pytorch_flop_counter() {
+    let path = models_dir().join("digits/flop_counter.json");
+    let text = std::fs::read_to_string(&path).expect("flop_counter.json is shipped");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("flop_counter.json parses");
+    let (model, data) = setup(DType::F32);
+    assert_eq!(v["batch"].as_u64(), Some(data.len() as u64));
+    let (out, ledger) = measure(|| model.forward(&data.tensor(Device::Cpu).unwrap()));
+    let acc = DigitsMlp::accuracy(&out.unwrap(), &data.labels).unwrap();
+    // 18,616,320 = 2·360·(64·128 + 128·128 + 128·10), as FlopCounterMode printed it.
+    assert_eq!(Some(ledger.contraction_fpo()), v["flop_counter_total"].as_u64());
+    assert!((acc - v["accuracy"].as_f64().unwrap()).abs() < 1e-9);
+}
