@@ -1,6 +1,7 @@
 //! `tally`: inspect checkpoints and profile models, with every FPO and byte counted.
 
 mod alloc;
+mod calibrate;
 mod inspect;
 mod pareto;
 mod plot;
@@ -41,6 +42,8 @@ enum Command {
     Profile(profile::Args),
     /// Plot the digits width family's held-out accuracy against executed FPO per example (SVG).
     Pareto(pareto::Args),
+    /// Measure this machine's ceilings (FMA peak, bf16 dot, memory bandwidth) and save them.
+    Calibrate(calibrate::Args),
 }
 
 /// Lets a closed pipe (`tally inspect … | head`) end the process quietly, as it does for
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Profile(args) => profile::run(&args),
         Command::Pareto(args) => pareto::run(&args),
+        Command::Calibrate(args) => calibrate::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,10 +1,13 @@
 //! `tally profile`: run a model warm, measure it, print per-op and per-layer tables, and
-//! optionally write the versioned JSON report.
+//! optionally write the versioned JSON report and a Chrome trace. Energy is read around
+//! the whole measurement where RAPL allows, and marked not measured (with why) elsewhere.
 
 use std::path::PathBuf;
 
 use tally::core::report::Profile;
+use tally::core::trace::Trace;
 use tally::core::{DType, Error, Result};
+use tally_energy::EnergyMeter;
 
 use crate::table;
 use crate::workload::{self, Model};
@@ -30,6 +33,19 @@ pub struct Args {
     /// Write the report as JSON (schema `tally.profile/1`, see docs/profile-schema.md).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write the kept pass as a Chrome trace-event file (Perfetto, chrome://tracing): one
+    /// event per kernel call with its FPO and bytes (see docs/profile-schema.md).
+    #[arg(long)]
+    trace: Option<PathBuf>,
+}
+
+fn write(path: &PathBuf, text: String) -> Result<()> {
+    std::fs::write(path, text).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    println!("wrote {}", path.display());
+    Ok(())
 }
 
 /// Parses a float dtype name for `--dtype`.
@@ -51,12 +67,19 @@ pub fn run(args: &Args) -> Result<()> {
         dtype,
         repeat: args.repeat,
     };
-    let m = workload::measure(args.model, &shape)?;
+    let (m, energy) =
+        EnergyMeter::detect().measure_energy(|| workload::measure(args.model, &shape));
+    let m = m?;
     let mut run = m.facts.clone();
     run.insert("dtype".into(), dtype.name().into());
     run.insert("threads".into(), tally::num_threads().into());
     run.insert("repeat".into(), args.repeat.into());
-    let report = Profile::from_ledger(args.model.name(), &m.ledger, 2, run.clone());
+    let mut report = Profile::from_ledger(args.model.name(), &m.ledger, 2, run.clone());
+    // Energy covers the whole measurement (load, warm-up and every pass), not the kept pass.
+    report.run.insert(
+        "energy".into(),
+        serde_json::to_value(&energy).unwrap_or_default(),
+    );
 
     let facts: Vec<String> = run.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!(
@@ -100,12 +123,19 @@ pub fn run(args: &Args) -> Result<()> {
         table::si(t.fpo as f64 / m.examples as f64),
         table::si(t.work.bytes() as f64 / m.examples as f64)
     );
+    println!(
+        "{} [window: load, warm-up and {} passes]",
+        energy.summary(),
+        args.repeat
+    );
     if let Some(path) = &args.json {
-        std::fs::write(path, report.to_json()?).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        println!("wrote {}", path.display());
+        write(path, report.to_json()?)?;
+    }
+    if let Some(path) = &args.trace {
+        write(
+            path,
+            Trace::from_ledger(&m.ledger, std::process::id()).to_json()?,
+        )?;
     }
     Ok(())
 }

@@ -57,6 +57,55 @@ fn profile_prints_tables_and_writes_versioned_json() {
 }
 
 #[test]
+fn profile_writes_a_chrome_trace_and_states_energy() {
+    let dir = std::env::temp_dir().join(format!("tally-cli-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (trace, json) = (dir.join("trace.json"), dir.join("profile.json"));
+    let out = tally(&[
+        "profile",
+        "--batch",
+        "10",
+        "--repeat",
+        "1",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Either RAPL joules with their method, or an explicit "not measured (why)".
+    let energy = stdout
+        .lines()
+        .find(|l| l.starts_with("energy: "))
+        .expect("an energy line");
+    assert!(
+        energy.contains("not measured (") || energy.contains("(rapl: "),
+        "{energy}"
+    );
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let events = t["traceEvents"].as_array().unwrap();
+    // digits MLP: three matmuls and two relus per pass.
+    let names: Vec<&str> = events.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["matmul", "relu", "matmul", "relu", "matmul"]);
+    let fpo: u64 = events
+        .iter()
+        .map(|e| e["args"]["fpo"].as_u64().unwrap())
+        .sum();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(fpo, v["total"]["fpo"].as_u64().unwrap());
+    let method = v["run"]["energy"]["method"].as_str().unwrap();
+    assert!(method == "rapl" || method == "not_measured", "{method}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn inspect_lists_tensors_and_parameters() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -28,8 +28,14 @@ pub struct Record {
     /// The work the analytic formula (`tally_core::cost`) gives for the same call,
     /// dense: for masked attention it exceeds `work` by exactly the skipped pairs.
     pub analytic: Work,
+    /// When the kernel call began, in nanoseconds since its region began (set by
+    /// [`crate::meter::record`] for each region the record enters).
+    pub start_ns: u64,
     /// Wall time of the kernel call, in nanoseconds.
     pub elapsed_ns: u64,
+    /// Small index of the thread that dispatched the call (0 for the first thread that
+    /// recorded anything in this process, then 1, 2, ...); set by the meter.
+    pub thread: u32,
     /// Dotted scope path the call ran under (`""` at the top).
     pub scope: Arc<str>,
 }

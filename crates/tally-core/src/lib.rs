@@ -1,6 +1,6 @@
 //! Tally's core vocabulary: dtypes, shapes and strided layouts, devices, the op set,
 //! the [`Work`] value every kernel returns, the analytic [`cost`] formulas, and the
-//! [`meter`] that records work into ledgers.
+//! [`meter`] that records work into ledgers, and the [`report`] and [`trace`] views of them.
 //!
 //! The core knows nothing about kernels: backends (`tally-cpu`, later `tally-cuda`)
 //! implement [`backend::BackendStorage`], and `tally-tensor` dispatches to them.
@@ -16,6 +16,7 @@ pub mod meter;
 pub mod op;
 pub mod report;
 pub mod shape;
+pub mod trace;
 pub mod work;
 
 pub use device::Device;

@@ -6,13 +6,18 @@
 //! threads, so work fanned out by the caller is not lost. Regions opened on different
 //! threads never mix. Recording takes one uncontended lock per op call; kernels never
 //! touch the meter: they return [`crate::Work`] and the dispatcher records it.
+//! Each region keeps the [`Instant`] it began, so a record's `start_ns` places the call
+//! on the region's timeline (what `trace` exports).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use crate::ledger::{Ledger, Record};
 
 struct RegionInner {
+    start: Instant,
     records: Mutex<Vec<Record>>,
 }
 
@@ -24,6 +29,20 @@ struct Frame {
 
 thread_local! {
     static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+    /// This thread's index in records, `u32::MAX` until it first records.
+    static THREAD: Cell<u32> = const { Cell::new(u32::MAX) };
+}
+
+/// The next thread index to hand out.
+static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
+
+fn thread_index() -> u32 {
+    THREAD.with(|t| {
+        if t.get() == u32::MAX {
+            t.set(NEXT_THREAD.fetch_add(1, Ordering::Relaxed));
+        }
+        t.get()
+    })
 }
 
 /// Pops the frame it pushed even when the closure panics.
@@ -52,6 +71,7 @@ fn current_scope() -> Arc<str> {
 /// Runs `f` in a new region and returns its result with the ledger of every op it ran.
 pub fn measure<T>(f: impl FnOnce() -> T) -> (T, Ledger) {
     let region = Arc::new(RegionInner {
+        start: Instant::now(),
         records: Mutex::new(Vec::with_capacity(64)),
     });
     let out = {
@@ -99,12 +119,15 @@ pub fn is_recording() -> bool {
 }
 
 /// Records one op call into every region open on this thread, stamped with the
-/// current scope. This is the only entry point for records; dispatchers call it.
-pub fn record(mut rec: Record) {
+/// current scope, the thread's index and `started` (the `Instant` the dispatcher took
+/// before the kernel ran) as `start_ns` on each region's own timeline. This is the
+/// only entry point for records; dispatchers call it.
+pub fn record(mut rec: Record, started: Instant) {
     FRAMES.with(|f| {
         let frames = f.borrow();
         let Some(top) = frames.last() else { return };
         rec.scope = top.scope.clone();
+        rec.thread = thread_index();
         let mut targets: smallvec::SmallVec<[&Arc<RegionInner>; 2]> = smallvec::SmallVec::new();
         for frame in frames.iter().rev() {
             if !targets.iter().any(|d| Arc::ptr_eq(d, &frame.region)) {
@@ -114,13 +137,19 @@ pub fn record(mut rec: Record) {
         let Some((last, rest)) = targets.split_last() else {
             return;
         };
+        let since = |region: &RegionInner| {
+            started.saturating_duration_since(region.start).as_nanos() as u64
+        };
         for region in rest {
+            let mut r = rec.clone();
+            r.start_ns = since(region);
             region
                 .records
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push(rec.clone());
+                .push(r);
         }
+        rec.start_ns = since(last);
         last.records
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -153,6 +153,9 @@ fn matmul_fpo_equals_pytorch_flop_counter() {
     let (out, ledger) = measure(|| model.forward(&data.tensor(Device::Cpu).unwrap()));
     let acc = DigitsMlp::accuracy(&out.unwrap(), &data.labels).unwrap();
     // 18,616,320 = 2·360·(64·128 + 128·128 + 128·10), as FlopCounterMode printed it.
-    assert_eq!(Some(ledger.contraction_fpo()), v["flop_counter_total"].as_u64());
+    assert_eq!(
+        Some(ledger.contraction_fpo()),
+        v["flop_counter_total"].as_u64()
+    );
     assert!((acc - v["accuracy"].as_f64().unwrap()).abs() < 1e-9);
 }

@@ -22,18 +22,23 @@ pub(crate) fn run(
     if let Some(start) = start {
         let elapsed_ns = start.elapsed().as_nanos() as u64;
         let first = inputs.first();
-        meter::record(Record {
-            op,
-            dtype: first.map(|t| t.dtype()).unwrap_or(counted.out.dtype()),
-            device: counted.out.device(),
-            inputs: inputs.iter().map(|t| t.shape().clone()).collect(),
-            output: out_shape.clone(),
-            source: counted.source,
-            work: counted.work,
-            analytic,
-            elapsed_ns,
-            scope: Default::default(),
-        });
+        meter::record(
+            Record {
+                op,
+                dtype: first.map(|t| t.dtype()).unwrap_or(counted.out.dtype()),
+                device: counted.out.device(),
+                inputs: inputs.iter().map(|t| t.shape().clone()).collect(),
+                output: out_shape.clone(),
+                source: counted.source,
+                work: counted.work,
+                analytic,
+                start_ns: 0,
+                elapsed_ns,
+                thread: 0,
+                scope: Default::default(),
+            },
+            start,
+        );
     }
     Ok(Tensor::from_storage(
         counted.out,

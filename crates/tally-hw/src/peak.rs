@@ -1,0 +1,218 @@
+//! Compute ceilings, measured: independent register-resident FMA chains (no memory
+//! traffic) per instruction set and thread count, and AVX-512 BF16 dot products where
+//! the CPU has them. Best of several repeats.
+
+use crate::profile::{Figure, Skipped};
+use crate::{best_rate, Effort};
+
+/// Independent accumulator chains per thread: enough to cover FMA latency × issue width.
+const CHAINS: usize = 12;
+
+/// The instruction sets an f32 FMA peak is measured for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512F with FMA: 16 f32 lanes.
+    Avx512,
+    /// AVX2 with FMA: 8 f32 lanes.
+    Avx2,
+    /// Whatever the baseline target gives, multiply then add (not fused): 4 lanes.
+    Portable,
+}
+
+impl Isa {
+    /// Every ISA this host can run, best first, the portable one last.
+    pub fn available() -> Vec<Isa> {
+        let mut v = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
+                v.push(Isa::Avx512);
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                v.push(Isa::Avx2);
+            }
+        }
+        v.push(Isa::Portable);
+        v
+    }
+
+    /// The name recorded in profiles: `avx512`, `avx2`, `portable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2 => "avx2",
+            Isa::Portable => "portable",
+        }
+    }
+
+    /// f32 lanes per vector the chains are sized for.
+    pub fn lanes(self) -> usize {
+        match self {
+            Isa::Avx512 => 16,
+            Isa::Avx2 => 8,
+            Isa::Portable => 4,
+        }
+    }
+}
+
+/// One body, stamped out per instruction set so each copy compiles with its features.
+/// The flat array of `N` accumulators is what the compiler keeps in registers.
+macro_rules! fma_chains {
+    ($(#[$attr:meta])* $name:ident, $n:expr, $fused:expr) => {
+        $(#[$attr])*
+        fn $name(iters: u64) -> f32 {
+            let mut acc = [1.0f32; $n];
+            let (a, b) = (std::hint::black_box(0.999_999f32), std::hint::black_box(1e-7f32));
+            for _ in 0..iters {
+                for v in acc.iter_mut() {
+                    *v = if $fused { v.mul_add(a, b) } else { *v * a + b };
+                }
+            }
+            acc.iter().sum()
+        }
+    };
+}
+
+fma_chains!(chains_portable, 4 * CHAINS, false);
+fma_chains!(
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,fma")]
+    chains_avx512,
+    16 * CHAINS,
+    true
+);
+fma_chains!(
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    chains_avx2,
+    8 * CHAINS,
+    true
+);
+
+/// Runs `iters` iterations of the `isa` chains; `isa` must be in [`Isa::available`].
+fn run_chains(isa: Isa, iters: u64) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    match isa {
+        // SAFETY: callers pass only ISAs from `Isa::available`, which checked AVX-512F and FMA.
+        Isa::Avx512 => return unsafe { chains_avx512(iters) },
+        // SAFETY: as above, AVX2 and FMA were detected.
+        Isa::Avx2 => return unsafe { chains_avx2(iters) },
+        Isa::Portable => {}
+    }
+    let _ = isa;
+    chains_portable(iters)
+}
+
+/// f32 FMA peak of `isa` on `threads` threads, in GFLOP/s (an FMA counts 2 FPO).
+pub fn fma_peak(isa: Isa, threads: usize, effort: &Effort) -> Figure {
+    let fpo_per_thread = 2.0 * effort.peak_iters as f64 * (isa.lanes() * CHAINS) as f64;
+    let work = fpo_per_thread * threads as f64;
+    let rate = best_rate(threads, effort.repeats, work, |_| {
+        run_chains(isa, effort.peak_iters)
+    });
+    let op = if isa == Isa::Portable {
+        "multiply + add (unfused)"
+    } else {
+        "FMA"
+    };
+    Figure {
+        quantity: "peak".into(),
+        kernel: "f32_fma".into(),
+        isa: isa.name().into(),
+        threads,
+        value: rate / 1e9,
+        unit: "GFLOP/s".into(),
+        method: format!(
+            "{CHAINS}×{} f32 independent register-resident {op} chains per thread, {} iterations, \
+             2 FPO per lane-op, best of {}",
+            isa.lanes(),
+            effort.peak_iters,
+            effort.repeats
+        ),
+    }
+}
+
+/// Accumulators for the bf16 dot-product chains.
+#[cfg(target_arch = "x86_64")]
+const BF16_CHAINS: usize = 12;
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+fn bf16_chains(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let x = _mm512_set1_ps(std::hint::black_box(1e-3));
+    let a = _mm512_cvtne2ps_pbh(x, x);
+    let b = _mm512_cvtne2ps_pbh(x, x);
+    let mut acc = [_mm512_setzero_ps(); BF16_CHAINS];
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = _mm512_dpbf16_ps(*v, a, b);
+        }
+    }
+    acc.iter().map(|v| _mm512_reduce_add_ps(*v)).sum()
+}
+
+/// Whether the host has AVX-512 BF16 (`vdpbf16ps`).
+pub fn has_bf16_dot() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// bf16 dot-product peak (`vdpbf16ps`: 16 lanes × 2 products, 64 FPO per instruction)
+/// on `threads` threads in GFLOP/s, or why it was skipped.
+pub fn bf16_peak(threads: usize, effort: &Effort) -> Result<Figure, Skipped> {
+    #[cfg(target_arch = "x86_64")]
+    if has_bf16_dot() {
+        let per_thread = 64.0 * effort.peak_iters as f64 * BF16_CHAINS as f64;
+        let rate = best_rate(threads, effort.repeats, per_thread * threads as f64, |_| {
+            // SAFETY: `has_bf16_dot` checked AVX-512F and AVX-512 BF16 just above.
+            unsafe { bf16_chains(effort.peak_iters) }
+        });
+        return Ok(Figure {
+            quantity: "peak".into(),
+            kernel: "bf16_dot".into(),
+            isa: "avx512bf16".into(),
+            threads,
+            value: rate / 1e9,
+            unit: "GFLOP/s".into(),
+            method: format!(
+                "{BF16_CHAINS} independent register-resident vdpbf16ps zmm chains per thread, {} \
+                 iterations, 64 FPO per instruction (32 bf16 products + 32 f32 adds), best of {}",
+                effort.peak_iters, effort.repeats
+            ),
+        });
+    }
+    let _ = (threads, effort);
+    Err(Skipped {
+        what: "bf16_dot peak".into(),
+        reason: "the CPU lacks AVX-512 BF16 (avx512bf16 not detected)".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_available_isa_measures_a_positive_peak() {
+        let effort = Effort {
+            peak_iters: 10_000,
+            repeats: 1,
+            ..Effort::quick()
+        };
+        for isa in Isa::available() {
+            let f = fma_peak(isa, 1, &effort);
+            assert!(f.value > 0.0, "{isa:?}: {f:?}");
+        }
+        match bf16_peak(1, &effort) {
+            Ok(f) => assert!(f.value > 0.0),
+            Err(s) => eprintln!("skipped: {}", s.reason),
+        }
+    }
+}
