@@ -2,10 +2,13 @@
 
 mod alloc;
 mod calibrate;
+mod dataset;
 mod inspect;
 mod pareto;
 mod plot;
+mod price;
 mod profile;
+mod reconcile;
 mod run;
 mod table;
 mod workload;
@@ -44,6 +47,10 @@ enum Command {
     Pareto(pareto::Args),
     /// Measure this machine's ceilings (FMA peak, bf16 dot, memory bandwidth) and save them.
     Calibrate(calibrate::Args),
+    /// The price tag (Green AI, Equation 1): cost per example × D examples × H experiments.
+    Price(price::Args),
+    /// Set each op class against this machine's calibrated roofline (floor, efficiency, bound).
+    Reconcile(reconcile::Args),
 }
 
 /// Lets a closed pipe (`tally inspect … | head`) end the process quietly, as it does for
@@ -72,6 +79,8 @@ fn main() -> ExitCode {
         Command::Profile(args) => profile::run(&args),
         Command::Pareto(args) => pareto::run(&args),
         Command::Calibrate(args) => calibrate::run(&args),
+        Command::Price(args) => price::run(&args),
+        Command::Reconcile(args) => reconcile::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

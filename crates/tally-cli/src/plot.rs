@@ -1,4 +1,4 @@
-//! SVG charts (plotters): accuracy against FPO per example, on a log FPO axis.
+//! SVG charts (plotters): accuracy against FPO per example, and the roofline.
 
 use std::path::Path;
 
@@ -60,4 +60,111 @@ pub fn accuracy_vs_fpo(path: &Path, title: &str, points: &[Point]) -> Result<()>
         .map_err(|e| draw_err(path, e))?;
     root.present().map_err(|e| draw_err(path, e))?;
     Ok(())
+}
+
+/// One op class on a roofline chart.
+pub struct RoofPoint {
+    /// Label drawn beside the marker.
+    pub label: String,
+    /// Arithmetic intensity, FPO per byte (x, log scale).
+    pub intensity: f64,
+    /// Achieved 10⁹ FPO/s (y, log scale).
+    pub gflops: f64,
+}
+
+/// Writes a log-log roofline chart to `path`: the calibrated memory roof (slope =
+/// bandwidth) and compute roof (flat at the peak), and each class at its achieved GFLOP/s.
+pub fn roofline(
+    path: &Path,
+    title: &str,
+    c: &tally::hw::Ceilings,
+    points: &[RoofPoint],
+) -> Result<()> {
+    let (mut pts, off): (Vec<&RoofPoint>, Vec<&RoofPoint>) = points
+        .iter()
+        .partition(|p| p.intensity > 0.0 && p.gflops > 0.0);
+    // Neighbours in x alternate their labels above and below the marker so they don't collide.
+    pts.sort_by(|a, b| a.intensity.total_cmp(&b.intensity));
+    let ridge = c.peak_gflops / c.bandwidth_gbs;
+    let (xlo, xhi) = pts.iter().fold((ridge, ridge), |(lo, hi), p| {
+        (lo.min(p.intensity), hi.max(p.intensity))
+    });
+    let (xlo, xhi) = (xlo / 4.0, xhi * 4.0);
+    let ylo = pts
+        .iter()
+        .fold(c.bandwidth_gbs * xlo, |lo, p| lo.min(p.gflops))
+        / 4.0;
+    let yhi = c.peak_gflops * 3.0;
+    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| draw_err(path, e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(20)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d((xlo..xhi).log_scale(), (ylo..yhi).log_scale())
+        .map_err(|e| draw_err(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc("arithmetic intensity (FPO per byte, executed)")
+        .y_desc("achieved GFLOP/s")
+        .x_label_formatter(&|v| plain(*v))
+        .y_label_formatter(&|v| plain(*v))
+        .draw()
+        .map_err(|e| draw_err(path, e))?;
+    let roof = |x: f64| (c.bandwidth_gbs * x).min(c.peak_gflops);
+    let steps = 200;
+    let line = (0..=steps).map(|i| {
+        let x = xlo * (xhi / xlo).powf(i as f64 / steps as f64);
+        (x, roof(x))
+    });
+    chart
+        .draw_series(LineSeries::new(line, RED.stroke_width(2)))
+        .map_err(|e| draw_err(path, e))?
+        .label(format!(
+            "calibrated roofs: {:.1} GB/s ({}), {:.1} GFLOP/s ({})",
+            c.bandwidth_gbs, c.bandwidth_kernel, c.peak_gflops, c.peak_kernel
+        ))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
+    chart
+        .draw_series(pts.iter().enumerate().map(|(i, p)| {
+            let dy = if i % 2 == 0 { -16 } else { 4 };
+            EmptyElement::at((p.intensity, p.gflops))
+                + Circle::new((0, 0), 5, BLUE.filled())
+                + Text::new(p.label.clone(), (8, dy), ("sans-serif", 14))
+        }))
+        .map_err(|e| draw_err(path, e))?;
+    if !off.is_empty() {
+        let names: Vec<&str> = off.iter().map(|p| p.label.as_str()).collect();
+        root.draw(&Text::new(
+            format!(
+                "not plotted (0 FPO, no intensity on a log axis): {}",
+                names.join(", ")
+            ),
+            (100, 60),
+            ("sans-serif", 13),
+        ))
+        .map_err(|e| draw_err(path, e))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| draw_err(path, e))?;
+    root.present().map_err(|e| draw_err(path, e))?;
+    Ok(())
+}
+
+/// A log-axis tick without trailing zeros: `0.01`, `1`, `100`.
+fn plain(v: f64) -> String {
+    if v >= 1.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
 }

@@ -291,3 +291,64 @@ fn run_and_profile_mobilenet_when_fetched() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("equal to the executed count"), "{stdout}");
 }
+
+#[test]
+fn reconcile_writes_a_roofline_svg_and_versioned_json() {
+    let dir = std::env::temp_dir().join(format!("tally-reconcile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (svg, json) = (dir.join("roof.svg"), dir.join("rec.json"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args([
+            "reconcile",
+            "--repeat",
+            "1",
+            "--target",
+            "h100-sxm",
+            "--svg",
+        ])
+        .arg(&svg)
+        .arg("--json")
+        .arg(&json)
+        .env("TALLY_CACHE", dir.join("cache")) // no saved profile: a quick calibration
+        .output()
+        .expect("tally runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "QUICK calibration",
+        "matmul",
+        "elementwise",
+        "efficiency",
+        "energy:",
+    ] {
+        assert!(stdout.contains(want), "no `{want}` in\n{stdout}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["schema"], "tally.reconcile/1");
+    let method = v["energy"]["method"].as_str().unwrap();
+    assert!(["rapl", "not_measured"].contains(&method), "{method}");
+    assert_eq!(v["energy"]["joules"]["source"], method);
+    assert_eq!(v["hardware"]["peak"]["source"], "calibrated");
+    let classes = v["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 2); // digits-mlp: matmul and elementwise (relu)
+    for c in classes {
+        assert_eq!(c["fpo"]["source"], "executed");
+        assert_eq!(c["fpo_analytic"]["source"], "analytic");
+        assert_eq!(c["target_time_s"]["source"], "datasheet estimate");
+    }
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(
+        text.matches("<circle").count(),
+        classes.len(),
+        "one point per class"
+    );
+    for c in classes {
+        assert!(text.contains(c["name"].as_str().unwrap()));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -5,9 +5,11 @@
 pub mod bandwidth;
 pub mod peak;
 pub mod profile;
+pub mod roofline;
 pub mod targets;
 
 pub use profile::{Figure, HardwareProfile, Skipped, SCHEMA};
+pub use roofline::{by_class, op_class, Ceilings, ClassRow, Disagreement, Floor, OpClass};
 pub use targets::{roofline_time, Estimate, Target};
 
 /// How hard calibration works: iterations, repeats and buffer sizes.

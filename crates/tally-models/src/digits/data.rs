@@ -22,17 +22,23 @@ pub struct Digits {
 }
 
 impl Digits {
-    /// Reads the gzipped CSV (64 pixel values in 0..16, then the label, per line).
+    /// Reads the CSV (64 pixel values in 0..16, then the label, per line), gzipped (told
+    /// by its magic bytes `1f 8b`) or plain.
     pub fn load(path: &Path) -> Result<Digits> {
         let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
         };
-        let file = std::fs::File::open(path).map_err(io)?;
+        let bytes = std::fs::read(path).map_err(io)?;
         let mut text = String::new();
-        flate2::read::GzDecoder::new(file)
-            .read_to_string(&mut text)
-            .map_err(io)?;
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            flate2::read::GzDecoder::new(bytes.as_slice())
+                .read_to_string(&mut text)
+                .map_err(io)?;
+        } else {
+            text = String::from_utf8(bytes)
+                .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        }
         let mut d = Digits::default();
         for (line_no, line) in text
             .lines()

@@ -1,0 +1,280 @@
+//! `tally reconcile`: measure a model, set each op class against this machine's calibrated
+//! roofline (floor, efficiency, bound), flag executed/analytic disagreements, state energy,
+//! and optionally estimate a datasheet target, plot the roofline (SVG) and write
+//! `tally.reconcile/1` JSON (docs/reconcile-schema.md).
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+use tally::core::{Error, Result};
+use tally::hw::roofline::{self, Ceilings, ClassRow};
+use tally::hw::{targets, Effort, HardwareProfile, Target};
+use tally_energy::EnergyMeter;
+
+use crate::table::{render, si, time};
+use crate::workload::{self, Model};
+
+/// The `schema` tag of the JSON report.
+pub const SCHEMA: &str = "tally.reconcile/1";
+
+/// Options of `tally reconcile`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model to run.
+    #[arg(value_enum, default_value = "digits-mlp")]
+    model: Model,
+    /// Examples per forward pass (digits: default the 360 held-out images; others: 1).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Tokens per sequence (text models).
+    #[arg(long, default_value_t = 128)]
+    seq: usize,
+    /// Weight and activation dtype: f32, bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// Forward passes to measure; the one with the least kernel time is kept.
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Write a roofline plot (SVG): each op class on the calibrated ceilings.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Write the report as JSON (schema `tally.reconcile/1`, see docs/reconcile-schema.md).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Add each class's least time on a described target (datasheet estimate): h100-sxm, ...
+    #[arg(long)]
+    target: Option<String>,
+}
+
+/// A figure with its unit and source, as the JSON states every number.
+fn q(value: impl Into<Value>, unit: &str, source: &str) -> Value {
+    json!({ "value": value.into(), "unit": unit, "source": source })
+}
+
+/// The saved hardware profile, or a quick in-process calibration (said so in the note).
+fn hardware() -> (HardwareProfile, String) {
+    let path = HardwareProfile::default_path();
+    match HardwareProfile::load(&path) {
+        Ok(p) => {
+            let note = format!("calibrated profile {}", path.display());
+            (p, note)
+        }
+        Err(e) => {
+            let p = HardwareProfile::measure(&Effort::quick(), |_| {});
+            let note = format!(
+                "no saved hardware profile ({e}); ran a QUICK calibration now (measured, \
+                 but not ceilings: run `tally calibrate --save` for real ones)"
+            );
+            (p, note)
+        }
+    }
+}
+
+/// Runs the command.
+pub fn run(args: &Args) -> Result<()> {
+    let dtype = crate::profile::float_dtype(&args.dtype)?;
+    let target: Option<Target> = args.target.as_deref().map(targets::target).transpose()?;
+    let shape = workload::Shape {
+        batch: args.batch,
+        seq: args.seq,
+        dtype,
+        repeat: args.repeat,
+    };
+    let (m, energy) =
+        EnergyMeter::detect().measure_energy(|| workload::measure(args.model, &shape));
+    let m = m?;
+    let threads = tally::num_threads();
+    let (hw, hw_note) = hardware();
+    let c = Ceilings::from_profile(&hw, dtype, threads)?;
+    let (rows, total) = roofline::by_class(&m.ledger, &c);
+    let disagreements = roofline::disagreements(&m.ledger);
+    let estimate = |r: &ClassRow| {
+        target
+            .as_ref()
+            .map(|t| tally::hw::roofline_time(t, r.fpo as f64, r.bytes as f64, dtype.name()))
+    };
+
+    let facts: Vec<String> = m.facts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!(
+        "{}: {}, dtype {}, threads {threads} (best of {} passes)",
+        args.model.name(),
+        facts.join(", "),
+        dtype.name(),
+        args.repeat
+    );
+    println!(
+        "ceilings: {:.1} GFLOP/s ({} peak) and {:.1} GB/s ({} bandwidth) at {} threads, {} · {}{}\n",
+        c.peak_gflops,
+        c.peak_kernel,
+        c.bandwidth_gbs,
+        c.bandwidth_kernel,
+        c.threads,
+        hw.cpu_model,
+        hw_note,
+        if c.note.is_empty() { String::new() } else { format!(" · {}", c.note) }
+    );
+    let mut header = vec![
+        "class",
+        "calls",
+        "FPO exec",
+        "FPO analytic",
+        "bytes",
+        "FPO/B",
+        "time",
+        "GFLOP/s",
+        "GB/s",
+        "floor",
+        "efficiency",
+        "bound",
+    ];
+    let tcol = target.as_ref().map(|t| format!("time at best on {}", t.id));
+    if let Some(h) = &tcol {
+        header.push(h);
+    }
+    let mut body = Vec::new();
+    for r in rows.iter().chain(std::iter::once(&total)) {
+        let mut cells = vec![
+            r.name.clone(),
+            r.calls.to_string(),
+            si(r.fpo as f64),
+            si(r.fpo_analytic as f64),
+            si(r.bytes as f64),
+            format!("{:.2}", r.intensity()),
+            time(r.time_s),
+            format!("{:.2}", r.gflops()),
+            format!("{:.2}", r.gbytes_per_s()),
+            time(r.floor.seconds),
+            format!("{:.1}%", 100.0 * r.efficiency()),
+            r.floor.bound.to_string(),
+        ];
+        match estimate(r) {
+            Some(Ok(e)) => cells.push(format!("{} ({})", time(e.seconds), e.bound)),
+            Some(Err(_)) => cells.push("no datasheet peak".into()),
+            None => {}
+        }
+        body.push(cells);
+    }
+    println!("{}\n", render(&header, &body));
+    println!(
+        "floor = max(FPO / {:.1} GFLOP/s, bytes / {:.1} GB/s) (calibrated); efficiency = floor / measured time",
+        c.peak_gflops, c.bandwidth_gbs
+    );
+    if let Some(t) = &target {
+        println!(
+            "time at best on {}: a datasheet estimate ({}), not measured",
+            t.id, t.source
+        );
+    }
+    if disagreements.is_empty() {
+        println!("executed = analytic for every record");
+    }
+    for d in &disagreements {
+        println!(
+            "disagreement: {} × {}: executed {} FPO, analytic {} ({}): {}",
+            d.calls,
+            d.op,
+            si(d.fpo_executed as f64),
+            si(d.fpo_analytic as f64),
+            d.fpo_executed as i128 - d.fpo_analytic as i128,
+            d.reason
+        );
+    }
+    println!(
+        "{} [window: load, warm-up and {} passes]",
+        energy.summary(),
+        args.repeat
+    );
+
+    if let Some(path) = &args.svg {
+        let points: Vec<crate::plot::RoofPoint> = rows
+            .iter()
+            .map(|r| crate::plot::RoofPoint {
+                label: r.name.clone(),
+                intensity: r.intensity(),
+                gflops: r.gflops(),
+            })
+            .collect();
+        let title = format!(
+            "{} on {} ({} threads)",
+            args.model.name(),
+            hw.cpu_model,
+            c.threads
+        );
+        crate::plot::roofline(path, &title, &c, &points)?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.json {
+        let row = |r: &ClassRow| {
+            let mut v = json!({
+                "name": r.name,
+                "ops": r.ops,
+                "calls": q(r.calls, "count", "executed"),
+                "fpo": q(r.fpo, "FPO", "executed"),
+                "fpo_analytic": q(r.fpo_analytic, "FPO", "analytic"),
+                "bytes": q(r.bytes, "B", "executed"),
+                "intensity": q(r.intensity(), "FPO/B", "executed"),
+                "time_s": q(r.time_s, "s", "measured"),
+                "gflops": q(r.gflops(), "GFLOP/s", "measured"),
+                "gbytes_per_s": q(r.gbytes_per_s(), "GB/s", "measured"),
+                "floor_s": q(r.floor.seconds, "s", "calibrated"),
+                "floor_compute_s": q(r.floor.compute_s, "s", "calibrated"),
+                "floor_memory_s": q(r.floor.memory_s, "s", "calibrated"),
+                "efficiency": q(r.efficiency(), "ratio", "calibrated"),
+                "bound": r.floor.bound,
+            });
+            if let Some(Ok(e)) = estimate(r) {
+                v["target_time_s"] = q(e.seconds, "s", "datasheet estimate");
+                v["target_bound"] = e.bound.into();
+            }
+            v
+        };
+        let energy_source = energy.method.name();
+        let report = json!({
+            "schema": SCHEMA,
+            "model": args.model.name(),
+            "run": {
+                "facts": m.facts,
+                "dtype": dtype.name(),
+                "threads": threads,
+                "repeat": args.repeat,
+                "examples": m.examples,
+            },
+            "hardware": {
+                "cpu_model": hw.cpu_model,
+                "quick": hw.quick,
+                "note": hw_note,
+                "threads": c.threads,
+                "peak": q(c.peak_gflops, "GFLOP/s", "calibrated"),
+                "peak_kernel": c.peak_kernel,
+                "bandwidth": q(c.bandwidth_gbs, "GB/s", "calibrated"),
+                "bandwidth_kernel": c.bandwidth_kernel,
+                "ceilings_note": c.note,
+            },
+            "target": target.as_ref().map(|t| json!({
+                "id": t.id, "name": t.name, "source": t.source,
+                "label": "datasheet estimate: roofline floor, not measured",
+            })),
+            "classes": rows.iter().map(row).collect::<Vec<_>>(),
+            "total": row(&total),
+            "disagreements": disagreements,
+            "energy": {
+                "method": energy_source,
+                "joules": q(energy.joules, "J", energy_source),
+                "window_s": q(energy.window_s, "s", "measured"),
+                "too_short": energy.too_short,
+                "repeats": energy.repeats,
+                "note": energy.note,
+            },
+        });
+        let text = serde_json::to_string_pretty(&report).map_err(|source| Error::Json {
+            what: "reconcile report".into(),
+            source,
+        })?;
+        std::fs::write(path, text + "\n").map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
