@@ -5,34 +5,23 @@
 use std::path::PathBuf;
 
 use tally::core::{Error, Ledger, Result};
-use tally_energy::{EnergyMeter, EnergyReading, Method};
+use tally_energy::{EnergyReading, Method};
 use tally_price::{ExampleCost, ExampleEnergy, Figure, PriceTag, Source};
 
-use crate::profile::float_dtype;
 use crate::table;
-use crate::workload::{self, Model};
+use crate::workload::RunArgs;
 
 /// Options of `tally price`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model to price.
-    #[arg(value_enum, default_value = "digits-mlp")]
-    model: Model,
+    #[command(flatten)]
+    run: RunArgs,
     /// D: examples in the data set.
     #[arg(long)]
     examples: u64,
     /// H: hyperparameter or model-selection experiments (runs over the data set).
     #[arg(long, default_value_t = 1)]
     experiments: u64,
-    /// Examples in the measured batch (digits: default the 360 held-out images; others: 1).
-    #[arg(long)]
-    batch: Option<usize>,
-    /// Tokens per sequence (text models).
-    #[arg(long, default_value_t = 128)]
-    seq: usize,
-    /// Weight and activation dtype: f32, bf16 or f16.
-    #[arg(long, default_value = "f32")]
-    dtype: String,
     #[command(flatten)]
     knobs: Knobs,
     /// Write the price tag as JSON (schema `tally.price/1`, see docs/price-schema.md).
@@ -59,18 +48,10 @@ pub struct Knobs {
 
 /// Runs the command.
 pub fn run(args: &Args) -> Result<()> {
-    let shape = workload::Shape {
-        batch: args.batch,
-        seq: args.seq,
-        dtype: float_dtype(&args.dtype)?,
-        repeat: 3,
-    };
-    let (m, reading) =
-        EnergyMeter::detect().measure_energy(|| workload::measure(args.model, &shape));
-    let m = m?;
+    let (m, reading) = args.run.measure()?;
     println!(
         "{}: measured one batch of {} example(s); the price tag scales it to D = {} × H = {}\n",
-        args.model.name(),
+        args.run.model.name(),
         m.examples,
         args.examples,
         args.experiments

@@ -6,30 +6,16 @@ use std::path::PathBuf;
 
 use tally::core::report::Profile;
 use tally::core::trace::Trace;
-use tally::core::{DType, Error, Result};
-use tally_energy::EnergyMeter;
+use tally::core::{Error, Result};
 
 use crate::table;
-use crate::workload::{self, Model};
+use crate::workload::RunArgs;
 
 /// Options of `tally profile`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model to run.
-    #[arg(value_enum, default_value = "digits-mlp")]
-    model: Model,
-    /// Examples per forward pass (digits: default the 360 held-out images; minilm: 1).
-    #[arg(long)]
-    batch: Option<usize>,
-    /// Tokens per sequence (text models).
-    #[arg(long, default_value_t = 128)]
-    seq: usize,
-    /// Weight and activation dtype: f32, bf16 or f16.
-    #[arg(long, default_value = "f32")]
-    dtype: String,
-    /// Forward passes to measure; the report keeps the one with the least kernel time.
-    #[arg(long, default_value_t = 5)]
-    repeat: usize,
+    #[command(flatten)]
+    run: RunArgs,
     /// Write the report as JSON (schema `tally.profile/1`, see docs/profile-schema.md).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -48,33 +34,15 @@ fn write(path: &PathBuf, text: String) -> Result<()> {
     Ok(())
 }
 
-/// Parses a float dtype name for `--dtype`.
-pub fn float_dtype(name: &str) -> Result<DType> {
-    DType::parse(name).filter(|d| d.is_float()).ok_or_else(|| {
-        Error::invalid(
-            "profile",
-            format!("--dtype {name}: expected f32, bf16 or f16"),
-        )
-    })
-}
-
 /// Runs the command.
 pub fn run(args: &Args) -> Result<()> {
-    let dtype = float_dtype(&args.dtype)?;
-    let shape = workload::Shape {
-        batch: args.batch,
-        seq: args.seq,
-        dtype,
-        repeat: args.repeat,
-    };
-    let (m, energy) =
-        EnergyMeter::detect().measure_energy(|| workload::measure(args.model, &shape));
-    let m = m?;
+    let dtype = args.run.dtype()?;
+    let (m, energy) = args.run.measure()?;
     let mut run = m.facts.clone();
     run.insert("dtype".into(), dtype.name().into());
     run.insert("threads".into(), tally::num_threads().into());
-    run.insert("repeat".into(), args.repeat.into());
-    let mut report = Profile::from_ledger(args.model.name(), &m.ledger, 2, run.clone());
+    run.insert("repeat".into(), args.run.repeat.into());
+    let mut report = Profile::from_ledger(args.run.model.name(), &m.ledger, 2, run.clone());
     // Energy covers the whole measurement (load, warm-up and every pass), not the kept pass.
     report.run.insert(
         "energy".into(),
@@ -84,9 +52,9 @@ pub fn run(args: &Args) -> Result<()> {
     let facts: Vec<String> = run.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!(
         "{}: {} (best of {} passes)\n",
-        args.model.name(),
+        args.run.model.name(),
         facts.join(", "),
-        args.repeat
+        args.run.repeat
     );
     println!("{}\n", table::cost_table("op", &report.ops, &report.total));
     println!(
@@ -126,7 +94,7 @@ pub fn run(args: &Args) -> Result<()> {
     println!(
         "{} [window: load, warm-up and {} passes]",
         energy.summary(),
-        args.repeat
+        args.run.repeat
     );
     if let Some(path) = &args.json {
         write(path, report.to_json()?)?;

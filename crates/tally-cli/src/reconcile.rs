@@ -9,10 +9,9 @@ use serde_json::{json, Value};
 use tally::core::{Error, Result};
 use tally::hw::roofline::{self, Ceilings, ClassRow};
 use tally::hw::{targets, Effort, HardwareProfile, Target};
-use tally_energy::EnergyMeter;
 
 use crate::table::{render, si, time};
-use crate::workload::{self, Model};
+use crate::workload::RunArgs;
 
 /// The `schema` tag of the JSON report.
 pub const SCHEMA: &str = "tally.reconcile/1";
@@ -20,21 +19,8 @@ pub const SCHEMA: &str = "tally.reconcile/1";
 /// Options of `tally reconcile`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model to run.
-    #[arg(value_enum, default_value = "digits-mlp")]
-    model: Model,
-    /// Examples per forward pass (digits: default the 360 held-out images; others: 1).
-    #[arg(long)]
-    batch: Option<usize>,
-    /// Tokens per sequence (text models).
-    #[arg(long, default_value_t = 128)]
-    seq: usize,
-    /// Weight and activation dtype: f32, bf16 or f16.
-    #[arg(long, default_value = "f32")]
-    dtype: String,
-    /// Forward passes to measure; the one with the least kernel time is kept.
-    #[arg(long, default_value_t = 5)]
-    repeat: usize,
+    #[command(flatten)]
+    run: RunArgs,
     /// Write a roofline plot (SVG): each op class on the calibrated ceilings.
     #[arg(long)]
     svg: Option<PathBuf>,
@@ -72,17 +58,9 @@ fn hardware() -> (HardwareProfile, String) {
 
 /// Runs the command.
 pub fn run(args: &Args) -> Result<()> {
-    let dtype = crate::profile::float_dtype(&args.dtype)?;
+    let dtype = args.run.dtype()?;
     let target: Option<Target> = args.target.as_deref().map(targets::target).transpose()?;
-    let shape = workload::Shape {
-        batch: args.batch,
-        seq: args.seq,
-        dtype,
-        repeat: args.repeat,
-    };
-    let (m, energy) =
-        EnergyMeter::detect().measure_energy(|| workload::measure(args.model, &shape));
-    let m = m?;
+    let (m, energy) = args.run.measure()?;
     let threads = tally::num_threads();
     let (hw, hw_note) = hardware();
     let c = Ceilings::from_profile(&hw, dtype, threads)?;
@@ -97,10 +75,10 @@ pub fn run(args: &Args) -> Result<()> {
     let facts: Vec<String> = m.facts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!(
         "{}: {}, dtype {}, threads {threads} (best of {} passes)",
-        args.model.name(),
+        args.run.model.name(),
         facts.join(", "),
         dtype.name(),
-        args.repeat
+        args.run.repeat
     );
     println!(
         "ceilings: {:.1} GFLOP/s ({} peak) and {:.1} GB/s ({} bandwidth) at {} threads, {} · {}{}\n",
@@ -182,7 +160,7 @@ pub fn run(args: &Args) -> Result<()> {
     println!(
         "{} [window: load, warm-up and {} passes]",
         energy.summary(),
-        args.repeat
+        args.run.repeat
     );
 
     if let Some(path) = &args.svg {
@@ -196,7 +174,7 @@ pub fn run(args: &Args) -> Result<()> {
             .collect();
         let title = format!(
             "{} on {} ({} threads)",
-            args.model.name(),
+            args.run.model.name(),
             hw.cpu_model,
             c.threads
         );
@@ -231,12 +209,12 @@ pub fn run(args: &Args) -> Result<()> {
         let energy_source = energy.method.name();
         let report = json!({
             "schema": SCHEMA,
-            "model": args.model.name(),
+            "model": args.run.model.name(),
             "run": {
                 "facts": m.facts,
                 "dtype": dtype.name(),
                 "threads": threads,
-                "repeat": args.repeat,
+                "repeat": args.run.repeat,
                 "examples": m.examples,
             },
             "hardware": {

@@ -11,8 +11,8 @@ use tally::models::mobilenet::{MobileNetV2, MOBILENET_DIR};
 use tally::nn::WeightStore;
 use tally::Device;
 
-use crate::profile::float_dtype;
 use crate::table;
+use crate::workload::float_dtype;
 use crate::workload::{self, Model};
 
 /// Options of `tally run`.

@@ -51,6 +51,57 @@ pub struct Measured {
     pub skipped_note: Option<String>,
 }
 
+/// The model and input options `profile`, `reconcile` and `price` share (flattened into each).
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Model to run.
+    #[arg(value_enum, default_value = "digits-mlp")]
+    pub model: Model,
+    /// Examples per forward pass (digits: default the 360 held-out images; others: 1).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Tokens per sequence (text models).
+    #[arg(long, default_value_t = 128)]
+    pub seq: usize,
+    /// Weight and activation dtype: f32, bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Forward passes to measure; the one with the least kernel time is kept.
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+}
+
+impl RunArgs {
+    /// The parsed dtype.
+    pub fn dtype(&self) -> Result<DType> {
+        float_dtype(&self.dtype)
+    }
+
+    /// Measures the model as asked, with energy read around the whole measurement (load,
+    /// warm-up and every pass, as the reading's window says).
+    pub fn measure(&self) -> Result<(Measured, tally_energy::EnergyReading)> {
+        let shape = Shape {
+            batch: self.batch,
+            seq: self.seq,
+            dtype: self.dtype()?,
+            repeat: self.repeat,
+        };
+        let (m, energy) =
+            tally_energy::EnergyMeter::detect().measure_energy(|| measure(self.model, &shape));
+        Ok((m?, energy))
+    }
+}
+
+/// Parses a float dtype name given to `--dtype`.
+pub fn float_dtype(name: &str) -> Result<DType> {
+    DType::parse(name).filter(|d| d.is_float()).ok_or_else(|| {
+        Error::invalid(
+            "profile",
+            format!("--dtype {name}: expected f32, bf16 or f16"),
+        )
+    })
+}
+
 /// Shape knobs shared by the commands.
 pub struct Shape {
     /// Examples per pass (None: the model's default).
