@@ -1,31 +1,31 @@
 //! `tally calibrate --quick` end to end: prints the ceilings, writes a versioned JSON
 //! profile with positive figures, and `--save` honours `TALLY_CACHE`.
 
-use std::process::Command;
+mod common;
+
+use common::*;
 
 #[test]
 fn quick_calibrate_prints_and_writes_a_versioned_profile() {
-    let dir = std::env::temp_dir().join(format!("tally-calibrate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("calibrate");
     let json = dir.join("hw.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(["calibrate", "--quick", "--save", "--json"])
-        .arg(&json)
-        .env("TALLY_CACHE", dir.join("cache"))
-        .output()
-        .expect("tally runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let cache = dir.join("cache");
+    let out = tally_env(
+        &[
+            "calibrate",
+            "--quick",
+            "--save",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        &[("TALLY_CACHE", &cache)],
     );
+    let stdout = ok(&out);
     assert!(
         stdout.contains("GFLOP/s") && stdout.contains("GB/s"),
         "{stdout}"
     );
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let v: serde_json::Value = read_json(&json);
     assert_eq!(v["schema"], "tally.hardware/1");
     assert_eq!(v["quick"], true);
     let figures = v["figures"].as_array().unwrap();

@@ -1,33 +1,21 @@
 //! The `tally` binary end to end: profile the shipped model, write and read its JSON,
 //! inspect its checkpoint, and fail cleanly on bad input.
 
-use std::process::Command;
+mod common;
 
-fn tally(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(args)
-        .output()
-        .expect("tally runs")
-}
+use common::*;
 
 #[test]
 fn profile_prints_tables_and_writes_versioned_json() {
-    let dir = std::env::temp_dir().join(format!("tally-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cli");
     let json = dir.join("profile.json");
     let out = tally(&["profile", "--batch", "10", "--json", json.to_str().unwrap()]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok(&out);
     assert!(
         stdout.contains("matmul") && stdout.contains("GFLOP/s"),
         "{stdout}"
     );
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let v: serde_json::Value = read_json(&json);
     assert_eq!(v["schema"], "tally.profile/1");
     assert_eq!(v["run"]["batch"], 10);
     // 10 images through 64→128→128→10: 2·10·(64·128 + 128·128 + 128·10) matmul FPO.
@@ -58,8 +46,7 @@ fn profile_prints_tables_and_writes_versioned_json() {
 
 #[test]
 fn profile_writes_a_chrome_trace_and_states_energy() {
-    let dir = std::env::temp_dir().join(format!("tally-cli-trace-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cli-trace");
     let (trace, json) = (dir.join("trace.json"), dir.join("profile.json"));
     let out = tally(&[
         "profile",
@@ -72,12 +59,7 @@ fn profile_writes_a_chrome_trace_and_states_energy() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok(&out);
     // Either RAPL joules with their method, or an explicit "not measured (why)".
     let energy = stdout
         .lines()
@@ -87,8 +69,7 @@ fn profile_writes_a_chrome_trace_and_states_energy() {
         energy.contains("not measured (") || energy.contains("(rapl: "),
         "{energy}"
     );
-    let t: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let t: serde_json::Value = read_json(&trace);
     let events = t["traceEvents"].as_array().unwrap();
     // digits MLP: three matmuls and two relus per pass.
     let names: Vec<&str> = events.iter().map(|e| e["name"].as_str().unwrap()).collect();
@@ -97,8 +78,7 @@ fn profile_writes_a_chrome_trace_and_states_energy() {
         .iter()
         .map(|e| e["args"]["fpo"].as_u64().unwrap())
         .sum();
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let v: serde_json::Value = read_json(&json);
     assert_eq!(fpo, v["total"]["fpo"].as_u64().unwrap());
     let method = v["run"]["energy"]["method"].as_str().unwrap();
     assert!(method == "rapl" || method == "not_measured", "{method}");
@@ -141,11 +121,13 @@ fn bad_input_is_an_error_not_a_panic() {
         "{err}"
     );
     // A model whose checkpoint is not in the cache names the fetch command.
-    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(["profile", "minilm"])
-        .env("TALLY_CACHE", "/nonexistent-tally-cache")
-        .output()
-        .expect("tally runs");
+    let out = tally_env(
+        &["profile", "minilm"],
+        &[(
+            "TALLY_CACHE",
+            std::path::Path::new("/nonexistent-tally-cache"),
+        )],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("models/fetch minilm"), "{err}");
@@ -153,16 +135,10 @@ fn bad_input_is_an_error_not_a_panic() {
 
 #[test]
 fn pareto_plots_the_width_family() {
-    let dir = std::env::temp_dir().join(format!("tally-pareto-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("pareto");
     let svg = dir.join("pareto.svg");
     let out = tally(&["pareto", "--out", svg.to_str().unwrap()]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok(&out);
     // Seven widths, each with Tally's accuracy equal to the one NumPy recorded in training.
     let rows: Vec<&str> = stdout.lines().filter(|l| l.contains('×')).collect();
     assert_eq!(rows.len(), 7, "{stdout}");
@@ -209,12 +185,7 @@ fn run_minilm_embeds_texts_when_fetched() {
         return;
     }
     let out = tally(&["run", "minilm", "a first sentence", "a second sentence"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok(&out);
     assert!(
         stdout.contains("embedding (384)") && stdout.contains("cosine [0]·[1] = "),
         "{stdout}"
@@ -223,26 +194,6 @@ fn run_minilm_embeds_texts_when_fetched() {
         stdout.contains("cost of this answer (2 sentences)"),
         "{stdout}"
     );
-}
-
-/// The cache folder a fetched model lives in, or `None` (with the skip message) when absent.
-fn fetched(name: &str, fetch: &str) -> Option<std::path::PathBuf> {
-    let cache = std::env::var_os("TALLY_CACHE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/tally")
-        });
-    let dir = cache.join(name);
-    if dir.exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: {} not found; run models/fetch {fetch}",
-            dir.display()
-        );
-        None
-    }
 }
 
 #[test]
@@ -257,12 +208,7 @@ fn run_smollm2_streams_a_greedy_answer_when_fetched() {
         "3",
         "The capital of France is",
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok(&out);
     assert!(
         stdout.starts_with("The capital of France is Paris"),
         "{stdout}"
@@ -279,12 +225,7 @@ fn run_and_profile_mobilenet_when_fetched() {
         return;
     }
     let out = tally(&["run", "mobilenet"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok(&out);
     assert!(stdout.contains("top-1: ImageNet class  698"), "{stdout}");
     let out = tally(&["profile", "mobilenet", "--repeat", "1"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -294,30 +235,24 @@ fn run_and_profile_mobilenet_when_fetched() {
 
 #[test]
 fn reconcile_writes_a_roofline_svg_and_versioned_json() {
-    let dir = std::env::temp_dir().join(format!("tally-reconcile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("reconcile");
     let (svg, json) = (dir.join("roof.svg"), dir.join("rec.json"));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args([
+    let cache = dir.join("cache"); // no saved profile: a quick calibration
+    let out = tally_env(
+        &[
             "reconcile",
             "--repeat",
             "1",
             "--target",
             "h100-sxm",
             "--svg",
-        ])
-        .arg(&svg)
-        .arg("--json")
-        .arg(&json)
-        .env("TALLY_CACHE", dir.join("cache")) // no saved profile: a quick calibration
-        .output()
-        .expect("tally runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+            svg.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        &[("TALLY_CACHE", &cache)],
     );
+    let stdout = ok(&out);
     for want in [
         "QUICK calibration",
         "matmul",
@@ -327,8 +262,7 @@ fn reconcile_writes_a_roofline_svg_and_versioned_json() {
     ] {
         assert!(stdout.contains(want), "no `{want}` in\n{stdout}");
     }
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let v: serde_json::Value = read_json(&json);
     assert_eq!(v["schema"], "tally.reconcile/1");
     let method = v["energy"]["method"].as_str().unwrap();
     assert!(["rapl", "not_measured"].contains(&method), "{method}");

@@ -1,19 +1,13 @@
 //! `tally price` and `tally run --input` end to end: the price tag's table, its versioned
 //! JSON, and the modelled label on energy from a stated power.
 
-use std::process::Command;
+mod common;
 
-fn tally(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(args)
-        .output()
-        .expect("tally runs")
-}
+use common::*;
 
 #[test]
 fn price_writes_versioned_json_with_modelled_energy() {
-    let dir = std::env::temp_dir().join(format!("tally-price-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("price");
     let json = dir.join("price.json");
     let out = tally(&[
         "price",
@@ -27,18 +21,12 @@ fn price_writes_versioned_json_with_modelled_energy() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok(&out);
     assert!(
         stdout.contains("price tag") && stdout.contains("modelled"),
         "{stdout}"
     );
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let v: serde_json::Value = read_json(&json);
     assert_eq!(v["schema"], "tally.price/1");
     assert_eq!(v["examples"], 1000);
     assert_eq!(v["experiments"], 3);
@@ -60,12 +48,7 @@ fn price_writes_versioned_json_with_modelled_energy() {
 #[test]
 fn run_over_held_out_ends_with_the_price_tag() {
     let out = tally(&["run", "digits-mlp", "--input", "held-out"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok(&out);
     assert!(stdout.contains("360 images from held-out"), "{stdout}");
     assert!(stdout.contains("dataset (D=360)"), "{stdout}");
     // No --watts and no counter here: energy is stated as not measured, never invented.
