@@ -8,52 +8,9 @@ use crate::{best_rate, Effort};
 /// Independent accumulator chains per thread: enough to cover FMA latency × issue width.
 const CHAINS: usize = 12;
 
-/// The instruction sets an f32 FMA peak is measured for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    /// AVX-512F with FMA: 16 f32 lanes.
-    Avx512,
-    /// AVX2 with FMA: 8 f32 lanes.
-    Avx2,
-    /// Whatever the baseline target gives, multiply then add (not fused): 4 lanes.
-    Portable,
-}
-
-impl Isa {
-    /// Every ISA this host can run, best first, the portable one last.
-    pub fn available() -> Vec<Isa> {
-        let mut v = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
-                v.push(Isa::Avx512);
-            }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                v.push(Isa::Avx2);
-            }
-        }
-        v.push(Isa::Portable);
-        v
-    }
-
-    /// The name recorded in profiles: `avx512`, `avx2`, `portable`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Isa::Avx512 => "avx512",
-            Isa::Avx2 => "avx2",
-            Isa::Portable => "portable",
-        }
-    }
-
-    /// f32 lanes per vector the chains are sized for.
-    pub fn lanes(self) -> usize {
-        match self {
-            Isa::Avx512 => 16,
-            Isa::Avx2 => 8,
-            Isa::Portable => 4,
-        }
-    }
-}
+/// The instruction sets an f32 FMA peak is measured for: the same set, detected the same
+/// way, as the GEMM micro-kernels choose from.
+pub use tally_cpu::gemm::Isa;
 
 /// One body, stamped out per instruction set so each copy compiles with its features.
 /// The flat array of `N` accumulators is what the compiler keeps in registers.

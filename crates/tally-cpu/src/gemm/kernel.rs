@@ -28,6 +28,24 @@ impl Isa {
         v.push(Isa::Portable);
         v
     }
+
+    /// The name recorded in reports and hardware profiles: `avx512`, `avx2`, `portable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2 => "avx2",
+            Isa::Portable => "portable",
+        }
+    }
+
+    /// f32 lanes per vector register the ISA's kernels are sized for.
+    pub fn lanes(self) -> usize {
+        match self {
+            Isa::Avx512 => 16,
+            Isa::Avx2 => 8,
+            Isa::Portable => 4,
+        }
+    }
 }
 
 /// The best micro-kernel for this host (detected once, then cached).
