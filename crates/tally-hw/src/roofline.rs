@@ -161,8 +161,14 @@ pub struct Floor {
 impl Floor {
     /// The floor for `fpo` and `bytes` on `c`.
     pub fn new(fpo: f64, bytes: f64, c: &Ceilings) -> Floor {
-        let compute_s = fpo / (c.peak_gflops * 1e9);
-        let memory_s = bytes / (c.bandwidth_gbs * 1e9);
+        Floor::from_rates(fpo, bytes, c.peak_gflops * 1e9, c.bandwidth_gbs * 1e9)
+    }
+
+    /// The floor for `fpo` and `bytes` at `flops` FPO/s and `bytes_per_s`:
+    /// `max(fpo / flops, bytes / bytes_per_s)`, the one roofline rule every estimate uses.
+    pub fn from_rates(fpo: f64, bytes: f64, flops: f64, bytes_per_s: f64) -> Floor {
+        let compute_s = fpo / flops;
+        let memory_s = bytes / bytes_per_s;
         Floor {
             seconds: compute_s.max(memory_s),
             compute_s,

@@ -146,17 +146,12 @@ pub fn roofline_time(target: &Target, fpo: f64, bytes: f64, dtype: &str) -> Resu
             op: "roofline_time",
             reason: format!("{} has no datasheet peak for {dtype}", target.name),
         })?;
-    let compute_s = fpo / peak;
-    let memory_s = bytes / target.bandwidth_per_s();
+    let floor = crate::roofline::Floor::from_rates(fpo, bytes, peak, target.bandwidth_per_s());
     Ok(Estimate {
-        seconds: compute_s.max(memory_s),
-        compute_s,
-        memory_s,
-        bound: if compute_s >= memory_s {
-            "compute"
-        } else {
-            "memory"
-        },
+        seconds: floor.seconds,
+        compute_s: floor.compute_s,
+        memory_s: floor.memory_s,
+        bound: floor.bound,
         label: format!(
             "estimate: roofline floor on {} from datasheet figures ({}), not measured",
             target.name, target.source
