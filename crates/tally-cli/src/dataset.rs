@@ -37,7 +37,8 @@ pub fn run(model: Model, input: &str, batch: usize, dtype: DType, knobs: &Knobs)
     let (ledger, n) = out?;
     println!();
     let tag = price::price_tag(&ledger, n, &reading, n as u64, 1, knobs)?;
-    price::print_tag(&tag);
+    let title = format!("{}: the price tag of this run ({n} examples)", model.name());
+    print!("{}", price::tag_doc(title, &tag).terminal());
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 mod alloc;
 mod calibrate;
 mod dataset;
+mod doc;
 mod inspect;
 mod pareto;
 mod plot;

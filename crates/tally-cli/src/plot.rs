@@ -157,6 +157,128 @@ pub fn roofline(
     Ok(())
 }
 
+/// One kernel call on the FPO-against-wall-clock chart.
+pub struct Call {
+    /// Its op class (one colour and one legend entry per class).
+    pub class: &'static str,
+    /// Start, seconds since the pass began.
+    pub start_s: f64,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// Executed FPO.
+    pub fpo: f64,
+}
+
+/// Writes the pass as cumulative executed FPO against wall-clock time to `path`: each
+/// kernel call is a segment coloured by its class (its slope is its GFLOP/s), time
+/// between calls is flat and grey, and a dashed line climbs at the calibrated peak.
+pub fn fpo_timeline(path: &Path, title: &str, peak_gflops: f64, calls: &[Call]) -> Result<()> {
+    let mut calls: Vec<&Call> = calls.iter().collect();
+    calls.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    let end_s = calls
+        .iter()
+        .fold(0f64, |e, c| e.max(c.start_s + c.seconds))
+        .max(1e-9);
+    let total: f64 = calls.iter().map(|c| c.fpo).sum::<f64>().max(1.0);
+    let mut classes: Vec<&'static str> = Vec::new();
+    for c in &calls {
+        if !classes.contains(&c.class) {
+            classes.push(c.class);
+        }
+    }
+    let ms = 1e3;
+    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| draw_err(path, e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(20)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..end_s * ms * 1.02, 0.0..total * 1.05)
+        .map_err(|e| draw_err(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc("wall-clock since the pass began (ms, measured)")
+        .y_desc("FPO executed so far (counted by the kernels)")
+        .y_label_formatter(&|v| crate::table::si(*v))
+        .draw()
+        .map_err(|e| draw_err(path, e))?;
+    // At the calibrated peak the same FPO would be done by total / peak.
+    let at_peak = total / (peak_gflops * 1e9);
+    chart
+        .draw_series(DashedLineSeries::new(
+            [
+                (0.0, 0.0),
+                (
+                    at_peak.min(end_s) * ms,
+                    total * at_peak.min(end_s) / at_peak,
+                ),
+            ],
+            6,
+            4,
+            BLACK.stroke_width(1),
+        ))
+        .map_err(|e| draw_err(path, e))?
+        .label(format!(
+            "calibrated peak {peak_gflops:.1} GFLOP/s: all {} FPO in {}",
+            crate::table::si(total),
+            crate::table::time(at_peak)
+        ))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+    let colour = |i: usize| Palette99::pick(i).stroke_width(3);
+    let mut done = 0.0;
+    let mut last_end = 0.0;
+    let mut gaps = Vec::new();
+    let mut segments: Vec<Vec<[(f64, f64); 2]>> = vec![Vec::new(); classes.len()];
+    for c in &calls {
+        if c.start_s > last_end {
+            gaps.push([(last_end * ms, done), (c.start_s * ms, done)]);
+        }
+        let k = classes.iter().position(|n| *n == c.class).unwrap_or(0);
+        let after = done + c.fpo;
+        segments[k].push([
+            (c.start_s * ms, done),
+            ((c.start_s + c.seconds) * ms, after),
+        ]);
+        done = after;
+        last_end = last_end.max(c.start_s + c.seconds);
+    }
+    chart
+        .draw_series(
+            gaps.iter()
+                .map(|g| PathElement::new(g.to_vec(), RGBColor(170, 170, 170).stroke_width(2))),
+        )
+        .map_err(|e| draw_err(path, e))?
+        .label("between kernels (dispatch, allocation)")
+        .legend(|(x, y)| {
+            PathElement::new(
+                vec![(x, y), (x + 20, y)],
+                RGBColor(170, 170, 170).stroke_width(2),
+            )
+        });
+    for (k, name) in classes.iter().enumerate() {
+        let style = colour(k);
+        chart
+            .draw_series(
+                segments[k]
+                    .iter()
+                    .map(move |s| PathElement::new(s.to_vec(), style)),
+            )
+            .map_err(|e| draw_err(path, e))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour(k)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| draw_err(path, e))?;
+    root.present().map_err(|e| draw_err(path, e))?;
+    Ok(())
+}
+
 /// A log-axis tick without trailing zeros: `0.01`, `1`, `100`.
 fn plain(v: f64) -> String {
     if v >= 1.0 {

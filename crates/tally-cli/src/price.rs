@@ -8,6 +8,7 @@ use tally::core::{Error, Ledger, Result};
 use tally_energy::{EnergyReading, Method};
 use tally_price::{ExampleCost, ExampleEnergy, Figure, PriceTag, Source};
 
+use crate::doc::Doc;
 use crate::table;
 use crate::workload::RunArgs;
 
@@ -27,6 +28,9 @@ pub struct Args {
     /// Write the price tag as JSON (schema `tally.price/1`, see docs/price-schema.md).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write the price tag as Markdown.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
 }
 
 /// The user-given figures a price tag may use, shared with `tally run --input`.
@@ -49,8 +53,8 @@ pub struct Knobs {
 /// Runs the command.
 pub fn run(args: &Args) -> Result<()> {
     let (m, reading) = args.run.measure()?;
-    println!(
-        "{}: measured one batch of {} example(s); the price tag scales it to D = {} × H = {}\n",
+    let title = format!(
+        "{}: measured one batch of {} example(s); the price tag scales it to D = {} × H = {}",
         args.run.model.name(),
         m.examples,
         args.examples,
@@ -64,7 +68,15 @@ pub fn run(args: &Args) -> Result<()> {
         args.experiments,
         &args.knobs,
     )?;
-    print_tag(&tag);
+    let doc = tag_doc(title, &tag);
+    print!("{}", doc.terminal());
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, doc.markdown()).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        println!("wrote {}", path.display());
+    }
     if let Some(path) = &args.json {
         write_json(path, &tag)?;
     }
@@ -142,8 +154,10 @@ fn cell(f: Option<&Figure>, fmt: impl Fn(f64) -> String) -> String {
     f.map_or("—".into(), |f| fmt(f.value))
 }
 
-/// Prints the price tag as a table, with each row's unit and source.
-pub fn print_tag(tag: &PriceTag) {
+/// The price tag as a report: a table with each row's unit and source, then where each
+/// figure came from.
+pub fn tag_doc(title: String, tag: &PriceTag) -> Doc {
+    let mut doc = Doc::new(title);
     let [one, data, all] = &tag.totals;
     let header = [
         "price tag (E·D·H)",
@@ -179,29 +193,33 @@ pub fn print_tag(tag: &PriceTag) {
             ]
         })
         .collect();
-    println!("{}", table::render(&header, &body));
+    doc.table(&header, body);
     let en = &tag.per_example.energy;
     match en.method {
-        Method::NotMeasured => println!(
+        Method::NotMeasured => doc.text(format!(
             "energy: not measured ({}); CO2e and energy cost need energy (--watts W gives a modelled estimate)",
             en.note
-        ),
-        Method::Modelled => println!("energy: modelled ({}), not measured", en.note),
-        Method::Rapl => println!("energy: measured ({})", en.note),
+        )),
+        Method::Modelled => doc.text(format!("energy: modelled ({}), not measured", en.note)),
+        Method::Rapl => doc.text(format!("energy: measured ({})", en.note)),
     }
-    println!(
+    doc.text(format!(
         "grid: {} g CO2e/kWh ({}: {})",
         tag.grid_g_per_kwh.value,
         source(tag.grid_g_per_kwh.source),
         tag.grid_source
-    );
+    ));
     if let Some(p) = &tag.price_per_kwh {
-        println!("price per kWh: {} (user-given)", p.value);
+        doc.text(format!("price per kWh: {} (user-given)", p.value));
     }
     if let Some(p) = &tag.price_per_hour {
-        println!("price per hour of machine time: {} (user-given)", p.value);
+        doc.text(format!(
+            "price per hour of machine time: {} (user-given)",
+            p.value
+        ));
     }
-    println!("time is summed kernel time per example, measured; FPO and bytes are executed counts");
+    doc.text("time is summed kernel time per example, measured; FPO and bytes are executed counts");
+    doc
 }
 
 /// Writes the tag as JSON (`tally.price/1`).

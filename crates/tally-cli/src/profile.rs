@@ -1,6 +1,7 @@
 //! `tally profile`: run a model warm, measure it, print per-op and per-layer tables, and
-//! optionally write the versioned JSON report and a Chrome trace. Energy is read around
-//! the whole measurement where RAPL allows, and marked not measured (with why) elsewhere.
+//! optionally write the versioned JSON report, the same report as Markdown, and a Chrome
+//! trace. Energy is read around the whole measurement where RAPL allows, and marked not
+//! measured (with why) elsewhere.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,7 @@ use tally::core::report::Profile;
 use tally::core::trace::Trace;
 use tally::core::{Error, Result};
 
+use crate::doc::Doc;
 use crate::table;
 use crate::workload::RunArgs;
 
@@ -23,6 +25,9 @@ pub struct Args {
     /// event per kernel call with its FPO and bytes (see docs/profile-schema.md).
     #[arg(long)]
     trace: Option<PathBuf>,
+    /// Write the same report as Markdown.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
 }
 
 fn write(path: &PathBuf, text: String) -> Result<()> {
@@ -50,19 +55,24 @@ pub fn run(args: &Args) -> Result<()> {
     );
 
     let facts: Vec<String> = run.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    println!(
-        "{}: {} (best of {} passes)\n",
+    let mut doc = Doc::new(format!(
+        "{}: {} (best of {} passes)",
         args.run.model.name(),
         facts.join(", "),
         args.run.repeat
-    );
-    println!("{}\n", table::cost_table("op", &report.ops, &report.total));
-    println!(
-        "{}\n",
-        table::cost_table("scope", &report.scopes, &report.total)
-    );
+    ));
+    let table = |doc: &mut Doc, first: &str, rows| {
+        let (header, body) = table::cost_rows(first, rows, &report.total);
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        doc.table(&header, body);
+    };
+    doc.heading("By op");
+    table(&mut doc, "op", &report.ops);
+    doc.heading("By scope");
+    table(&mut doc, "scope", &report.scopes);
+    doc.heading("Totals");
     let t = &report.total;
-    println!(
+    doc.text(format!(
         "FPO {} executed, {} analytic; matmul/conv/attention-product FPO {} executed, {} dense \
          (what FlopCounterMode counts); {} MACs; {} special-function evaluations; {} bytes; {} in kernels",
         table::si(t.fpo as f64),
@@ -73,7 +83,7 @@ pub fn run(args: &Args) -> Result<()> {
         table::si(t.work.special as f64),
         table::si(t.work.bytes() as f64),
         table::time(t.time_s),
-    );
+    ));
     if let Some(formula) = m.analytic_contraction_fpo {
         let diff = report.contraction_fpo as i128 - formula as i128;
         let verdict = match (diff, &m.skipped_note) {
@@ -81,21 +91,26 @@ pub fn run(args: &Args) -> Result<()> {
             (d, Some(why)) => format!("executed differs by {d}: {why}"),
             (d, None) => format!("executed differs by {d}"),
         };
-        println!(
+        doc.text(format!(
             "model formula (matmul + attention products): {} FPO, {verdict}",
             table::si(formula as f64)
-        );
+        ));
     }
-    println!(
+    doc.text(format!(
         "per example: {} FPO, {} bytes",
         table::si(t.fpo as f64 / m.examples as f64),
         table::si(t.work.bytes() as f64 / m.examples as f64)
-    );
-    println!(
+    ));
+    doc.text(format!(
         "{} [window: load, warm-up and {} passes]",
         energy.summary(),
         args.run.repeat
-    );
+    ));
+    print!("{}", doc.terminal());
+    println!();
+    if let Some(path) = &args.markdown {
+        write(path, doc.markdown())?;
+    }
     if let Some(path) = &args.json {
         write(path, report.to_json()?)?;
     }

@@ -1,7 +1,8 @@
 //! `tally reconcile`: measure a model, set each op class against this machine's calibrated
-//! roofline (floor, efficiency, bound), flag executed/analytic disagreements, state energy,
-//! and optionally estimate a datasheet target, plot the roofline (SVG) and write
-//! `tally.reconcile/1` JSON (docs/reconcile-schema.md).
+//! roofline (floor, efficiency, bound), flag executed/analytic disagreements, state energy
+//! (and share it out to classes by time when asked), and optionally estimate a datasheet
+//! target, plot the roofline and the FPO-against-wall-clock timeline (SVG), and write the
+//! report as Markdown and as `tally.reconcile/1` JSON (docs/reconcile-schema.md).
 
 use std::path::PathBuf;
 
@@ -10,7 +11,10 @@ use tally::core::{Error, Result};
 use tally::hw::roofline::{self, Ceilings, ClassRow};
 use tally::hw::{targets, Effort, HardwareProfile, Target};
 
-use crate::table::{render, si, time};
+use tally_energy::{Apportioned, EnergyReading};
+
+use crate::doc::Doc;
+use crate::table::{si, time};
 use crate::workload::RunArgs;
 
 /// The `schema` tag of the JSON report.
@@ -30,6 +34,18 @@ pub struct Args {
     /// Add each class's least time on a described target (datasheet estimate): h100-sxm, ...
     #[arg(long)]
     target: Option<String>,
+    /// Write the same report as Markdown.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Write cumulative executed FPO against wall-clock time (SVG), one colour per op class.
+    #[arg(long)]
+    fpo_svg: Option<PathBuf>,
+    /// A stated power, watts: energy is then *modelled* as W × measured time (never measured).
+    #[arg(long)]
+    watts: Option<f64>,
+    /// Share the energy out to op classes by their kernel time (labelled apportioned).
+    #[arg(long)]
+    apportion_energy: bool,
 }
 
 /// A figure with its unit and source, as the JSON states every number.
@@ -60,7 +76,19 @@ fn hardware() -> (HardwareProfile, String) {
 pub fn run(args: &Args) -> Result<()> {
     let dtype = args.run.dtype()?;
     let target: Option<Target> = args.target.as_deref().map(targets::target).transpose()?;
-    let (m, energy) = args.run.measure()?;
+    if args.watts.is_some_and(|w| !w.is_finite() || w < 0.0) {
+        return Err(Error::invalid("reconcile", "--watts must be ≥ 0"));
+    }
+    let (m, measured_energy) = args.run.measure()?;
+    // A stated power replaces the reading (labelled modelled), as `tally price` does.
+    let energy = match args.watts {
+        Some(w) => EnergyReading::modelled(
+            w,
+            std::time::Duration::from_secs_f64(measured_energy.window_s),
+            measured_energy.repeats,
+        ),
+        None => measured_energy,
+    };
     let threads = tally::num_threads();
     let (hw, hw_note) = hardware();
     let c = Ceilings::from_profile(&hw, dtype, threads)?;
@@ -71,17 +99,22 @@ pub fn run(args: &Args) -> Result<()> {
             .as_ref()
             .map(|t| tally::hw::roofline_time(t, r.fpo as f64, r.bytes as f64, dtype.name()))
     };
+    // Energy shared out to classes by kernel time, only when asked.
+    let shares: Option<Option<Apportioned>> = args.apportion_energy.then(|| {
+        let times: Vec<f64> = rows.iter().chain([&total]).map(|r| r.time_s).collect();
+        energy.apportion(&times)
+    });
 
     let facts: Vec<String> = m.facts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    println!(
+    let mut doc = Doc::new(format!(
         "{}: {}, dtype {}, threads {threads} (best of {} passes)",
         args.run.model.name(),
         facts.join(", "),
         dtype.name(),
         args.run.repeat
-    );
-    println!(
-        "ceilings: {:.1} GFLOP/s ({} peak) and {:.1} GB/s ({} bandwidth) at {} threads, {} · {}{}\n",
+    ));
+    doc.text(format!(
+        "ceilings: {:.1} GFLOP/s ({} peak) and {:.1} GB/s ({} bandwidth) at {} threads, {} · {}{}",
         c.peak_gflops,
         c.peak_kernel,
         c.bandwidth_gbs,
@@ -89,8 +122,12 @@ pub fn run(args: &Args) -> Result<()> {
         c.threads,
         hw.cpu_model,
         hw_note,
-        if c.note.is_empty() { String::new() } else { format!(" · {}", c.note) }
-    );
+        if c.note.is_empty() {
+            String::new()
+        } else {
+            format!(" · {}", c.note)
+        }
+    ));
     let mut header = vec![
         "class",
         "calls",
@@ -109,8 +146,11 @@ pub fn run(args: &Args) -> Result<()> {
     if let Some(h) = &tcol {
         header.push(h);
     }
+    if shares.is_some() {
+        header.push("energy (apportioned)");
+    }
     let mut body = Vec::new();
-    for r in rows.iter().chain(std::iter::once(&total)) {
+    for (i, r) in rows.iter().chain(std::iter::once(&total)).enumerate() {
         let mut cells = vec![
             r.name.clone(),
             r.calls.to_string(),
@@ -130,24 +170,43 @@ pub fn run(args: &Args) -> Result<()> {
             Some(Err(_)) => cells.push("no datasheet peak".into()),
             None => {}
         }
+        match &shares {
+            Some(Some(a)) => cells.push(format!("{} J", sci(a.joules[i]))),
+            Some(None) => cells.push("not measured".into()),
+            None => {}
+        }
         body.push(cells);
     }
-    println!("{}\n", render(&header, &body));
-    println!(
+    doc.heading("Op classes against the calibrated roofline");
+    doc.table(&header, body);
+    doc.text(format!(
         "floor = max(FPO / {:.1} GFLOP/s, bytes / {:.1} GB/s) (calibrated); efficiency = floor / measured time",
         c.peak_gflops, c.bandwidth_gbs
-    );
+    ));
+    let over: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.efficiency() > 1.0)
+        .map(|r| r.name.as_str())
+        .collect();
+    if !over.is_empty() {
+        doc.text(format!(
+            "efficiency above 100% ({}): the operands stayed in cache, which is faster than the \
+             DRAM bandwidth the floor assumes; the memory floor is an upper bound there",
+            over.join(", ")
+        ));
+    }
     if let Some(t) = &target {
-        println!(
+        doc.text(format!(
             "time at best on {}: a datasheet estimate ({}), not measured",
             t.id, t.source
-        );
+        ));
     }
+    doc.heading("Executed against analytic FPO");
     if disagreements.is_empty() {
-        println!("executed = analytic for every record");
+        doc.text("executed = analytic for every record");
     }
     for d in &disagreements {
-        println!(
+        doc.text(format!(
             "disagreement: {} × {}: executed {} FPO, analytic {} ({}): {}",
             d.calls,
             d.op,
@@ -155,14 +214,50 @@ pub fn run(args: &Args) -> Result<()> {
             si(d.fpo_analytic as f64),
             d.fpo_executed as i128 - d.fpo_analytic as i128,
             d.reason
-        );
+        ));
     }
-    println!(
+    doc.heading("Energy");
+    doc.text(format!(
         "{} [window: load, warm-up and {} passes]",
         energy.summary(),
         args.run.repeat
-    );
-
+    ));
+    match &shares {
+        Some(Some(a)) => doc.text(format!(
+            "energy apportioned to classes by kernel time ({}): {:.1} W, the window's average, \
+             × each class's time; a share, not a per-kernel measurement",
+            a.source, a.watts
+        )),
+        Some(None) => doc.text(
+            "energy not apportioned: nothing was measured (--watts W gives a modelled estimate)",
+        ),
+        None => {}
+    }
+    print!("{}", doc.terminal());
+    println!();
+    if let Some(path) = &args.markdown {
+        write_text(path, doc.markdown())?;
+    }
+    if let Some(path) = &args.fpo_svg {
+        let calls: Vec<crate::plot::Call> = m
+            .ledger
+            .records()
+            .iter()
+            .map(|r| crate::plot::Call {
+                class: roofline::op_class(r.op).name(),
+                start_s: r.start_ns as f64 * 1e-9,
+                seconds: r.elapsed_ns as f64 * 1e-9,
+                fpo: r.work.fpo() as f64,
+            })
+            .collect();
+        let title = format!(
+            "{}: FPO against wall-clock ({} threads)",
+            args.run.model.name(),
+            c.threads
+        );
+        crate::plot::fpo_timeline(path, &title, c.peak_gflops, &calls)?;
+        println!("wrote {}", path.display());
+    }
     if let Some(path) = &args.svg {
         let points: Vec<crate::plot::RoofPoint> = rows
             .iter()
@@ -206,6 +301,14 @@ pub fn run(args: &Args) -> Result<()> {
             }
             v
         };
+        let with_energy = |mut v: Value, i: usize| {
+            match &shares {
+                Some(Some(a)) => v["energy_j"] = q(a.joules[i], "J", &a.source),
+                Some(None) => v["energy_j"] = q(Value::Null, "J", "not_measured"),
+                None => {}
+            }
+            v
+        };
         let energy_source = energy.method.name();
         let report = json!({
             "schema": SCHEMA,
@@ -232,8 +335,8 @@ pub fn run(args: &Args) -> Result<()> {
                 "id": t.id, "name": t.name, "source": t.source,
                 "label": "datasheet estimate: roofline floor, not measured",
             })),
-            "classes": rows.iter().map(row).collect::<Vec<_>>(),
-            "total": row(&total),
+            "classes": rows.iter().enumerate().map(|(i, r)| with_energy(row(r), i)).collect::<Vec<_>>(),
+            "total": with_energy(row(&total), rows.len()),
             "disagreements": disagreements,
             "energy": {
                 "method": energy_source,
@@ -248,11 +351,21 @@ pub fn run(args: &Args) -> Result<()> {
             what: "reconcile report".into(),
             source,
         })?;
-        std::fs::write(path, text + "\n").map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        println!("wrote {}", path.display());
+        write_text(path, text + "\n")?;
     }
+    Ok(())
+}
+
+/// `1.23e-4`: energies span many orders of magnitude.
+fn sci(v: f64) -> String {
+    format!("{v:.3e}")
+}
+
+fn write_text(path: &PathBuf, text: String) -> Result<()> {
+    std::fs::write(path, text).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    println!("wrote {}", path.display());
     Ok(())
 }

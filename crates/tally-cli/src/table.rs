@@ -65,8 +65,8 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// The standard cost table over report rows (and a total row).
-pub fn cost_table(first: &str, rows: &[Row], total: &Row) -> String {
+/// The standard cost table over report rows (and a total row): its header and cells.
+pub fn cost_rows(first: &str, rows: &[Row], total: &Row) -> (Vec<String>, Vec<Vec<String>>) {
     let header = [
         first, "calls", "FPO", "add", "mul", "fma", "special", "bytes", "time", "GFLOP/s", "GB/s",
     ];
@@ -87,7 +87,7 @@ pub fn cost_table(first: &str, rows: &[Row], total: &Row) -> String {
     };
     let mut body: Vec<Vec<String>> = rows.iter().map(cells).collect();
     body.push(cells(total));
-    render(&header, &body)
+    (header.iter().map(|h| h.to_string()).collect(), body)
 }
 
 #[cfg(test)]

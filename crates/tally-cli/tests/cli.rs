@@ -286,3 +286,84 @@ fn reconcile_writes_a_roofline_svg_and_versioned_json() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn reconcile_writes_markdown_and_the_fpo_timeline_and_apportions_only_when_asked() {
+    let dir = scratch("reconcile-md");
+    let (md, svg) = (dir.join("rec.md"), dir.join("fpo.svg"));
+    let stdout = ok(&tally(&[
+        "reconcile",
+        "--repeat",
+        "1",
+        "--apportion-energy",
+        "--markdown",
+        md.to_str().unwrap(),
+        "--fpo-svg",
+        svg.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(text.starts_with("# digits-mlp"), "{text}");
+    assert!(text.contains("\n| class | calls | FPO exec |"), "{text}");
+    // The digits MLP's executed total, the same in both renderings.
+    assert!(
+        stdout.contains("18.80 M") && text.contains("| 18.80 M |"),
+        "{text}"
+    );
+    // Without a counter or --watts there is nothing to share out, and both say so.
+    let said = if stdout.contains("apportioned:rapl") {
+        "apportioned:rapl"
+    } else {
+        "energy not apportioned: nothing was measured"
+    };
+    assert!(stdout.contains(said) && text.contains(said), "{stdout}");
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    for want in [
+        "matmul",
+        "elementwise",
+        "calibrated peak",
+        "FPO executed so far",
+    ] {
+        assert!(plot.contains(want), "no `{want}` in the timeline SVG");
+    }
+
+    // Without --apportion-energy, no class carries an energy share, even with a power stated.
+    let plain = ok(&tally(&["reconcile", "--repeat", "1", "--watts", "40"]));
+    assert!(!plain.contains("apportioned"), "{plain}");
+    assert!(plain.contains("modelled: 40 W stated"), "{plain}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn profile_and_price_write_markdown_with_their_tables() {
+    let dir = scratch("markdown");
+    let (p, q) = (dir.join("profile.md"), dir.join("price.md"));
+    ok(&tally(&[
+        "profile",
+        "--repeat",
+        "1",
+        "--markdown",
+        p.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(&p).unwrap();
+    for want in ["## By op", "## By scope", "| matmul | 3 |", "energy"] {
+        assert!(text.contains(want), "no `{want}` in\n{text}");
+    }
+    ok(&tally(&[
+        "price",
+        "--repeat",
+        "1",
+        "--examples",
+        "1000",
+        "--markdown",
+        q.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(&q).unwrap();
+    for want in [
+        "| price tag (E·D·H) |",
+        "| FPO | 52.23 k | 52.23 M |",
+        "grid: 436",
+    ] {
+        assert!(text.contains(want), "no `{want}` in\n{text}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

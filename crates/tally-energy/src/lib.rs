@@ -5,8 +5,10 @@
 //! and says `not_measured` with a reason where no counter exists. A figure from a
 //! stated power is available on request and labelled `modelled`.
 
+pub mod apportion;
 pub mod meter;
 pub mod rapl;
 
+pub use apportion::Apportioned;
 pub use meter::{EnergyMeter, EnergyReading, Method, MIN_WINDOW};
 pub use rapl::{delta_uj, Rapl, RaplError, Sample, SysfsReader, Zone, DEFAULT_ROOT};
