@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds and runs the independent ceilings check (C + OpenMP, gcc) beside `tally calibrate`.
+# Usage: benches/independent/run.sh   (needs gcc; writes its binary to target/independent/)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="$here/../../target/independent"
+mkdir -p "$out"
+gcc -O3 -fopenmp -o "$out/ceilings" "$here/ceilings.c"
+"$out/ceilings"
