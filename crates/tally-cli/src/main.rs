@@ -1,6 +1,7 @@
 //! `tally`: inspect checkpoints and profile models, with every FPO and byte counted.
 
 mod alloc;
+mod bench;
 mod calibrate;
 mod dataset;
 mod doc;
@@ -52,6 +53,8 @@ enum Command {
     Price(price::Args),
     /// Set each op class against this machine's calibrated roofline (floor, efficiency, bound).
     Reconcile(reconcile::Args),
+    /// Wall-clock per forward pass (median, min, max), recording included.
+    Bench(bench::Args),
 }
 
 /// Lets a closed pipe (`tally inspect … | head`) end the process quietly, as it does for
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Calibrate(args) => calibrate::run(&args),
         Command::Price(args) => price::run(&args),
         Command::Reconcile(args) => reconcile::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,8 @@
 //! The models the CLI can run, each as a measured workload: what ran, what it cost, and
 //! the facts a report states beside the counts.
 
+use std::time::Instant;
+
 use tally::core::{try_measure, DType, Device, Error, Ledger, Result};
 use tally::models::bert::{Bert, MINILM_DIR};
 use tally::models::digits::{Digits, DigitsMlp};
@@ -39,8 +41,10 @@ impl Model {
 
 /// One measured pass and what is known about it.
 pub struct Measured {
-    /// The kernels' records.
+    /// The kernels' records (of the fastest pass).
     pub ledger: Ledger,
+    /// Wall-clock seconds of every measured pass, in order (recording included).
+    pub pass_wall_s: Vec<f64>,
     /// Examples in the pass (images, sentences).
     pub examples: usize,
     /// Facts for the report (`run` in the JSON).
@@ -77,15 +81,20 @@ impl RunArgs {
         float_dtype(&self.dtype)
     }
 
-    /// Measures the model as asked, with energy read around the whole measurement (load,
-    /// warm-up and every pass, as the reading's window says).
-    pub fn measure(&self) -> Result<(Measured, tally_energy::EnergyReading)> {
-        let shape = Shape {
+    /// The shape knobs as asked.
+    pub fn shape(&self) -> Result<Shape> {
+        Ok(Shape {
             batch: self.batch,
             seq: self.seq,
             dtype: self.dtype()?,
             repeat: self.repeat,
-        };
+        })
+    }
+
+    /// Measures the model as asked, with energy read around the whole measurement (load,
+    /// warm-up and every pass, as the reading's window says).
+    pub fn measure(&self) -> Result<(Measured, tally_energy::EnergyReading)> {
+        let shape = self.shape()?;
         let (m, energy) =
             tally_energy::EnergyMeter::detect().measure_energy(|| measure(self.model, &shape));
         Ok((m?, energy))
@@ -114,15 +123,20 @@ pub struct Shape {
     pub repeat: usize,
 }
 
-/// Runs `pass` once to warm up, then `repeat` times measured; keeps the fastest ledger.
-fn best_of<T>(repeat: usize, mut pass: impl FnMut() -> Result<T>) -> Result<(T, Ledger)> {
+/// Runs `pass` once to warm up, then `repeat` times measured; keeps the fastest ledger,
+/// and returns every measured pass's wall-clock time (seconds, taken outside the meter, so
+/// it includes what recording costs).
+fn best_of<T>(repeat: usize, mut pass: impl FnMut() -> Result<T>) -> Result<(T, Ledger, Vec<f64>)> {
     if repeat == 0 {
         return Err(Error::invalid("profile", "--repeat must be at least 1"));
     }
     pass()?;
     let mut best: Option<(T, Ledger)> = None;
+    let mut walls = Vec::with_capacity(repeat);
     for _ in 0..repeat {
+        let started = Instant::now();
         let (out, ledger) = try_measure(&mut pass)?;
+        walls.push(started.elapsed().as_secs_f64());
         if best
             .as_ref()
             .is_none_or(|(_, b)| ledger.total().elapsed_ns < b.total().elapsed_ns)
@@ -130,7 +144,8 @@ fn best_of<T>(repeat: usize, mut pass: impl FnMut() -> Result<T>) -> Result<(T, 
             best = Some((out, ledger));
         }
     }
-    best.ok_or_else(|| Error::invalid("profile", "nothing measured"))
+    best.map(|(out, ledger)| (out, ledger, walls))
+        .ok_or_else(|| Error::invalid("profile", "nothing measured"))
 }
 
 /// Measures the model on its default or requested input.
@@ -153,7 +168,7 @@ fn digits(shape: &Shape) -> Result<Measured> {
         None => data,
     };
     let x = data.tensor(Device::Cpu)?.to_dtype(shape.dtype)?;
-    let (logits, ledger) = best_of(shape.repeat, || model.forward(&x))?;
+    let (logits, ledger, walls) = best_of(shape.repeat, || model.forward(&x))?;
     let accuracy = DigitsMlp::accuracy(&logits, &data.labels)?;
     let mut facts = serde_json::Map::new();
     facts.insert("batch".into(), data.len().into());
@@ -161,6 +176,7 @@ fn digits(shape: &Shape) -> Result<Measured> {
     facts.insert("accuracy".into(), accuracy.into());
     Ok(Measured {
         ledger,
+        pass_wall_s: walls,
         examples: data.len(),
         facts,
         analytic_contraction_fpo: None,
@@ -193,7 +209,7 @@ fn minilm(shape: &Shape) -> Result<Measured> {
     let full = model.tokenize(&texts)?;
     let ids = full.ids.narrow(1, 0, shape.seq)?.contiguous()?;
     let mask = full.mask.narrow(1, 0, shape.seq)?.contiguous()?;
-    let (emb, ledger) = best_of(shape.repeat, || {
+    let (emb, ledger, walls) = best_of(shape.repeat, || {
         let hidden = model.forward(&ids, &mask)?;
         model.pool(&hidden, &mask)
     })?;
@@ -204,6 +220,7 @@ fn minilm(shape: &Shape) -> Result<Measured> {
     facts.insert("embedding_dim".into(), emb.dims()[1].into());
     Ok(Measured {
         ledger,
+        pass_wall_s: walls,
         examples: batch,
         facts,
         analytic_contraction_fpo: Some(Bert::analytic_matmul_fpo(batch, shape.seq)),
@@ -230,7 +247,7 @@ fn smollm2(shape: &Shape) -> Result<Measured> {
     let row = &ids[..shape.seq];
     let all: Vec<u32> = (0..batch).flat_map(|_| row.iter().copied()).collect();
     let ids = Tensor::from_vec(all, [batch, shape.seq], Device::Cpu)?;
-    let (_, ledger) = best_of(shape.repeat, || {
+    let (_, ledger, walls) = best_of(shape.repeat, || {
         let mut cache = model.new_cache();
         model.forward(&ids, &mut cache)
     })?;
@@ -241,6 +258,7 @@ fn smollm2(shape: &Shape) -> Result<Measured> {
     facts.insert("parameters".into(), model.num_params().into());
     Ok(Measured {
         ledger,
+        pass_wall_s: walls,
         examples: batch,
         facts,
         analytic_contraction_fpo: Some(model.analytic_fpo(batch, shape.seq, 0)),
@@ -265,13 +283,14 @@ fn mobilenet(shape: &Shape) -> Result<Measured> {
         return Err(Error::invalid("profile", "--batch must be at least 1"));
     }
     let x = synthetic_images(batch)?.to_dtype(shape.dtype)?;
-    let (_, ledger) = best_of(shape.repeat, || model.forward(&x))?;
+    let (_, ledger, walls) = best_of(shape.repeat, || model.forward(&x))?;
     let mut facts = serde_json::Map::new();
     facts.insert("batch".into(), batch.into());
     facts.insert("image".into(), "3×224×224 synthetic".into());
     facts.insert("parameters".into(), model.num_params().into());
     Ok(Measured {
         ledger,
+        pass_wall_s: walls,
         examples: batch,
         facts,
         analytic_contraction_fpo: Some(model.contraction_fpo(batch, 224, 224)),

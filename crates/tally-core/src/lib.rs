@@ -28,3 +28,8 @@ pub use meter::{measure, scope, try_measure, Region};
 pub use op::{BinaryOp, OpId, ReduceOp, UnaryOp};
 pub use shape::Shape;
 pub use work::{Counted, Source, Work};
+
+/// Whether this build counts: true unless the `uncounted` cargo feature compiled the
+/// counters out. That build exists only to measure what counting costs (the
+/// `counting_overhead` bench script); its ledgers stay empty and its `Work` values are zero.
+pub const COUNTING: bool = cfg!(not(feature = "uncounted"));

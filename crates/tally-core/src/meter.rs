@@ -95,6 +95,9 @@ pub fn try_measure<T, E>(f: impl FnOnce() -> Result<T, E>) -> Result<(T, Ledger)
 /// Runs `f` under the named scope, nested in the current one (`outer.name`).
 /// Outside any region it simply runs `f`.
 pub fn scope<T>(name: &str, f: impl FnOnce() -> T) -> T {
+    if !crate::COUNTING {
+        return f();
+    }
     let top = FRAMES.with(|fr| fr.borrow().last().cloned());
     match top {
         None => f(),
@@ -115,7 +118,7 @@ pub fn scope<T>(name: &str, f: impl FnOnce() -> T) -> T {
 
 /// True when some region is open on this thread (a record would be kept).
 pub fn is_recording() -> bool {
-    FRAMES.with(|f| !f.borrow().is_empty())
+    crate::COUNTING && FRAMES.with(|f| !f.borrow().is_empty())
 }
 
 /// Records one op call into every region open on this thread, stamped with the

@@ -1,18 +1,71 @@
-//! Broadcasting binary ops, row by row over the last dimension; each row counts its elements.
+//! Broadcasting binary ops. Each operand, per row of the last dimension, is a contiguous
+//! run, one value repeated (a broadcast scalar or column), or a strided walk; the op is
+//! chosen once per row so the common cases compile to vector loops. When both operands
+//! are contiguous or a single scalar over the whole output, rows are merged into flat
+//! chunks. Each unit counts its elements.
 
 use tally_core::{cost, BinaryOp, Counted, FloatElem, Layout};
 
-use crate::util::{bytes, for_units};
+use crate::util::{bytes, for_units, CHUNK};
 
+/// One operand over one output row.
+#[derive(Clone, Copy)]
+enum Side<'a, T> {
+    /// Consecutive elements.
+    Run(&'a [T]),
+    /// One value for the whole row.
+    Splat(f32),
+    /// Elements `stride` apart, from the slice's start.
+    Strided(&'a [T], usize),
+}
+
+impl<T: FloatElem> Side<'_, T> {
+    #[inline(always)]
+    fn get(&self, j: usize) -> f32 {
+        match self {
+            Side::Run(x) => x[j].to_f32(),
+            Side::Splat(v) => *v,
+            Side::Strided(x, s) => x[j * s].to_f32(),
+        }
+    }
+}
+
+/// `o[j] = f(a[j], b[j])` with the operand kinds matched once, outside the loop.
 #[inline(always)]
-fn apply(op: BinaryOp, a: f32, b: f32) -> f32 {
+fn row_with<T: FloatElem>(o: &mut [T], a: Side<T>, b: Side<T>, f: impl Fn(f32, f32) -> f32) {
+    match (a, b) {
+        (Side::Run(x), Side::Run(y)) => {
+            for ((o, x), y) in o.iter_mut().zip(x).zip(y) {
+                *o = T::from_f32(f(x.to_f32(), y.to_f32()));
+            }
+        }
+        (Side::Run(x), Side::Splat(y)) => {
+            for (o, x) in o.iter_mut().zip(x) {
+                *o = T::from_f32(f(x.to_f32(), y));
+            }
+        }
+        (Side::Splat(x), Side::Run(y)) => {
+            for (o, y) in o.iter_mut().zip(y) {
+                *o = T::from_f32(f(x, y.to_f32()));
+            }
+        }
+        (a, b) => {
+            for (j, o) in o.iter_mut().enumerate() {
+                *o = T::from_f32(f(a.get(j), b.get(j)));
+            }
+        }
+    }
+}
+
+/// One row (or flat chunk) of `op`.
+fn row<T: FloatElem>(op: BinaryOp, o: &mut [T], a: Side<T>, b: Side<T>) {
     match op {
-        BinaryOp::Add => a + b,
-        BinaryOp::Sub => a - b,
-        BinaryOp::Mul => a * b,
-        BinaryOp::Div => a / b,
-        BinaryOp::Maximum => a.max(b),
-        BinaryOp::Minimum => a.min(b),
+        BinaryOp::Add => row_with(o, a, b, |x, y| x + y),
+        BinaryOp::Sub => row_with(o, a, b, |x, y| x - y),
+        BinaryOp::Mul => row_with(o, a, b, |x, y| x * y),
+        BinaryOp::Div => row_with(o, a, b, |x, y| x / y),
+        BinaryOp::Maximum => row_with(o, a, b, f32::max),
+        BinaryOp::Minimum => row_with(o, a, b, f32::min),
     }
 }
 
@@ -28,6 +81,43 @@ fn row_offset(l: &Layout, mut row: usize) -> usize {
     off
 }
 
+/// How an operand covers the whole output, when rows can be merged.
+enum Flat<'a, T> {
+    /// Its elements are the output's, in order.
+    Run(&'a [T]),
+    /// One element everywhere.
+    Splat(f32),
+}
+
+impl<'a, T: FloatElem> Flat<'a, T> {
+    /// The operand over output elements `lo..lo + len`.
+    fn side(&self, lo: usize, len: usize) -> Side<'a, T> {
+        match self {
+            Flat::Run(x) => Side::Run(&x[lo..lo + len]),
+            Flat::Splat(v) => Side::Splat(*v),
+        }
+    }
+}
+
+/// The operand over one row of `last` elements starting at `off`, last-dim stride `s`.
+fn row_side<T: FloatElem>(x: &[T], off: usize, s: usize, last: usize) -> Side<'_, T> {
+    match s {
+        0 => Side::Splat(x[off].to_f32()),
+        1 => Side::Run(&x[off..off + last]),
+        s => Side::Strided(&x[off..], s),
+    }
+}
+
+fn flat<'a, T: FloatElem>(x: &'a [T], l: &Layout) -> Option<Flat<'a, T>> {
+    if let Some(r) = l.contiguous_range() {
+        return Some(Flat::Run(&x[r]));
+    }
+    l.strides()
+        .iter()
+        .all(|&s| s == 0)
+        .then(|| Flat::Splat(x[l.offset()].to_f32()))
+}
+
 /// `op(a, b)` where both layouts are already broadcast to the output shape.
 pub(crate) fn binary<T: FloatElem>(
     a: &[T],
@@ -38,26 +128,27 @@ pub(crate) fn binary<T: FloatElem>(
 ) -> Counted<Vec<T>> {
     let shape = al.shape();
     let n = shape.elem_count();
-    let last = shape.last().max(1);
-    let (sa, sb) = match shape.rank() {
-        0 => (0, 0),
-        r => (al.strides()[r - 1], bl.strides()[r - 1]),
-    };
     let mut out = vec![T::default(); n];
     let per = cost::binary_per_elem(op);
-    let work = for_units(&mut out, last, last, |row, o| {
-        let (oa, ob) = (row_offset(al, row), row_offset(bl, row));
-        if sa == 1 && sb == 1 {
-            for ((o, x), y) in o.iter_mut().zip(&a[oa..oa + last]).zip(&b[ob..ob + last]) {
-                *o = T::from_f32(apply(op, x.to_f32(), y.to_f32()));
-            }
-        } else {
-            for (j, o) in o.iter_mut().enumerate() {
-                *o = T::from_f32(apply(op, a[oa + j * sa].to_f32(), b[ob + j * sb].to_f32()));
-            }
+    let work = match (flat(a, al), flat(b, bl)) {
+        (Some(fa), Some(fb)) => for_units(&mut out, CHUNK, CHUNK, |u, o| {
+            let (lo, len) = (u * CHUNK, o.len());
+            row(op, o, fa.side(lo, len), fb.side(lo, len));
+            per.times(o.len() as u64)
+        }),
+        _ => {
+            let last = shape.last().max(1);
+            let (sa, sb) = match shape.rank() {
+                0 => (0, 0),
+                r => (al.strides()[r - 1], bl.strides()[r - 1]),
+            };
+            for_units(&mut out, last, last, |r, o| {
+                let (oa, ob) = (row_offset(al, r), row_offset(bl, r));
+                row(op, o, row_side(a, oa, sa, last), row_side(b, ob, sb, last));
+                per.times(o.len() as u64)
+            })
         }
-        per.times(o.len() as u64)
-    });
+    };
     let work = work.with_bytes(
         bytes(al.distinct_elems() + bl.distinct_elems(), T::DTYPE),
         bytes(n, T::DTYPE),

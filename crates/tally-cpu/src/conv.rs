@@ -1,10 +1,12 @@
-//! 2-D convolution (NCHW) as im2col + the packed GEMM, per image and group. Padding
+//! 2-D convolution (NCHW) as im2col + the packed GEMM, per image and group (a 1×1 stride-1
+//! product skips im2col; depthwise goes to the direct kernel in `conv_depthwise`). Padding
 //! taps are multiplied as zeros, so executed FMAs equal the dense count PyTorch reports.
 
 use tally_core::backend::Conv2dParams;
 use tally_core::cost::Conv2dGeometry;
 use tally_core::{Counted, FloatElem, Layout, Work};
 
+use crate::conv_depthwise::depthwise;
 use crate::gemm::{gemm, MatRef};
 use crate::util::{bytes, contiguous};
 
@@ -60,25 +62,45 @@ pub(crate) fn conv2d<T: FloatElem>(
         groups: p.groups,
     };
     let (c_per, co_per) = (g.c_in / g.groups, g.c_out / g.groups);
+    let in_bytes = bytes(
+        xl.distinct_elems() + w.1.distinct_elems() + bias.as_ref().map_or(0, |b| b.len()),
+        T::DTYPE,
+    );
+    if c_per == 1 && co_per == 1 {
+        let (out, work) = depthwise(&src, &wt, bias.as_deref(), &g);
+        let work = work.with_bytes(in_bytes, bytes(out.len(), T::DTYPE));
+        return Counted::executed(out, work);
+    }
+    // A 1×1, stride-1, unpadded product reads the image as its own column matrix.
+    let pointwise = g.kh == 1 && g.kw == 1 && g.stride == 1 && g.padding == 0;
     let kdim = c_per * g.kh * g.kw;
     let pix = g.h_out() * g.w_out();
     let mut out = vec![T::default(); g.out_elems()];
-    let mut col = vec![T::default(); kdim * pix];
+    let mut col = vec![T::default(); if pointwise { 0 } else { kdim * pix }];
     let mut work = Work::ZERO;
     for n in 0..g.batch {
         let img = &src[n * g.c_in * g.h_in * g.w_in..(n + 1) * g.c_in * g.h_in * g.w_in];
         for grp in 0..g.groups {
-            im2col(img, &g, grp * c_per, c_per, &mut col);
+            let b = if pointwise {
+                MatRef {
+                    data: img,
+                    offset: grp * c_per * pix,
+                    rs: pix,
+                    cs: 1,
+                }
+            } else {
+                im2col(img, &g, grp * c_per, c_per, &mut col);
+                MatRef {
+                    data: &col,
+                    offset: 0,
+                    rs: pix,
+                    cs: 1,
+                }
+            };
             let a = MatRef {
                 data: &wt,
                 offset: grp * co_per * kdim,
                 rs: kdim,
-                cs: 1,
-            };
-            let b = MatRef {
-                data: &col,
-                offset: 0,
-                rs: pix,
                 cs: 1,
             };
             let dst = &mut out
@@ -95,10 +117,7 @@ pub(crate) fn conv2d<T: FloatElem>(
             work.add += pix as u64;
         }
     }
-    work.bytes_read = bytes(
-        xl.distinct_elems() + w.1.distinct_elems() + bias.as_ref().map_or(0, |b| b.len()),
-        T::DTYPE,
-    );
+    work.bytes_read = in_bytes;
     work.bytes_written = bytes(out.len(), T::DTYPE);
     Counted::executed(out, work)
 }

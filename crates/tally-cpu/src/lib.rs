@@ -6,6 +6,7 @@ mod attention;
 mod backend;
 mod binary;
 mod conv;
+mod conv_depthwise;
 mod copy;
 mod embedding;
 pub mod gemm;
