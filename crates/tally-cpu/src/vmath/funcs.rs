@@ -29,7 +29,7 @@ pub(super) fn exp_parts<V: F32s>(hi: V, lo: V) -> V {
         8.333_452e-3,
         4.166_579_6e-2,
         1.666_666_5e-1,
-        5.000_000_1e-1,
+        5e-1,
     ];
     let hi = hi.max(V::splat(EXP_LO)).min(V::splat(EXP_HI));
     let n = hi.add(lo).mul(V::splat(LOG2E)).round();
@@ -120,10 +120,10 @@ pub(super) fn gelu_erf<V: F32s>(x: V) -> V {
 pub(super) fn tanh<V: F32s>(x: V) -> V {
     const P: [f32; 5] = [
         -5.704_988_7e-3,
-        2.063_908_9e-2,
+        2.063_909e-2,
         -5.373_971_6e-2,
         1.333_144_2e-1,
-        -3.333_328_2e-1,
+        -3.333_328e-1,
     ];
     let a = x.abs();
     let s = x.mul(x);
@@ -161,7 +161,7 @@ pub(super) fn silu<V: F32s>(x: V) -> V {
 #[inline(always)]
 pub(super) fn gelu_tanh<V: F32s>(x: V) -> V {
     // 2·√(2/π) and 2·√(2/π)·0.044715.
-    const C1: f32 = 1.595_769_1;
+    const C1: f32 = 1.595_769;
     const C3: f32 = 0.071_354_82;
     let x2 = x.mul(x);
     let two_u = x.mul(x2.mul_add(V::splat(C3), V::splat(C1)));

@@ -68,11 +68,7 @@ impl Portable {
     /// `f` on each pair of lanes.
     #[inline(always)]
     fn zip(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self {
-        let mut r = [0f32; P];
-        for i in 0..P {
-            r[i] = f(self.0[i], o.0[i]);
-        }
-        Portable(r)
+        Portable(std::array::from_fn(|i| f(self.0[i], o.0[i])))
     }
 }
 

@@ -103,22 +103,50 @@ fn softmax_avx2(row: &mut [f32]) {
 /// The widest register any variant uses, for the padded tail.
 const MAX_LANES: usize = 16;
 
-/// `out[i] = g(x[i])` a register at a time; the tail goes through a padded register.
+/// One function of `funcs.rs` as a type, so the loop below calls it directly: a function
+/// passed as a value would go through a call shim compiled without the target feature,
+/// and its intrinsics would no longer inline.
+trait Kernel {
+    /// The function on one register.
+    fn eval<V: F32s>(x: V) -> V;
+}
+
+/// Stamps out one [`Kernel`] type per function of `funcs.rs`.
+macro_rules! kernel {
+    ($name:ident, $f:ident) => {
+        #[doc = concat!("`funcs::", stringify!($f), "` as a [`Kernel`].")]
+        struct $name;
+        impl Kernel for $name {
+            #[inline(always)]
+            fn eval<V: F32s>(x: V) -> V {
+                funcs::$f(x)
+            }
+        }
+    };
+}
+kernel!(ExpK, exp);
+kernel!(TanhK, tanh);
+kernel!(SigmoidK, sigmoid);
+kernel!(SiluK, silu);
+kernel!(GeluErfK, gelu_erf);
+kernel!(GeluTanhK, gelu_tanh);
+
+/// `out[i] = K(x[i])` a register at a time; the tail goes through a padded register.
 #[inline(always)]
-fn each<V: F32s>(x: &[f32], out: &mut [f32], g: impl Fn(V) -> V) {
+fn each<V: F32s, K: Kernel>(x: &[f32], out: &mut [f32]) {
     let l = V::LANES;
     let whole = x.len() / l * l;
     for (xs, os) in x[..whole]
         .chunks_exact(l)
         .zip(out[..whole].chunks_exact_mut(l))
     {
-        g(V::load(xs)).store(os);
+        K::eval(V::load(xs)).store(os);
     }
     let rest = x.len() - whole;
     if rest > 0 {
         let mut buf = [0f32; MAX_LANES];
         buf[..rest].copy_from_slice(&x[whole..]);
-        g(V::load(&buf)).store(&mut buf);
+        K::eval(V::load(&buf)).store(&mut buf);
         out[whole..].copy_from_slice(&buf[..rest]);
     }
 }
@@ -127,12 +155,12 @@ fn each<V: F32s>(x: &[f32], out: &mut [f32], g: impl Fn(V) -> V) {
 #[inline(always)]
 fn map_lanes<V: F32s>(f: Func, x: &[f32], out: &mut [f32]) {
     match f {
-        Func::Exp => each::<V>(x, out, funcs::exp),
-        Func::Tanh => each::<V>(x, out, funcs::tanh),
-        Func::Sigmoid => each::<V>(x, out, funcs::sigmoid),
-        Func::Silu => each::<V>(x, out, funcs::silu),
-        Func::GeluErf => each::<V>(x, out, funcs::gelu_erf),
-        Func::GeluTanh => each::<V>(x, out, funcs::gelu_tanh),
+        Func::Exp => each::<V, ExpK>(x, out),
+        Func::Tanh => each::<V, TanhK>(x, out),
+        Func::Sigmoid => each::<V, SigmoidK>(x, out),
+        Func::Silu => each::<V, SiluK>(x, out),
+        Func::GeluErf => each::<V, GeluErfK>(x, out),
+        Func::GeluTanh => each::<V, GeluTanhK>(x, out),
     }
 }
 

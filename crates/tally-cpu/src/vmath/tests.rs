@@ -234,3 +234,33 @@ fn softmax_rows_match_f64_on_every_variant() {
         }
     }
 }
+
+/// Not a check: prints the error of the scalar libm definitions (`unary::apply`, the path
+/// these functions replaced) over the same inputs, for comparison.
+#[test]
+fn scalar_definitions_for_comparison() {
+    use tally_core::UnaryOp;
+    for (f, op) in [
+        (Func::Exp, UnaryOp::Exp),
+        (Func::Tanh, UnaryOp::Tanh),
+        (Func::Sigmoid, UnaryOp::Sigmoid),
+        (Func::Silu, UnaryOp::Silu),
+        (Func::GeluErf, UnaryOp::GeluErf),
+        (Func::GeluTanh, UnaryOp::GeluTanh),
+    ] {
+        let mut worst = (0f64, 0f32);
+        for x in inputs(f) {
+            let (r, y) = (reference(f, x as f64), crate::unary::apply(op, x) as f64);
+            if (r as f32).is_finite() && r.abs() >= REL_FLOOR {
+                let e = (y - r).abs() / r.abs();
+                if e > worst.0 {
+                    worst = (e, x);
+                }
+            }
+        }
+        println!(
+            "scalar libm {f:?}: max rel error {:.2e} at x = {}",
+            worst.0, worst.1
+        );
+    }
+}
