@@ -74,7 +74,8 @@ impl Portable {
 
 impl F32s for Portable {
     const LANES: usize = P;
-    type Mask = [bool; P];
+    /// All ones in a set lane, zero elsewhere, so `select` is bitwise and vectorises.
+    type Mask = [u32; P];
 
     #[inline(always)]
     fn splat(v: f32) -> Self {
@@ -131,7 +132,13 @@ impl F32s for Portable {
     }
     #[inline(always)]
     fn pow2i(self) -> Self {
-        self.map(|n| f32::from_bits(((n as i32 + 127) as u32) << 23))
+        // n + 1.5·2²³ has bits 0x4B40_0000 + n; rebias to 127 + n and shift into the
+        // exponent, all in integer lanes (a float-to-int cast would saturate lane by lane).
+        const MAGIC: f32 = 12_582_912.0;
+        self.map(|n| {
+            let b = (n + MAGIC).to_bits().wrapping_sub(0x4B40_0000 - 127);
+            f32::from_bits(b << 23)
+        })
     }
     #[inline(always)]
     fn high_bits(self) -> Self {
@@ -144,16 +151,18 @@ impl F32s for Portable {
         })
     }
     #[inline(always)]
-    fn lt(self, o: Self) -> [bool; P] {
-        std::array::from_fn(|i| self.0[i] < o.0[i])
+    fn lt(self, o: Self) -> [u32; P] {
+        std::array::from_fn(|i| if self.0[i] < o.0[i] { !0 } else { 0 })
     }
     #[inline(always)]
-    fn is_nan(self) -> [bool; P] {
-        self.0.map(f32::is_nan)
+    fn is_nan(self) -> [u32; P] {
+        std::array::from_fn(|i| if self.0[i].is_nan() { !0 } else { 0 })
     }
     #[inline(always)]
-    fn select(m: [bool; P], a: Self, b: Self) -> Self {
-        Portable(std::array::from_fn(|i| if m[i] { a.0[i] } else { b.0[i] }))
+    fn select(m: [u32; P], a: Self, b: Self) -> Self {
+        Portable(std::array::from_fn(|i| {
+            f32::from_bits((m[i] & a.0[i].to_bits()) | (!m[i] & b.0[i].to_bits()))
+        }))
     }
     #[inline(always)]
     fn sum(self) -> f32 {
