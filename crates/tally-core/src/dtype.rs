@@ -78,6 +78,16 @@ pub trait FloatElem: WithDType + Default {
     fn to_f32(self) -> f32;
     /// Rounds an f32 result back to this type.
     fn from_f32(v: f32) -> Self;
+    /// The slice itself when this type is f32 (kernels then skip the conversion buffer).
+    fn as_f32s(s: &[Self]) -> Option<&[f32]> {
+        let _ = s;
+        None
+    }
+    /// The slice itself, writable, when this type is f32.
+    fn as_f32s_mut(s: &mut [Self]) -> Option<&mut [f32]> {
+        let _ = s;
+        None
+    }
 }
 
 macro_rules! with_dtype {
@@ -108,6 +118,14 @@ impl FloatElem for f32 {
     #[inline(always)]
     fn from_f32(v: f32) -> Self {
         v
+    }
+    #[inline(always)]
+    fn as_f32s(s: &[Self]) -> Option<&[f32]> {
+        Some(s)
+    }
+    #[inline(always)]
+    fn as_f32s_mut(s: &mut [Self]) -> Option<&mut [f32]> {
+        Some(s)
     }
 }
 

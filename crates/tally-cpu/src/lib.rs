@@ -18,5 +18,6 @@ mod softmax;
 mod storage;
 mod unary;
 mod util;
+mod vmath;
 
 pub use storage::{CpuElem, CpuStorage};

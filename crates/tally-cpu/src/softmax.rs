@@ -3,21 +3,14 @@
 use tally_core::{Counted, FloatElem, Layout, Work};
 
 use crate::util::{bytes, contiguous, for_units};
+use crate::vmath;
 
-/// Softmax of one row in place (f32): max, shift, exp, sum, one reciprocal, scale.
-/// Returns the row's work by the convention (3n adds, n muls, n + 1 specials).
+/// Softmax of one row in place (f32): max, shift, exp, sum, one reciprocal, scale, run
+/// vectorised by [`vmath::softmax_row`]. Returns the row's work by the convention
+/// (3n adds, n muls, n + 1 specials), however many instructions that took.
 pub(crate) fn softmax_row(row: &mut [f32]) -> Work {
     let n = row.len() as u64;
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f32;
-    for v in row.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    let inv = 1.0 / sum;
-    for v in row.iter_mut() {
-        *v *= inv;
-    }
+    vmath::softmax_row(row);
     Work {
         add: 3 * n,
         mul: n,
@@ -32,7 +25,13 @@ pub(crate) fn softmax_last<T: FloatElem>(x: &[T], l: &Layout) -> Counted<Vec<T>>
     let n = l.shape().last().max(1);
     let mut out = vec![T::default(); src.len()];
     let work = for_units(&mut out, n, 20 * n, |r, o| {
-        let mut row: Vec<f32> = src[r * n..(r + 1) * n].iter().map(|v| v.to_f32()).collect();
+        let x = &src[r * n..(r + 1) * n];
+        if let (Some(x), Some(o)) = (T::as_f32s(x), T::as_f32s_mut(o)) {
+            // f32: the row is computed in the output itself.
+            o.copy_from_slice(x);
+            return softmax_row(o);
+        }
+        let mut row: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
         let w = softmax_row(&mut row);
         for (o, &b) in o.iter_mut().zip(&row) {
             *o = T::from_f32(b);

@@ -3,8 +3,10 @@
 use tally_core::{cost, Counted, FloatElem, Layout, UnaryOp, Work};
 
 use crate::util::{bytes, contiguous, for_units, CHUNK};
+use crate::vmath::{self, Func};
 
-/// The scalar definition of each function, in f32.
+/// The scalar definition of each function, in f32 (the special functions' reference;
+/// the kernel runs them vectorised in `crate::vmath`).
 #[inline(always)]
 pub(crate) fn apply(op: UnaryOp, x: f32) -> f32 {
     match op {
@@ -26,7 +28,8 @@ pub(crate) fn apply(op: UnaryOp, x: f32) -> f32 {
 }
 
 /// `o[i] = op(x[i])`, with the choice of function made once per chunk, not per element,
-/// so each arm compiles to its own (vectorisable where the function allows) loop.
+/// so each arm compiles to its own loop. The special functions run vectorised
+/// (`crate::vmath`); f16/bf16 pass through an f32 buffer of [`BLOCK`] elements.
 fn map_chunk<T: FloatElem>(op: UnaryOp, x: &[T], o: &mut [T]) {
     #[inline(always)]
     fn each<T: FloatElem>(x: &[T], o: &mut [T], f: impl Fn(f32) -> f32) {
@@ -37,15 +40,36 @@ fn map_chunk<T: FloatElem>(op: UnaryOp, x: &[T], o: &mut [T]) {
     match op {
         UnaryOp::Neg => each(x, o, |v| apply(UnaryOp::Neg, v)),
         UnaryOp::Relu => each(x, o, |v| apply(UnaryOp::Relu, v)),
-        UnaryOp::GeluErf => each(x, o, |v| apply(UnaryOp::GeluErf, v)),
-        UnaryOp::GeluTanh => each(x, o, |v| apply(UnaryOp::GeluTanh, v)),
-        UnaryOp::Silu => each(x, o, |v| apply(UnaryOp::Silu, v)),
-        UnaryOp::Sigmoid => each(x, o, |v| apply(UnaryOp::Sigmoid, v)),
-        UnaryOp::Tanh => each(x, o, |v| apply(UnaryOp::Tanh, v)),
-        UnaryOp::Exp => each(x, o, |v| apply(UnaryOp::Exp, v)),
+        UnaryOp::GeluErf => vectorised(Func::GeluErf, x, o),
+        UnaryOp::GeluTanh => vectorised(Func::GeluTanh, x, o),
+        UnaryOp::Silu => vectorised(Func::Silu, x, o),
+        UnaryOp::Sigmoid => vectorised(Func::Sigmoid, x, o),
+        UnaryOp::Tanh => vectorised(Func::Tanh, x, o),
+        UnaryOp::Exp => vectorised(Func::Exp, x, o),
         UnaryOp::Log => each(x, o, |v| apply(UnaryOp::Log, v)),
         UnaryOp::Sqrt => each(x, o, |v| apply(UnaryOp::Sqrt, v)),
         UnaryOp::Recip => each(x, o, |v| apply(UnaryOp::Recip, v)),
+    }
+}
+
+/// Elements of f16/bf16 converted to f32 at a time (two 4 KiB buffers, in L1).
+const BLOCK: usize = 1024;
+
+/// `o[i] = f(x[i])` through [`vmath::map`]: in place for f32, via f32 buffers otherwise.
+fn vectorised<T: FloatElem>(f: Func, x: &[T], o: &mut [T]) {
+    if let (Some(x), Some(o)) = (T::as_f32s(x), T::as_f32s_mut(o)) {
+        return vmath::map(f, x, o);
+    }
+    let (mut xb, mut ob) = ([0f32; BLOCK], [0f32; BLOCK]);
+    for (xs, os) in x.chunks(BLOCK).zip(o.chunks_mut(BLOCK)) {
+        let n = xs.len();
+        for (b, &v) in xb.iter_mut().zip(xs) {
+            *b = v.to_f32();
+        }
+        vmath::map(f, &xb[..n], &mut ob[..n]);
+        for (v, &b) in os.iter_mut().zip(&ob[..n]) {
+            *v = T::from_f32(b);
+        }
     }
 }
 

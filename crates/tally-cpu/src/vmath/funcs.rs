@@ -1,0 +1,169 @@
+//! The functions themselves, written once against [`F32s`]: exp by Cody–Waite range
+//! reduction and a Cephes polynomial, erfc by the Numerical Recipes Chebyshev fit (both
+//! relative error ~1e-7), and tanh, sigmoid, silu, gelu_erf and gelu_tanh built on them
+//! in forms that stay accurate in relative terms in the tails.
+
+use super::lanes::F32s;
+
+/// Largest input whose exp is computed; above it (exp(88.8) > f32::MAX) the result is +inf.
+const EXP_HI: f32 = 88.8;
+/// Smallest input whose exp is computed; below it the result rounds to 0.
+const EXP_LO: f32 = -104.0;
+
+/// exp(hi + lo) for a small correction `lo` (|lo| ≲ 2), so that a caller holding an
+/// argument in two parts (such as −x² split exactly) keeps its low bits.
+///
+/// n = round((hi + lo)·log₂e); r = (hi − n·ln2_hi) − n·ln2_lo + lo, |r| ≲ ln2/2 (the
+/// first difference is exact); e^r by a degree-7 polynomial; 2ⁿ applied in two halves
+/// so that n from −150 (subnormal results) to 128 (overflow to inf) stays representable.
+#[inline(always)]
+pub(super) fn exp_parts<V: F32s>(hi: V, lo: V) -> V {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits so n·LN2_HI is exact.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // Cephes expf: e^r ≈ 1 + r + r²·P(r) on [−ln2/2, ln2/2].
+    const P: [f32; 6] = [
+        1.987_569_1e-4,
+        1.398_2e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        5e-1,
+    ];
+    let hi = hi.max(V::splat(EXP_LO)).min(V::splat(EXP_HI));
+    let n = hi.add(lo).mul(V::splat(LOG2E)).round();
+    let r = n
+        .mul(V::splat(-LN2_HI))
+        .add(hi)
+        .add(n.mul(V::splat(-LN2_LO)))
+        .add(lo);
+    let mut p = V::splat(P[0]);
+    for &c in &P[1..] {
+        p = p.mul_add(r, V::splat(c));
+    }
+    let e = p.mul_add(r.mul(r), r).add(V::splat(1.0));
+    let n1 = n.mul(V::splat(0.5)).round();
+    let n2 = n.sub(n1);
+    e.mul(n1.pow2i()).mul(n2.pow2i())
+}
+
+/// eˣ; +inf → +inf, −inf → 0, NaN → NaN.
+#[inline(always)]
+pub(super) fn exp<V: F32s>(x: V) -> V {
+    V::select(x.is_nan(), x, exp_parts(x, V::splat(0.0)))
+}
+
+/// erfc(x/√2) for a = |x| ≥ 0 (the tail gelu_erf needs), relative error ~2e-7.
+///
+/// Numerical Recipes' `erfcc`: with z = a/√2 and t = 1/(1 + z/2),
+/// erfc(z) = t·exp(−z² − 1.26551223 + t·Q(t)), fractional error < 1.2e-7 for all z ≥ 0.
+/// z² = a²/2 is formed exactly (a Dekker split of a·a) and passed to [`exp_parts`] as the
+/// high part, so the result keeps its relative accuracy where erfc is tiny.
+#[inline(always)]
+fn erfc_scaled<V: F32s>(a: V) -> V {
+    const Q: [f32; 10] = [
+        0.170_872_77,
+        -0.822_152_23,
+        1.488_515_9,
+        -1.135_204,
+        0.278_868_07,
+        -0.186_288_06,
+        0.096_784_18,
+        0.374_091_96,
+        1.000_023_7,
+        -1.265_512_2,
+    ];
+    // Beyond a = 14, erfc(a/√2) < 1e-43: the result is 0.
+    const A_MAX: f32 = 14.0;
+    let big = V::splat(A_MAX).lt(a);
+    let a = a.min(V::splat(A_MAX));
+    let z = a.mul(V::splat(std::f32::consts::FRAC_1_SQRT_2));
+    let t = V::splat(1.0).div(z.mul_add(V::splat(0.5), V::splat(1.0)));
+    let mut q = V::splat(Q[0]);
+    for &c in &Q[1..] {
+        q = q.mul_add(t, V::splat(c));
+    }
+    // a·a = sq + err exactly: a = ah + al with ah of 12 significant bits.
+    let sq = a.mul(a);
+    let ah = a.high_bits();
+    let al = a.sub(ah);
+    let err = ah
+        .mul(ah)
+        .sub(sq)
+        .add(ah.mul(al).mul(V::splat(2.0)))
+        .add(al.mul(al));
+    let half = V::splat(-0.5);
+    let e = t.mul(exp_parts(sq.mul(half), err.mul(half).add(q)));
+    V::select(big, V::splat(0.0), e)
+}
+
+/// erfc(x/√2) for x ≥ 0, exposed for the accuracy tests.
+#[cfg(test)]
+#[inline(always)]
+pub(super) fn erfc_of_scaled<V: F32s>(a: V) -> V {
+    erfc_scaled(a)
+}
+
+/// gelu_erf(x) = 0.5·x·(1 + erf(x/√2)) = 0.5·x·erfc(−x/√2), evaluated as
+/// 0.5·x·erfc(|x|/√2) for x < 0 and x·(1 − 0.5·erfc(x/√2)) for x ≥ 0 (no cancellation).
+#[inline(always)]
+pub(super) fn gelu_erf<V: F32s>(x: V) -> V {
+    let e = erfc_scaled(x.abs()).mul(V::splat(0.5));
+    let neg = x.lt(V::splat(0.0));
+    V::select(neg, x.mul(e), x.mul(V::splat(1.0).sub(e)))
+}
+
+/// tanh(x): x + x³·P(x²) below |x| = 0.625 (Cephes `tanhf`), 1 − 2/(e^{2|x|} + 1) above,
+/// with the sign of x; ±inf → ±1, NaN → NaN.
+#[inline(always)]
+pub(super) fn tanh<V: F32s>(x: V) -> V {
+    const P: [f32; 5] = [
+        -5.704_988_7e-3,
+        2.063_909e-2,
+        -5.373_971_6e-2,
+        1.333_144_2e-1,
+        -3.333_328e-1,
+    ];
+    let a = x.abs();
+    let s = x.mul(x);
+    let mut p = V::splat(P[0]);
+    for &c in &P[1..] {
+        p = p.mul_add(s, V::splat(c));
+    }
+    let small = p.mul(s).mul_add(x, x);
+    // Beyond |x| = 9.02, tanh rounds to 1 in f32.
+    let a2 = a.min(V::splat(9.02)).mul(V::splat(2.0));
+    let one = V::splat(1.0);
+    let large = one.sub(V::splat(2.0).div(exp(a2).add(one))).with_sign_of(x);
+    let r = V::select(a.lt(V::splat(0.625)), small, large);
+    V::select(x.is_nan(), x, r)
+}
+
+/// σ(x) = 1/(1 + e^{−x}), evaluated as e^{x}/(1 + e^{x}) for x < 0 so that e^{−x} never
+/// overflows and subnormal results keep their bits; +inf → 1, −inf → 0, NaN → NaN.
+#[inline(always)]
+pub(super) fn sigmoid<V: F32s>(x: V) -> V {
+    let one = V::splat(1.0);
+    let e = exp(V::splat(0.0).sub(x.abs()));
+    let num = V::select(x.lt(V::splat(0.0)), e, one);
+    num.div(one.add(e))
+}
+
+/// silu(x) = x·σ(x).
+#[inline(always)]
+pub(super) fn silu<V: F32s>(x: V) -> V {
+    x.mul(sigmoid(x))
+}
+
+/// gelu_tanh(x) = 0.5·x·(1 + tanh(u)), u = √(2/π)·x·(1 + 0.044715·x²), evaluated as
+/// x·σ(2u) (1 + tanh u = 2σ(2u)), which has no cancellation for x < 0.
+#[inline(always)]
+pub(super) fn gelu_tanh<V: F32s>(x: V) -> V {
+    // 2·√(2/π) and 2·√(2/π)·0.044715.
+    const C1: f32 = 1.595_769;
+    const C3: f32 = 0.071_354_82;
+    let x2 = x.mul(x);
+    let two_u = x.mul(x2.mul_add(V::splat(C3), V::splat(C1)));
+    x.mul(sigmoid(two_u))
+}

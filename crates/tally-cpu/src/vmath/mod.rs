@@ -1,0 +1,197 @@
+//! Vectorised f32 special functions (exp, tanh, sigmoid, silu, gelu_erf, gelu_tanh) and
+//! the softmax row built on exp, for AVX-512F, AVX2 + FMA and portable Rust, with the
+//! variant chosen once per host by [`crate::gemm::detect`].
+//!
+//! The math lives once in `funcs.rs`, generic over the register type of `lanes.rs`
+//! (portable) and `x86.rs`; the entry points here stamp it into one
+//! `#[target_feature]` function per ISA. Counting is the callers' business: by the FPO
+//! convention a special function is one `special` however it is computed.
+
+mod funcs;
+mod lanes;
+#[cfg(test)]
+mod tests;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use crate::gemm::{detect, Isa};
+use lanes::{F32s, Portable};
+
+/// The functions this module vectorises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Func {
+    /// eˣ.
+    Exp,
+    /// tanh x.
+    Tanh,
+    /// σ(x) = 1/(1 + e^{−x}).
+    Sigmoid,
+    /// x·σ(x).
+    Silu,
+    /// 0.5·x·(1 + erf(x/√2)).
+    GeluErf,
+    /// 0.5·x·(1 + tanh(√(2/π)·x·(1 + 0.044715·x²))).
+    GeluTanh,
+}
+
+/// `out[i] = f(x[i])` on this host's best ISA. `x` and `out` have the same length.
+pub(crate) fn map(f: Func, x: &[f32], out: &mut [f32]) {
+    map_with(detect(), f, x, out)
+}
+
+/// `out[i] = f(x[i])` with the `isa` variant (one from `Isa::available()`).
+pub(crate) fn map_with(isa: Isa, f: Func, x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "vmath::map lengths");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa` comes from `Isa::available`, which detected AVX-512F and FMA.
+        Isa::Avx512 => unsafe { map_avx512(f, x, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, AVX2 and FMA were detected before this variant was chosen.
+        Isa::Avx2 => unsafe { map_avx2(f, x, out) },
+        _ => map_lanes::<Portable>(f, x, out),
+    }
+}
+
+/// Softmax of one row in place on this host's best ISA: max, exp(x − max) and its sum,
+/// one reciprocal, scale. `row` (n,) → (n,).
+pub(crate) fn softmax_row(row: &mut [f32]) {
+    softmax_row_with(detect(), row)
+}
+
+/// [`softmax_row`] with the `isa` variant (one from `Isa::available()`).
+pub(crate) fn softmax_row_with(isa: Isa, row: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa` comes from `Isa::available`, which detected AVX-512F and FMA.
+        Isa::Avx512 => unsafe { softmax_avx512(row) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, AVX2 and FMA were detected before this variant was chosen.
+        Isa::Avx2 => unsafe { softmax_avx2(row) },
+        _ => softmax_lanes::<Portable>(row),
+    }
+}
+
+/// [`map_with`] compiled for AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn map_avx512(f: Func, x: &[f32], out: &mut [f32]) {
+    map_lanes::<x86::Avx512>(f, x, out)
+}
+
+/// [`map_with`] compiled for AVX2 + FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn map_avx2(f: Func, x: &[f32], out: &mut [f32]) {
+    map_lanes::<x86::Avx2>(f, x, out)
+}
+
+/// [`softmax_row_with`] compiled for AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn softmax_avx512(row: &mut [f32]) {
+    softmax_lanes::<x86::Avx512>(row)
+}
+
+/// [`softmax_row_with`] compiled for AVX2 + FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn softmax_avx2(row: &mut [f32]) {
+    softmax_lanes::<x86::Avx2>(row)
+}
+
+/// The widest register any variant uses, for the padded tail.
+const MAX_LANES: usize = 16;
+
+/// One function of `funcs.rs` as a type, so the loop below calls it directly: a function
+/// passed as a value would go through a call shim compiled without the target feature,
+/// and its intrinsics would no longer inline.
+trait Kernel {
+    /// The function on one register.
+    fn eval<V: F32s>(x: V) -> V;
+}
+
+/// Stamps out one [`Kernel`] type per function of `funcs.rs`.
+macro_rules! kernel {
+    ($name:ident, $f:ident) => {
+        #[doc = concat!("`funcs::", stringify!($f), "` as a [`Kernel`].")]
+        struct $name;
+        impl Kernel for $name {
+            #[inline(always)]
+            fn eval<V: F32s>(x: V) -> V {
+                funcs::$f(x)
+            }
+        }
+    };
+}
+kernel!(ExpK, exp);
+kernel!(TanhK, tanh);
+kernel!(SigmoidK, sigmoid);
+kernel!(SiluK, silu);
+kernel!(GeluErfK, gelu_erf);
+kernel!(GeluTanhK, gelu_tanh);
+
+/// `out[i] = K(x[i])` a register at a time; the tail goes through a padded register.
+#[inline(always)]
+fn each<V: F32s, K: Kernel>(x: &[f32], out: &mut [f32]) {
+    let l = V::LANES;
+    let whole = x.len() / l * l;
+    for (xs, os) in x[..whole]
+        .chunks_exact(l)
+        .zip(out[..whole].chunks_exact_mut(l))
+    {
+        K::eval(V::load(xs)).store(os);
+    }
+    let rest = x.len() - whole;
+    if rest > 0 {
+        let mut buf = [0f32; MAX_LANES];
+        buf[..rest].copy_from_slice(&x[whole..]);
+        K::eval(V::load(&buf)).store(&mut buf);
+        out[whole..].copy_from_slice(&buf[..rest]);
+    }
+}
+
+/// The function chosen once, then one loop per function.
+#[inline(always)]
+fn map_lanes<V: F32s>(f: Func, x: &[f32], out: &mut [f32]) {
+    match f {
+        Func::Exp => each::<V, ExpK>(x, out),
+        Func::Tanh => each::<V, TanhK>(x, out),
+        Func::Sigmoid => each::<V, SigmoidK>(x, out),
+        Func::Silu => each::<V, SiluK>(x, out),
+        Func::GeluErf => each::<V, GeluErfK>(x, out),
+        Func::GeluTanh => each::<V, GeluTanhK>(x, out),
+    }
+}
+
+/// Softmax of `row` in place, a register at a time (the tail padded with −inf, whose
+/// exp is 0, so it changes neither the max nor the sum).
+#[inline(always)]
+fn softmax_lanes<V: F32s>(row: &mut [f32]) {
+    let l = V::LANES;
+    let whole = row.len() / l * l;
+    let rest = row.len() - whole;
+    let mut tail = [f32::NEG_INFINITY; MAX_LANES];
+    tail[..rest].copy_from_slice(&row[whole..]);
+    let mut m = V::load(&tail);
+    for c in row[..whole].chunks_exact(l) {
+        m = V::load(c).max(m);
+    }
+    let max = V::splat(m.max_lane());
+    let mut sum = V::splat(0.0);
+    for c in row[..whole].chunks_exact_mut(l) {
+        let e = funcs::exp(V::load(c).sub(max));
+        e.store(c);
+        sum = sum.add(e);
+    }
+    let e = funcs::exp(V::load(&tail).sub(max));
+    e.store(&mut tail);
+    let inv = 1.0 / sum.add(e).sum();
+    let inv_v = V::splat(inv);
+    for c in row[..whole].chunks_exact_mut(l) {
+        V::load(c).mul(inv_v).store(c);
+    }
+    for (r, t) in row[whole..].iter_mut().zip(&tail) {
+        *r = t * inv;
+    }
+}
