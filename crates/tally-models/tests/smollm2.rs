@@ -162,6 +162,42 @@ fn f32_last_logits_match_transformers() {
 }
 
 #[test]
+fn forward_last_is_the_last_row_of_forward_for_less_work() {
+    let Some(model) = model() else {
+        return;
+    };
+    let ids = u32s(&golden()["input_ids"]);
+    let x = prompt_tensor(&ids);
+    let (full, all) =
+        tally_core::try_measure(|| model.forward(&x, &mut model.new_cache())).unwrap();
+    let (last, one) =
+        tally_core::try_measure(|| model.forward_last(&x, &mut model.new_cache())).unwrap();
+    assert_eq!(last.dims(), [1, 49152]);
+    let want = full
+        .narrow(1, ids.len() - 1, 1)
+        .unwrap()
+        .to_f64_vec()
+        .unwrap();
+    let got = last.to_f64_vec().unwrap();
+    let err = want
+        .iter()
+        .zip(&got)
+        .fold(0f64, |e, (a, b)| e.max((a - b).abs()));
+    assert!(err <= 1e-4, "max abs difference {err}");
+    // The output projection runs on 1 row instead of s: (s − 1)·V·H fewer MACs.
+    let (v, h) = (49152u64, 576u64);
+    let saved = (ids.len() as u64 - 1) * v * h;
+    let matmul_fma = |l: &tally_core::Ledger| -> u64 {
+        l.records()
+            .iter()
+            .filter(|r| r.op == OpId::Matmul)
+            .map(|r| r.work.fma)
+            .sum()
+    };
+    assert_eq!(matmul_fma(&all) - matmul_fma(&one), saved);
+}
+
+#[test]
 fn greedy_20_tokens_match_transformers() {
     let Some(model) = model() else {
         return;

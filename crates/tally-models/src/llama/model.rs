@@ -120,6 +120,25 @@ impl Llama {
         mask: Option<&Tensor>,
         positions: Option<&[usize]>,
     ) -> Result<Tensor> {
+        self.run(ids, cache, mask, positions, false)
+    }
+
+    /// Logits (b, V) of the last position only, for `ids` (b, s) u32 after the cached
+    /// tokens: [`Llama::forward`] with the final norm and the output projection applied to
+    /// the last row alone, as generation needs (the projection is V·H MACs per row).
+    pub fn forward_last(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        self.run(ids, cache, None, None, true)
+    }
+
+    /// The decoder stack; `last_only` projects only each sequence's last row to logits.
+    fn run(
+        &self,
+        ids: &Tensor,
+        cache: &mut KvCache,
+        mask: Option<&Tensor>,
+        positions: Option<&[usize]>,
+        last_only: bool,
+    ) -> Result<Tensor> {
         const OP: &str = "Llama::forward";
         if ids.rank() != 2 || ids.dtype() != DType::U32 {
             return Err(Error::shape(OP, ids.shape(), "ids must be (b, s) u32"));
@@ -159,6 +178,9 @@ impl Llama {
         let mut x = scope("embed", || self.embed.forward(ids))?;
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(&x, &rope, mask, cache, i)?;
+        }
+        if last_only {
+            x = x.narrow(1, s - 1, 1)?.squeeze(1)?;
         }
         scope("lm_head", || self.lm_head.forward(&self.norm.forward(&x)?))
     }

@@ -1,0 +1,350 @@
+//! Whole models, Tally against candle (candle-transformers 0.11) on the same weights, the
+//! same inputs and the same thread count, interleaved pass by pass so machine noise hits
+//! both alike. For each workload it prints the medians (with min–max), the ratio
+//! candle / Tally (above 1: Tally is faster), and Tally's executed FPO and bytes per
+//! second at its median (FPO counted by the kernels, not criterion's "elements").
+//! Before timing, each pair's outputs are compared, so both engines compute the same thing.
+//!
+//! `cargo bench -p tally-benches --bench models` (needs `models/fetch minilm smollm2`;
+//! a workload whose checkpoint is missing is skipped with the fetch command).
+//! `TALLY_BENCH_QUICK=1` runs fewer passes.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::{DType as CDType, Device as CDevice, Tensor as CTensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::{bert, llama};
+use tally::models::bert::{Bert, MINILM_DIR};
+use tally::models::llama::{Llama, GGUF_FILE, SMOLLM2_DIR};
+use tally::{measure, DType, Device, Ledger, Tensor};
+
+/// Seconds of each pass of two engines, interleaved.
+struct Race {
+    tally: Vec<f64>,
+    candle: Vec<f64>,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[s.len() / 2]
+}
+
+fn span(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::MAX, 0f64), |(lo, hi), &t| (lo.min(t), hi.max(t)))
+}
+
+fn ms(s: f64) -> String {
+    format!("{:.2} ms", s * 1e3)
+}
+
+/// Times `passes` of `a` and `b` alternately (after one warm-up each), swapping which
+/// goes first every pass.
+fn race(passes: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> Race {
+    a();
+    b();
+    let mut r = Race {
+        tally: Vec::new(),
+        candle: Vec::new(),
+    };
+    let time = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    };
+    for i in 0..passes {
+        if i % 2 == 0 {
+            r.tally.push(time(&mut a));
+            r.candle.push(time(&mut b));
+        } else {
+            r.candle.push(time(&mut b));
+            r.tally.push(time(&mut a));
+        }
+    }
+    r
+}
+
+/// One table row: medians, spread, ratio, and Tally's rates from one counted pass.
+fn report(name: &str, r: &Race, counted: &Ledger, per: &str, units: f64) {
+    let (t, c) = (median(&r.tally), median(&r.candle));
+    let (tl, th) = span(&r.tally);
+    let (cl, ch) = span(&r.candle);
+    let w = counted.total().work;
+    println!(
+        "| {name} | {} [{}–{}] | {} [{}–{}] | {:.2}× | {:.1} | {:.2} | {:.1} {per} | {:.1} {per} |",
+        ms(t),
+        ms(tl),
+        ms(th),
+        ms(c),
+        ms(cl),
+        ms(ch),
+        c / t,
+        w.fpo() as f64 / t / 1e9,
+        w.bytes() as f64 / t / 1e9,
+        units / t,
+        units / c,
+    );
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (x as f64, y as f64);
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    ab / (aa.sqrt() * bb.sqrt())
+}
+
+/// Token ids for a (b, s) input: `[CLS]`, then ordinary word-piece ids, then `[SEP]`.
+/// Content does not change the work; the same ids go to both engines.
+fn bert_ids(b: usize, s: usize) -> Vec<u32> {
+    (0..b * s)
+        .map(|i| match i % s {
+            0 => 101,
+            j if j == s - 1 => 102,
+            j => 1000 + ((j * 7919 + i / s * 31) % 28000) as u32,
+        })
+        .collect()
+}
+
+fn minilm(dir: &Path, passes: usize) {
+    let model = Bert::load(dir, DType::F32).expect("tally loads MiniLM");
+    let cfg: bert::Config = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("config.json")).expect("config.json"),
+    )
+    .expect("candle reads config.json");
+    // SAFETY: the checkpoint file is not modified while mapped (it lives in the cache).
+    let vb = unsafe {
+        VarBuilder::from_mmaped_safetensors(
+            &[dir.join("model.safetensors")],
+            CDType::F32,
+            &CDevice::Cpu,
+        )
+    }
+    .expect("candle maps the checkpoint");
+    let peer = bert::BertModel::load(vb, &cfg).expect("candle loads MiniLM");
+    for (b, s) in [(1usize, 128usize), (1, 512), (8, 128)] {
+        let ids = bert_ids(b, s);
+        let t_ids = Tensor::from_vec(ids.clone(), [b, s], Device::Cpu).unwrap();
+        let t_mask = Tensor::from_vec(vec![1u32; b * s], [b, s], Device::Cpu).unwrap();
+        let c_ids = CTensor::from_vec(ids, (b, s), &CDevice::Cpu).unwrap();
+        let c_types = c_ids.zeros_like().unwrap();
+        let c_mask = c_ids.ones_like().unwrap();
+        let ours = || {
+            let h = model.forward(&t_ids, &t_mask).unwrap();
+            model.pool(&h, &t_mask).unwrap()
+        };
+        // The same pooling on candle's side: mean over tokens, then unit length.
+        let theirs = || {
+            let h = peer.forward(&c_ids, &c_types, Some(&c_mask)).unwrap();
+            let mean = (h.sum(1).unwrap() / s as f64).unwrap();
+            let norm = mean.sqr().unwrap().sum_keepdim(1).unwrap().sqrt().unwrap();
+            mean.broadcast_div(&norm).unwrap()
+        };
+        let a = ours().to_vec::<f32>().unwrap();
+        let c: Vec<f32> = theirs().flatten_all().unwrap().to_vec1().unwrap();
+        let cos = cosine(&a, &c);
+        assert!(cos > 0.99999, "MiniLM {b}x{s}: cosine to candle {cos}");
+        let (_, counted) = measure(ours);
+        let r = race(passes, || drop(ours()), || drop(theirs()));
+        report(
+            &format!("MiniLM f32 {b}×{s}"),
+            &r,
+            &counted,
+            "seq/s",
+            b as f64,
+        );
+    }
+}
+
+/// GGUF's q and k rows (interleaved RoPE pairs within each head) back in Hugging Face's
+/// half-split order, which candle's Llama rotates: row 2j + t of a head is HF's t·d/2 + j.
+fn unpermute(w: CTensor, heads: usize) -> CTensor {
+    let (out, inp) = w.dims2().unwrap();
+    let d = out / heads;
+    w.reshape((heads, d / 2, 2, inp))
+        .unwrap()
+        .transpose(1, 2)
+        .unwrap()
+        .reshape((out, inp))
+        .unwrap()
+        .contiguous()
+        .unwrap()
+}
+
+/// The GGUF checkpoint dequantised to f32 under Hugging Face names, for candle's Llama.
+fn candle_llama(path: &Path, c: &tally::models::llama::LlamaConfig) -> llama::Llama {
+    use candle_core::quantized::gguf_file::Content;
+    let mut file = std::fs::File::open(path).expect("model.gguf");
+    let content = Content::read(&mut file).expect("GGUF header");
+    let mut ts = HashMap::new();
+    let names: Vec<String> = content.tensor_infos.keys().cloned().collect();
+    for name in names {
+        let q = content
+            .tensor(&mut file, &name, &CDevice::Cpu)
+            .expect("GGUF tensor");
+        let t = q.dequantize(&CDevice::Cpu).expect("dequantise");
+        let hf = if let Some(rest) = name.strip_prefix("blk.") {
+            let (i, rest) = rest.split_once('.').unwrap();
+            let (t, part) = match rest {
+                "attn_q.weight" => (unpermute(t, c.num_heads), "self_attn.q_proj.weight"),
+                "attn_k.weight" => (unpermute(t, c.num_kv_heads), "self_attn.k_proj.weight"),
+                "attn_v.weight" => (t, "self_attn.v_proj.weight"),
+                "attn_output.weight" => (t, "self_attn.o_proj.weight"),
+                "attn_norm.weight" => (t, "input_layernorm.weight"),
+                "ffn_norm.weight" => (t, "post_attention_layernorm.weight"),
+                "ffn_gate.weight" => (t, "mlp.gate_proj.weight"),
+                "ffn_up.weight" => (t, "mlp.up_proj.weight"),
+                "ffn_down.weight" => (t, "mlp.down_proj.weight"),
+                other => panic!("unexpected GGUF tensor blk.{i}.{other}"),
+            };
+            ts.insert(format!("model.layers.{i}.{part}"), t);
+            continue;
+        } else {
+            match name.as_str() {
+                "token_embd.weight" => "model.embed_tokens.weight",
+                "output_norm.weight" => "model.norm.weight",
+                "output.weight" => "lm_head.weight",
+                other => panic!("unexpected GGUF tensor {other}"),
+            }
+        };
+        ts.insert(hf.to_string(), t);
+    }
+    let cfg = llama::Config {
+        hidden_size: c.hidden_size,
+        intermediate_size: c.intermediate_size,
+        vocab_size: c.vocab_size,
+        num_hidden_layers: c.num_layers,
+        num_attention_heads: c.num_heads,
+        num_key_value_heads: c.num_kv_heads,
+        use_flash_attn: false,
+        rms_norm_eps: c.rms_norm_eps,
+        rope_theta: c.rope_theta as f32,
+        bos_token_id: None,
+        eos_token_id: None,
+        rope_scaling: None,
+        max_position_embeddings: c.max_position,
+        tie_word_embeddings: !ts.contains_key("lm_head.weight"),
+    };
+    let vb = VarBuilder::from_tensors(ts, CDType::F32, &CDevice::Cpu);
+    llama::Llama::load(vb, &cfg).expect("candle loads SmolLM2")
+}
+
+fn smollm2(dir: &Path, passes: usize) {
+    let model = Llama::load(dir, DType::F32).expect("tally loads SmolLM2");
+    let c = model.config().clone();
+    let peer = candle_llama(&dir.join(GGUF_FILE), &c);
+    let ccfg = llama::Config {
+        hidden_size: c.hidden_size,
+        intermediate_size: c.intermediate_size,
+        vocab_size: c.vocab_size,
+        num_hidden_layers: c.num_layers,
+        num_attention_heads: c.num_heads,
+        num_key_value_heads: c.num_kv_heads,
+        use_flash_attn: false,
+        rms_norm_eps: c.rms_norm_eps,
+        rope_theta: c.rope_theta as f32,
+        bos_token_id: None,
+        eos_token_id: None,
+        rope_scaling: None,
+        max_position_embeddings: c.max_position,
+        tie_word_embeddings: true,
+    };
+    let new_peer_cache =
+        || llama::Cache::new(true, CDType::F32, &ccfg, &CDevice::Cpu).expect("candle cache");
+    let s = 128;
+    let ids: Vec<u32> = (0..s as u32).map(|i| 100 + (i * 7919) % 40000).collect();
+    let t_ids = Tensor::from_vec(ids.clone(), [1, s], Device::Cpu).unwrap();
+    let c_ids = CTensor::from_vec(ids, (1, s), &CDevice::Cpu).unwrap();
+
+    // Prefill: the prompt's last-position logits, from an empty cache.
+    let ours = || model.forward_last(&t_ids, &mut model.new_cache()).unwrap();
+    let theirs = || peer.forward(&c_ids, 0, &mut new_peer_cache()).unwrap();
+    let a = ours().to_vec::<f32>().unwrap();
+    let b: Vec<f32> = theirs().flatten_all().unwrap().to_vec1().unwrap();
+    let err = a
+        .iter()
+        .zip(&b)
+        .fold(0f32, |e, (x, y)| e.max((x - y).abs()));
+    assert!(
+        err < 1e-2,
+        "SmolLM2 prefill logits differ from candle by {err}"
+    );
+    let (_, counted) = measure(ours);
+    let r = race(passes, || drop(ours()), || drop(theirs()));
+    report(
+        &format!("SmolLM2 f32 prefill 1×{s}"),
+        &r,
+        &counted,
+        "tok/s",
+        s as f64,
+    );
+
+    // Decode: one token at a time after the prompt, each engine with its own cache.
+    let mut t_cache = model.new_cache();
+    model.forward_last(&t_ids, &mut t_cache).unwrap();
+    let mut c_cache = new_peer_cache();
+    peer.forward(&c_ids, 0, &mut c_cache).unwrap();
+    let next = |i: usize| 200 + (i as u32 * 31) % 40000;
+    let (mut ti, mut ci) = (0usize, 0usize);
+    let step_tally = Tensor::from_vec(vec![next(0)], [1, 1], Device::Cpu).unwrap();
+    // One step counted on its own: the cost of a token after the prompt.
+    let (_, step_ledger) = {
+        let mut probe = model.new_cache();
+        model.forward_last(&t_ids, &mut probe).unwrap();
+        measure(|| model.forward_last(&step_tally, &mut probe).unwrap())
+    };
+    let steps = passes * 4;
+    let r = race(
+        steps,
+        || {
+            let x = Tensor::from_vec(vec![next(ti)], [1, 1], Device::Cpu).unwrap();
+            model.forward_last(&x, &mut t_cache).unwrap();
+            ti += 1;
+        },
+        || {
+            let x = CTensor::from_vec(vec![next(ci)], (1, 1), &CDevice::Cpu).unwrap();
+            peer.forward(&x, s + ci, &mut c_cache).unwrap();
+            ci += 1;
+        },
+    );
+    report(
+        &format!("SmolLM2 f32 decode after {s} ({steps} steps)"),
+        &r,
+        &step_ledger,
+        "tok/s",
+        1.0,
+    );
+}
+
+fn main() {
+    let quick = std::env::var_os("TALLY_BENCH_QUICK").is_some();
+    let passes = if quick { 3 } else { 11 };
+    let cache = tally::models::cache_dir();
+    println!(
+        "Tally against candle {} (candle-transformers), f32, {} threads, medians of {passes} interleaved passes [min–max]\n",
+        "0.11",
+        tally::num_threads()
+    );
+    println!("| workload | Tally | candle | candle / Tally | Tally GFLOP/s (executed) | Tally GB/s (counted) | Tally | candle |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (dir, run, fetch) in [
+        (MINILM_DIR, minilm as fn(&Path, usize), "minilm"),
+        (SMOLLM2_DIR, smollm2, "smollm2"),
+    ] {
+        let path = cache.join(dir);
+        if path.exists() {
+            run(&path, passes);
+        } else {
+            println!(
+                "skipping {dir}: not in {}; run models/fetch {fetch}",
+                cache.display()
+            );
+        }
+    }
+}
