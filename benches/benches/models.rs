@@ -327,8 +327,7 @@ fn main() {
     let passes = if quick { 3 } else { 11 };
     let cache = tally::models::cache_dir();
     println!(
-        "Tally against candle {} (candle-transformers), f32, {} threads, medians of {passes} interleaved passes [min–max]\n",
-        "0.11",
+        "Tally against candle 0.11 (candle-transformers), f32, {} threads, medians of {passes} interleaved passes [min–max]\n",
         tally::num_threads()
     );
     println!("| workload | Tally | candle | candle / Tally | Tally GFLOP/s (executed) | Tally GB/s (counted) | Tally | candle |");
