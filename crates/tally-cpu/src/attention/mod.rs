@@ -1,11 +1,12 @@
 //! Scaled-dot-product attention, one (batch, head) pair per work unit. Padded keys and (when
 //! causal) future keys are never computed; each unit counts only the (query, key) pairs it
 //! visited. Without a causal mask every query of a head sees the same keys, so the head runs
-//! as two packed products over the visible keys ([`blocked`]); with one, rows differ and run
-//! one by one ([`rowwise`]).
+//! as two packed products over the visible keys ([`blocked`]); with one, rows differ, and
+//! blocks of rows share a rectangle of keys run as packed products plus a short diagonal
+//! ([`causal`]).
 
 mod blocked;
-mod rowwise;
+mod causal;
 
 use std::borrow::Cow;
 
@@ -65,7 +66,7 @@ pub(crate) fn attention<T: FloatElem>(
     let work = if out.is_empty() {
         Work::ZERO
     } else if p.causal {
-        rowwise::run(&heads, p, &mut out)
+        causal::run(&heads, p, &mut out)
     } else {
         blocked::run(&heads, p, &mut out)
     };

@@ -1,0 +1,147 @@
+//! Causal attention per (batch, head), in blocks of query rows. Queries are aligned to the
+//! end of the keys, so row i sees the visible keys before position i + s_k − s_q + 1. In a
+//! block, the keys every row sees (the rectangle) go through two packed products; each
+//! row's few extra keys on the diagonal go through vector dot products and axpys. Masked
+//! (future or padded) pairs are never computed, and each unit counts the pairs it visited:
+//! 2·d FMAs and one scale mul per pair, plus the softmax of each row.
+
+use tally_core::backend::AttentionParams;
+use tally_core::{FloatElem, Work};
+
+use super::Heads;
+use crate::gemm::{gemm, MatRef};
+use crate::softmax::softmax_row;
+use crate::util::for_units;
+
+/// Query rows per block: the rectangle's products reach the packed GEMM's efficiency while
+/// the diagonal's extra pairs (at most BLOCK − 1 per row) stay a small share.
+const BLOCK: usize = 32;
+
+/// Σ a[i]·b[i] with 8 independent accumulators, so the loop vectorises.
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Fills `out` (b, h, s_q, d) and returns the arithmetic work.
+pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut [T]) -> Work {
+    let (sq, sk, d) = (x.sq, x.sk, x.d);
+    for_units(out, sq * d, 2 * sq * sk * d, |bh, o| {
+        let bi = bh / x.h;
+        let kv = x.kv_base(bh);
+        // Visible key positions, ascending, and their rows gathered in f32.
+        let keys: Vec<usize> = (0..sk).filter(|&j| x.visible(bi, j)).collect();
+        let gather = |src: &[T]| -> Vec<f32> {
+            let mut g = Vec::with_capacity(keys.len() * d);
+            for &j in &keys {
+                g.extend(src[kv + j * d..kv + (j + 1) * d].iter().map(|v| v.to_f32()));
+            }
+            g
+        };
+        let (kf, vf) = (gather(&x.k), gather(&x.v));
+        let qf: Vec<f32> = x.q[bh * sq * d..(bh + 1) * sq * d]
+            .iter()
+            .map(|v| v.to_f32())
+            .collect();
+        // Row i sees the first `seen(i)` visible keys.
+        let seen = |i: usize| {
+            let end = (i + sk + 1).saturating_sub(sq).min(sk);
+            keys.partition_point(|&j| j < end)
+        };
+        let mut w = Work::ZERO;
+        let mut probs = Vec::new();
+        let mut acc = Vec::new();
+        for i0 in (0..sq).step_by(BLOCK) {
+            let i1 = (i0 + BLOCK).min(sq);
+            let rows = i1 - i0;
+            let rect = seen(i0);
+            let width = seen(i1 - 1);
+            // Scores of the rectangle: S (rows, rect) = Q_blk · K[..rect]ᵀ, row stride `width`.
+            probs.clear();
+            probs.resize(rows * width.max(1), 0f32);
+            if rect > 0 {
+                let qm = MatRef {
+                    data: &qf,
+                    offset: i0 * d,
+                    rs: d,
+                    cs: 1,
+                };
+                let km = MatRef {
+                    data: &kf,
+                    offset: 0,
+                    rs: 1,
+                    cs: d,
+                };
+                let mut s = vec![0f32; rows * rect];
+                w.fma += gemm(rows, rect, d, qm, km, None, &mut s);
+                for (r, srow) in s.chunks(rect).enumerate() {
+                    probs[r * width..r * width + rect].copy_from_slice(srow);
+                }
+            }
+            // The diagonal: each row's keys past the rectangle, then the softmax over its row.
+            for r in 0..rows {
+                let n = seen(i0 + r);
+                let row = &mut probs[r * width..r * width + n];
+                let q = &qf[(i0 + r) * d..(i0 + r + 1) * d];
+                for (c, s) in row.iter_mut().enumerate().skip(rect) {
+                    *s = dot(q, &kf[c * d..(c + 1) * d]);
+                }
+                w.fma += ((n - rect.min(n)) * d) as u64;
+                if n > 0 {
+                    row.iter_mut().for_each(|s| *s *= p.scale);
+                    w += softmax_row(row)
+                        + Work {
+                            mul: n as u64,
+                            ..Work::ZERO
+                        };
+                }
+            }
+            // O_blk (rows, d) = P[.., ..rect] · V[..rect], then each row's diagonal axpys.
+            acc.clear();
+            acc.resize(rows * d, 0f32);
+            if rect > 0 {
+                let pm = MatRef {
+                    data: &probs,
+                    offset: 0,
+                    rs: width,
+                    cs: 1,
+                };
+                let vm = MatRef {
+                    data: &vf,
+                    offset: 0,
+                    rs: d,
+                    cs: 1,
+                };
+                w.fma += gemm(rows, d, rect, pm, vm, None, &mut acc);
+            }
+            for r in 0..rows {
+                let n = seen(i0 + r);
+                let a = &mut acc[r * d..(r + 1) * d];
+                for c in rect..n {
+                    let pc = probs[r * width + c];
+                    for (a, v) in a.iter_mut().zip(&vf[c * d..(c + 1) * d]) {
+                        *a += pc * v;
+                    }
+                }
+                w.fma += ((n - rect.min(n)) * d) as u64;
+            }
+            for (o, a) in o[i0 * d..i1 * d].iter_mut().zip(&acc) {
+                *o = T::from_f32(*a);
+            }
+        }
+        w
+    })
+}
