@@ -82,7 +82,11 @@ fn check_attention(seed: u64, dtype: DType) {
     let kv_heads = 1 + rng.below(2);
     // Mostly tiny, sometimes long enough to span several causal blocks of 32 query rows.
     let long = rng.coin();
-    let sk = if long { 33 + rng.below(70) } else { 1 + rng.below(6) };
+    let sk = if long {
+        33 + rng.below(70)
+    } else {
+        1 + rng.below(6)
+    };
     let g = AttentionGeometry {
         batch: 1 + rng.below(2),
         heads: kv_heads * (1 + rng.below(3)),
@@ -95,7 +99,11 @@ fn check_attention(seed: u64, dtype: DType) {
             1 + rng.below(5)
         },
         kv_len: sk,
-        head_dim: if long { 9 + rng.below(60) } else { 1 + rng.below(8) },
+        head_dim: if long {
+            9 + rng.below(60)
+        } else {
+            1 + rng.below(8)
+        },
     };
     let (q, qv) = input(
         &mut rng,

@@ -25,15 +25,29 @@ pub(crate) fn rope<T: FloatElem>(
     let work = for_units(&mut out, d, 3 * d, |row, o| {
         let i = &src[row * d..(row + 1) * d];
         let t = row % s;
-        for f in 0..half {
-            let (ia, ib) = match style {
-                RopeStyle::Interleaved => (2 * f, 2 * f + 1),
-                RopeStyle::Half => (f, f + half),
-            };
-            let (c, sn) = (cos[t * half + f].to_f32(), sin[t * half + f].to_f32());
-            let (a, b) = (i[ia].to_f32(), i[ib].to_f32());
-            o[ia] = T::from_f32(a * c - b * sn);
-            o[ib] = T::from_f32(a * sn + b * c);
+        let (cs, sn) = (
+            &cos[t * half..(t + 1) * half],
+            &sin[t * half..(t + 1) * half],
+        );
+        // The pairing is chosen once per row, so each arm is a plain loop over pairs.
+        let turn = |a: T, b: T, c: T, s: T| {
+            let (a, b, c, s) = (a.to_f32(), b.to_f32(), c.to_f32(), s.to_f32());
+            (T::from_f32(a * c - b * s), T::from_f32(a * s + b * c))
+        };
+        match style {
+            RopeStyle::Interleaved => {
+                for (((o, i), &c), &s) in
+                    o.chunks_exact_mut(2).zip(i.chunks_exact(2)).zip(cs).zip(sn)
+                {
+                    (o[0], o[1]) = turn(i[0], i[1], c, s);
+                }
+            }
+            RopeStyle::Half => {
+                let (lo, hi) = o.split_at_mut(half);
+                for f in 0..half {
+                    (lo[f], hi[f]) = turn(i[f], i[f + half], cs[f], sn[f]);
+                }
+            }
         }
         let pairs = half as u64;
         Work {

@@ -12,8 +12,47 @@ pub(crate) const CHUNK: usize = 16 * 1024;
 pub(crate) fn contiguous<'a, T: Copy>(data: &'a [T], l: &Layout) -> Cow<'a, [T]> {
     match l.contiguous_range() {
         Some(r) => Cow::Borrowed(&data[r]),
-        None => Cow::Owned(l.indices().map(|i| data[i]).collect()),
+        None => Cow::Owned(gather(data, l)),
     }
+}
+
+/// The view's elements in row-major order, copied one row of the last dimension at a
+/// time: a slice copy when that dimension is dense (a transpose of the outer axes, the
+/// usual case), a strided walk otherwise. Row starts advance like an odometer.
+fn gather<T: Copy>(data: &[T], l: &Layout) -> Vec<T> {
+    let (dims, strides) = (l.dims(), l.strides());
+    let n = l.shape().elem_count();
+    let mut out = Vec::with_capacity(n);
+    if n == 0 {
+        return out;
+    }
+    let r = dims.len();
+    let (last, step) = if r == 0 {
+        (1, 1)
+    } else {
+        (dims[r - 1], strides[r - 1])
+    };
+    let outer = r.saturating_sub(1);
+    let mut counter = vec![0usize; outer];
+    let mut start = l.offset();
+    for _ in 0..n / last {
+        if step == 1 {
+            out.extend_from_slice(&data[start..start + last]);
+        } else {
+            out.extend((0..last).map(|j| data[start + j * step]));
+        }
+        // Advance the row odometer over the outer dimensions.
+        for d in (0..outer).rev() {
+            counter[d] += 1;
+            start += strides[d];
+            if counter[d] < dims[d] {
+                break;
+            }
+            start -= strides[d] * dims[d];
+            counter[d] = 0;
+        }
+    }
+    out
 }
 
 /// Bytes of `n` elements of `dtype`.
@@ -50,6 +89,27 @@ where
                 .sum::<Work>()
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use tally_core::{Layout, Shape};
+
+    use super::gather;
+
+    #[test]
+    fn gather_matches_the_strided_index_walk() {
+        let data: Vec<u32> = (0..2 * 3 * 4 * 5).collect();
+        let base = Layout::contiguous(Shape::from([2, 3, 4, 5]));
+        for perm in [[0, 2, 1, 3], [3, 1, 0, 2], [1, 0, 3, 2], [0, 1, 2, 3]] {
+            let l = base.permute(&perm).unwrap();
+            let want: Vec<u32> = l.indices().map(|i| data[i]).collect();
+            assert_eq!(gather(&data, &l), want, "permutation {perm:?}");
+        }
+        let narrowed = base.narrow(2, 1, 2).unwrap().transpose(0, 1).unwrap();
+        let want: Vec<u32> = narrowed.indices().map(|i| data[i]).collect();
+        assert_eq!(gather(&data, &narrowed), want);
+    }
 }
 
 // Note for kernels outside `gemm`: `f32::mul_add` compiles to a libm `fmaf` call unless the
