@@ -5,16 +5,37 @@ use tally_tensor::Tensor;
 
 use crate::WeightView;
 
-/// A fully connected layer: x (…, in) → (…, out).
+/// A fully connected layer: x (…, in) → (…, out). The weight is kept transposed, (in, out)
+/// row-major, copied once when the layer is made, so every product reads B = Wᵀ along its
+/// rows, which is how the GEMM packs its panels fastest.
 #[derive(Clone, Debug)]
 pub struct Linear {
-    weight: Tensor,
+    weight_t: Tensor,
     bias: Option<Tensor>,
 }
 
 impl Linear {
-    /// A layer over `weight` (out, in) and an optional `bias` (out) of the same dtype.
+    /// A layer over `weight` (out, in) and an optional `bias` (out) of the same dtype; the
+    /// weight is copied once into the transposed layout the products read fastest.
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Linear> {
+        Linear::checked(&weight, bias.as_ref())?;
+        // Made outside any measured region (at load), so the one-time copy is not a step
+        // of the forward pass.
+        let weight_t = weight.t()?.contiguous()?;
+        Ok(Linear { weight_t, bias })
+    }
+
+    /// A layer that reads `weight` (out, in) in place, through a transposed view, without
+    /// the copy [`Linear::new`] makes: for a weight shared with another layer (a tied
+    /// embedding table), where a second copy would cost more memory than it saves time.
+    pub fn shared(weight: Tensor, bias: Option<Tensor>) -> Result<Linear> {
+        Linear::checked(&weight, bias.as_ref())?;
+        let weight_t = weight.t()?;
+        Ok(Linear { weight_t, bias })
+    }
+
+    /// Checks a weight (out, in) and bias (out) pair.
+    fn checked(weight: &Tensor, bias: Option<&Tensor>) -> Result<()> {
         if weight.rank() != 2 || weight.dims().contains(&0) {
             return Err(Error::shape(
                 "linear",
@@ -22,7 +43,7 @@ impl Linear {
                 "weight must be (out, in), both > 0",
             ));
         }
-        if let Some(b) = &bias {
+        if let Some(b) = bias {
             if b.dims() != [weight.dims()[0]] || b.dtype() != weight.dtype() {
                 return Err(Error::ShapeMismatch {
                     op: "linear bias",
@@ -31,7 +52,7 @@ impl Linear {
                 });
             }
         }
-        Ok(Linear { weight, bias })
+        Ok(())
     }
 
     /// Loads `weight` (out, in) and, when `bias`, `bias` (out) from `vb` as `vb.dtype()`.
@@ -44,9 +65,9 @@ impl Linear {
         Linear::new(weight, bias)
     }
 
-    /// The weight, (out, in).
-    pub fn weight(&self) -> &Tensor {
-        &self.weight
+    /// The weight, (out, in): a transposed view of the stored (in, out) copy.
+    pub fn weight(&self) -> Tensor {
+        self.weight_t.t().expect("a rank-2 tensor transposes")
     }
 
     /// The bias, (out), if any.
@@ -56,12 +77,12 @@ impl Linear {
 
     /// Input features.
     pub fn in_dim(&self) -> usize {
-        self.weight.dims()[1]
+        self.weight_t.dims()[0]
     }
 
     /// Output features.
     pub fn out_dim(&self) -> usize {
-        self.weight.dims()[0]
+        self.weight_t.dims()[1]
     }
 
     /// x (…, in) → (…, out): one counted matmul of (rows, in) by Wᵀ (a view) with the
@@ -73,17 +94,17 @@ impl Linear {
             return Err(Error::ShapeMismatch {
                 op: "linear",
                 lhs: x.shape().clone(),
-                rhs: self.weight.shape().clone(),
+                rhs: self.weight().shape().clone(),
             });
         }
-        let wt = self.weight.t()?;
+        let wt = &self.weight_t;
         if x.rank() == 2 {
-            return x.matmul_bias(&wt, self.bias.as_ref());
+            return x.matmul_bias(wt, self.bias.as_ref());
         }
         let rows = x.elem_count() / in_dim;
         let y = x
             .reshape([rows, in_dim])?
-            .matmul_bias(&wt, self.bias.as_ref())?;
+            .matmul_bias(wt, self.bias.as_ref())?;
         let mut dims = x.dims().to_vec();
         if let Some(last) = dims.last_mut() {
             *last = out_dim;

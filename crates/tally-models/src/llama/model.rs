@@ -62,7 +62,7 @@ impl Llama {
         // Tied embeddings: the file has no `output.weight`, the head reuses the table.
         let lm_head = match vb.contains("output.weight") {
             true => Linear::load(&vb.pp("output"), h, v, false)?,
-            false => Linear::new(embed.table().clone(), None)?,
+            false => Linear::shared(embed.table().clone(), None)?,
         };
         let (cos, sin) = rope_tables(&config, dtype)?;
         Ok(Llama {
