@@ -258,20 +258,22 @@ fn block(
 #[target_feature(enable = "avx512bf16,avx512f")]
 fn kernel(kcp: usize, a: &[u32], b: &[u32]) -> [[f32; NR]; MR] {
     use std::arch::x86_64::*;
+    // SAFETY: a 512-bit integer vector and `__m512bh` (32 bf16) are the same 64 bytes with
+    // no invalid bit patterns, so the transmute only relabels the lanes.
+    let as_bh = |v: __m512i| unsafe { std::mem::transmute::<__m512i, __m512bh>(v) };
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
     for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(kcp) {
         // SAFETY: `bp` is NR = 32 u32 (128 bytes), so both unaligned 64-byte loads are in
-        // bounds. A 512-bit integer vector and `__m512bh` (32 bf16) are the same 64 bytes
-        // with no invalid bit patterns, so the transmutes only relabel the lanes.
-        let (b0, b1): (__m512bh, __m512bh) = unsafe {
+        // bounds.
+        let (b0, b1) = unsafe {
             (
-                std::mem::transmute(_mm512_loadu_si512(bp.as_ptr().cast())),
-                std::mem::transmute(_mm512_loadu_si512(bp.as_ptr().add(16).cast())),
+                _mm512_loadu_si512(bp.as_ptr().cast()),
+                _mm512_loadu_si512(bp.as_ptr().add(16).cast()),
             )
         };
+        let (b0, b1) = (as_bh(b0), as_bh(b1));
         for (acc_row, &ai) in acc.iter_mut().zip(ap) {
-            // SAFETY: as above, a transmute between two 64-byte plain vector types.
-            let av: __m512bh = unsafe { std::mem::transmute(_mm512_set1_epi32(ai as i32)) };
+            let av = as_bh(_mm512_set1_epi32(ai as i32));
             acc_row[0] = _mm512_dpbf16_ps(acc_row[0], av, b0);
             acc_row[1] = _mm512_dpbf16_ps(acc_row[1], av, b1);
         }
