@@ -135,6 +135,20 @@ fn pack_b(k: usize, n: usize, b: MatRef<'_, bf16>) -> Vec<u32> {
     let pack_panel = |jp: usize, panel: &mut [u32]| {
         let j0 = jp * NR;
         let width = NR.min(n - j0);
+        if b.rs == 1 && b.cs != 1 {
+            // Column-major B (a transposed weight): each column's pairs lie side by side.
+            for j in 0..width {
+                let col = &b.data[b.offset + (j0 + j) * b.cs..][..k];
+                let pairs = col.chunks_exact(2);
+                if let Some(&lo) = pairs.remainder().first() {
+                    panel[(kp - 1) * NR + j] = pair(lo, bf16::ZERO);
+                }
+                for (d, p) in panel[j..].iter_mut().step_by(NR).zip(pairs) {
+                    *d = pair(p[0], p[1]);
+                }
+            }
+            return;
+        }
         for (q, dst) in panel.chunks_exact_mut(NR).enumerate() {
             let dst = &mut dst[..width];
             let (p0, p1) = (2 * q, 2 * q + 1);
@@ -187,6 +201,19 @@ fn pack_a(
                 continue;
             }
             let base = a.offset + (rows.start + r) * a.rs + pc * a.cs;
+            if a.cs == 1 {
+                // Row-major A: the pairs lie side by side in the row.
+                let row = &a.data[base..base + kc];
+                let pairs = row.chunks_exact(2);
+                let last = pairs.remainder().first().map(|&lo| pair(lo, bf16::ZERO));
+                for (d, p) in panel[i..].iter_mut().step_by(MR).zip(pairs) {
+                    *d = pair(p[0], p[1]);
+                }
+                if let Some(last) = last {
+                    panel[(kcp - 1) * MR + i] = last;
+                }
+                continue;
+            }
             let at = |p: usize| {
                 if p < kc {
                     a.data[base + p * a.cs]
