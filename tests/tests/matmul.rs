@@ -243,3 +243,121 @@ fn matmul_of_permuted_batches_and_wide_outputs() {
         assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
     }
 }
+
+/// The bf16 GEMM's own bound, tighter than `Tolerance::BF16.summing(k)`: bf16 inputs and
+/// their products are exact in f32, so an output's error is the f32 accumulation
+/// (≤ (k+1)·2⁻²⁴·Σ|terms|, bias included) plus one rounding to bf16 (≤ 2⁻⁹·|want|).
+/// Checked as `2⁻⁸·|want| + 2⁻²²·(k+1)·Σ|terms|`.
+#[allow(clippy::too_many_arguments)]
+fn assert_bf16_gemm_close(
+    got: &[f64],
+    av: &[f64],
+    bv: &[f64],
+    bias: Option<&[f64]>,
+    (batch, m, n, k): (usize, usize, usize, usize),
+    b_shared: bool,
+    what: &str,
+) {
+    for bi in 0..batch {
+        let (ea, eb) = (bi * m * k, if b_shared { 0 } else { bi * k * n });
+        for i in 0..m {
+            for j in 0..n {
+                let terms = (0..k).map(|p| av[ea + i * k + p] * bv[eb + p * n + j]);
+                let c = bias.map_or(0.0, |b| b[j]);
+                let want = terms.clone().sum::<f64>() + c;
+                let sum_abs = terms.map(f64::abs).sum::<f64>() + c.abs();
+                let tol = want.abs() / 256.0 + (k + 1) as f64 * sum_abs / f64::from(1u32 << 22);
+                let g = got[(bi * m + i) * n + j];
+                assert!(
+                    (g - want).abs() <= tol,
+                    "{what}: ({bi}, {i}, {j}) is {g}, reference {want}, tolerance {tol:.3e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bf16_gemm_matches_reference_on_packed_shapes() {
+    // Rows > 4, so bf16 takes the packed path: `vdpbf16ps` on k-pairs where the host has
+    // AVX-512 BF16, the f32 kernels otherwise. Odd k pads its last pair with zero; m and n
+    // are not multiples of the 8×32 tile; k > 512 spans two packed slices.
+    eprintln!(
+        "bf16 GEMM path on this host: {}",
+        tally_cpu::gemm::detect_bf16().name()
+    );
+    let mut rng = Rng::new(41);
+    for (batch, m, n, k, ta, tb, with_bias, b_shared) in [
+        (1, 5, 7, 1, false, false, false, false),
+        (1, 9, 33, 3, false, false, true, false),
+        (1, 8, 32, 64, true, false, false, false),
+        (1, 17, 65, 513, false, true, true, false),
+        (1, 64, 100, 257, true, true, true, false),
+        (1, 130, 47, 1025, false, true, false, false),
+        (3, 11, 40, 31, false, false, true, true), // b broadcast over the batch
+        (2, 21, 19, 77, true, true, true, false),
+    ] {
+        let (mut ad, mut bd) = (vec![m, k], vec![k, n]);
+        if batch > 1 {
+            ad.insert(0, batch);
+            if !b_shared {
+                bd.insert(0, batch);
+            }
+        }
+        let (a, av) = operand(&mut rng, &ad, ta, DType::BF16);
+        let (b, bv) = operand(&mut rng, &bd, tb, DType::BF16);
+        let bias = with_bias.then(|| input(&mut rng, &[n], DType::BF16, -1.0, 1.0));
+        let (y, w) = counted(|| a.matmul_bias(&b, bias.as_ref().map(|(t, _)| t)));
+        let what = format!("{ad:?}·{bd:?} ta={ta} tb={tb} bias={with_bias} bf16");
+        assert_eq!(y.dtype(), DType::BF16, "{what}");
+        assert_bf16_gemm_close(
+            &y.to_f64_vec().unwrap(),
+            &av,
+            &bv,
+            bias.as_ref().map(|(_, v)| &v[..]),
+            (batch, m, n, k),
+            b_shared,
+            &what,
+        );
+        let outs = batch * m * n;
+        assert_eq!(
+            w.fma,
+            (outs * k) as u64,
+            "{what}: b·m·n·k, pad lanes not counted"
+        );
+        assert_eq!(w.add, if with_bias { outs as u64 } else { 0 }, "{what}");
+        let read = av.len() + bv.len() + if with_bias { n } else { 0 };
+        assert_eq!(
+            w.bytes_read,
+            (read * 2) as u64,
+            "{what}: each input once, 2 bytes"
+        );
+        assert_eq!(
+            w.bytes_written,
+            (outs * 2) as u64,
+            "{what}: each output once"
+        );
+    }
+}
+
+#[test]
+fn bf16_gemm_counts_pinned() {
+    // (7, 5) · (5, 40) + bias (40) in bf16: k = 5 is odd, so the kernel runs three k-pairs
+    // with the last half zero, yet counts only the 5 real products per output.
+    let a = make(&[1.0; 35], &[7, 5], DType::BF16);
+    let b = make(&[0.5; 200], &[5, 40], DType::BF16);
+    let bias = make(&[0.25; 40], &[40], DType::BF16);
+    let (y, w) = counted(|| a.matmul_bias(&b, Some(&bias)));
+    assert_eq!(y.to_f64_vec().unwrap(), vec![2.75; 280]); // 5 · 0.5 + 0.25
+    assert_eq!(
+        w,
+        Work {
+            fma: 7 * 40 * 5,                 // m·n·k
+            add: 7 * 40,                     // one bias add per output
+            bytes_read: (35 + 200 + 40) * 2, // a + b + bias, bf16
+            bytes_written: 7 * 40 * 2,       // m·n, bf16
+            ..Work::ZERO
+        }
+    );
+    assert_eq!(w.fpo(), 2 * 7 * 40 * 5 + 7 * 40); // 2·m·n·k + m·n
+}

@@ -1,7 +1,9 @@
 //! Packed, register-blocked GEMM: C (m, n) = A (m, k) · B (k, n) [+ bias (n)], with
 //! A and B read through arbitrary strides (so transposes cost nothing) and any float
 //! dtype converted to f32 while packing. The micro-kernel is chosen once per call by
-//! [`detect`]; each micro-tile tallies the FMAs it actually performed.
+//! [`detect`]; each micro-tile tallies the FMAs it actually performed. bf16 products run
+//! on bf16 panels and `vdpbf16ps` where [`detect_bf16`] finds AVX-512 BF16 (`bf16.rs`),
+//! and through the f32 kernels otherwise.
 //!
 //! Blocking (GotoBLAS order): B is packed once into NR-wide panels over all of k; the
 //! rows are split into tasks of up to MC rows (and the columns into groups when rows are
@@ -9,6 +11,7 @@
 //! micro-panels (inner), accumulating in an f32 tile it then writes out once.
 
 mod batched;
+mod bf16;
 mod kernel;
 mod pack;
 mod small;
@@ -17,6 +20,7 @@ use rayon::prelude::*;
 use tally_core::FloatElem;
 
 pub(crate) use batched::batched;
+pub use bf16::{detect_bf16, gemm_bf16, Bf16Isa};
 pub use kernel::{detect, Isa};
 
 /// Depth of one packed slice of k.
@@ -41,7 +45,22 @@ pub struct MatRef<'a, T> {
     pub cs: usize,
 }
 
+impl<'a, T> MatRef<'a, T> {
+    /// The same view over `data` (the same buffer seen as another element type).
+    fn with_data<U>(self, data: &'a [U]) -> MatRef<'a, U> {
+        MatRef {
+            data,
+            offset: self.offset,
+            rs: self.rs,
+            cs: self.cs,
+        }
+    }
+}
+
 /// C = A·B [+ bias] into `out` (m·n, row-major). Returns the FMAs executed (m·n·k).
+///
+/// A (m, k) · B (k, n) [+ bias (n)] → C (m, n). bf16 with more than `SMALL_M` rows runs
+/// the `vdpbf16ps` kernel when the host has it; everything else the f32 kernels.
 pub fn gemm<T: FloatElem>(
     m: usize,
     n: usize,
@@ -51,10 +70,33 @@ pub fn gemm<T: FloatElem>(
     bias: Option<&[T]>,
     out: &mut [T],
 ) -> u64 {
+    if m > SMALL_M && detect_bf16() == Bf16Isa::Avx512Bf16 {
+        if let (Some(a16), Some(b16)) = (bf16::as_bf16(a.data), bf16::as_bf16(b.data)) {
+            let bias = bias.map(|s| bf16::as_bf16(s).expect("bias has the operands' dtype"));
+            let out = bf16::as_bf16_mut(out).expect("output has the operands' dtype");
+            return bf16::packed(m, n, k, a.with_data(a16), b.with_data(b16), bias, out);
+        }
+    }
+    gemm_f32_kernels(m, n, k, a, b, bias, out, true)
+}
+
+/// The f32 micro-kernel of [`detect`], any dtype converted while packing; `small` lets
+/// products of at most `SMALL_M` rows skip packing.
+#[allow(clippy::too_many_arguments)]
+fn gemm_f32_kernels<T: FloatElem>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    bias: Option<&[T]>,
+    out: &mut [T],
+    small: bool,
+) -> u64 {
     match detect() {
-        Isa::Avx512 => gemm_with::<T, 6, 32>(Isa::Avx512, m, n, k, a, b, bias, out),
-        Isa::Avx2 => gemm_with::<T, 6, 16>(Isa::Avx2, m, n, k, a, b, bias, out),
-        Isa::Portable => gemm_with::<T, 4, 8>(Isa::Portable, m, n, k, a, b, bias, out),
+        Isa::Avx512 => gemm_with::<T, 6, 32>(Isa::Avx512, m, n, k, a, b, bias, out, small),
+        Isa::Avx2 => gemm_with::<T, 6, 16>(Isa::Avx2, m, n, k, a, b, bias, out, small),
+        Isa::Portable => gemm_with::<T, 4, 8>(Isa::Portable, m, n, k, a, b, bias, out, small),
     }
 }
 
@@ -77,6 +119,7 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
     b: MatRef<'_, T>,
     bias: Option<&[T]>,
     out: &mut [T],
+    small: bool,
 ) -> u64 {
     assert_eq!(out.len(), m * n, "gemm output buffer");
     if m == 0 || n == 0 {
@@ -88,32 +131,43 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
         }
         return 0;
     }
-    if m <= SMALL_M {
+    if small && m <= SMALL_M {
         if let Some(fma) = small::gemm_small(m, n, k, a, b, bias, out) {
             return fma;
         }
     }
     let b_packed = pack::pack_b::<T, NR>(k, n, b);
-    let n_panels = n.div_ceil(NR);
     let outp = OutPtr(out.as_mut_ptr());
+    run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
+        block::<T, MR, NR>(isa, rows, panels, n, k, a, &b_packed, bias, outp)
+    })
+}
+
+/// Splits an (m rows × `n_panels` column panels) product into tasks and sums the FMAs
+/// each `task(rows, panels)` reports. Rows come in whole `mr` panels.
+fn run_tasks(
+    m: usize,
+    n: usize,
+    k: usize,
+    mr: usize,
+    n_panels: usize,
+    task: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>) -> u64 + Sync,
+) -> u64 {
     if m * n * k < SERIAL_MAX_FMA || rayon::current_num_threads() == 1 {
         // Small products: waking the pool costs more than the product itself.
         return (0..m.div_ceil(MC))
-            .map(|rt| {
-                let rows = rt * MC..((rt + 1) * MC).min(m);
-                block::<T, MR, NR>(isa, rows, 0..n_panels, n, k, a, &b_packed, bias, outp)
-            })
+            .map(|rt| task(rt * MC..((rt + 1) * MC).min(m), 0..n_panels))
             .sum();
     }
     let threads = rayon::current_num_threads();
     // Row tasks: a multiple of the thread count, of near-equal size in whole MR panels,
     // so no thread waits on a short last task.
     let row_tasks = m.div_ceil(MC).div_ceil(threads) * threads;
-    let row_panels = m.div_ceil(MR);
+    let row_panels = m.div_ceil(mr);
     let row_tasks = row_tasks.min(row_panels);
     let row_range = |t: usize| {
-        let start = t * row_panels / row_tasks * MR;
-        let end = ((t + 1) * row_panels / row_tasks * MR).min(m);
+        let start = t * row_panels / row_tasks * mr;
+        let end = ((t + 1) * row_panels / row_tasks * mr).min(m);
         start..end
     };
     // Too few row tasks to occupy the pool: split the columns too.
@@ -126,10 +180,10 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
     let col_groups = n_panels.div_ceil(panels_per_group);
     (0..row_tasks * col_groups)
         .into_par_iter()
-        .map(|task| {
-            let (rt, cg) = (task / col_groups, task % col_groups);
+        .map(|t| {
+            let (rt, cg) = (t / col_groups, t % col_groups);
             let panels = cg * panels_per_group..((cg + 1) * panels_per_group).min(n_panels);
-            block::<T, MR, NR>(isa, row_range(rt), panels, n, k, a, &b_packed, bias, outp)
+            task(row_range(rt), panels)
         })
         .sum()
 }
@@ -175,6 +229,22 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
             }
         }
     }
+    write_tile(rows, col0, col1, n, &tile, bias, out);
+    fma
+}
+
+/// Rounds a task's f32 tile (rows × columns col0..col1) into the output, adding the bias
+/// in f32 first.
+fn write_tile<T: FloatElem>(
+    rows: std::ops::Range<usize>,
+    col0: usize,
+    col1: usize,
+    n: usize,
+    tile: &[f32],
+    bias: Option<&[T]>,
+    out: OutPtr<T>,
+) {
+    let width = col1 - col0;
     for (ri, i) in rows.enumerate() {
         let src = &tile[ri * width..(ri + 1) * width];
         // SAFETY: row i, columns col0..col1 belong to this task alone (see OutPtr), and
@@ -193,7 +263,6 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
             }
         }
     }
-    fma
 }
 
 /// The plain triple loop in f64: the specification the packed kernel is tested against.
@@ -232,9 +301,9 @@ mod tests {
             cs: 1,
         };
         let fma = match isa {
-            Isa::Avx512 => gemm_with::<f32, 6, 32>(isa, m, n, k, ar, br, None, &mut out),
-            Isa::Avx2 => gemm_with::<f32, 6, 16>(isa, m, n, k, ar, br, None, &mut out),
-            Isa::Portable => gemm_with::<f32, 4, 8>(isa, m, n, k, ar, br, None, &mut out),
+            Isa::Avx512 => gemm_with::<f32, 6, 32>(isa, m, n, k, ar, br, None, &mut out, true),
+            Isa::Avx2 => gemm_with::<f32, 6, 16>(isa, m, n, k, ar, br, None, &mut out, true),
+            Isa::Portable => gemm_with::<f32, 4, 8>(isa, m, n, k, ar, br, None, &mut out, true),
         };
         assert_eq!(fma, (m * n * k) as u64);
         let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();

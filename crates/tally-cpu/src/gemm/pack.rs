@@ -6,7 +6,7 @@ use tally_core::FloatElem;
 use super::MatRef;
 
 /// B sizes (elements) from which panels are packed on the pool.
-const PARALLEL_PACK_MIN: usize = 1 << 16;
+pub(super) const PARALLEL_PACK_MIN: usize = 1 << 16;
 
 /// B (k, n) → panels of NR columns, each k rows of NR values (zero-padded at the edge).
 /// Panel jp's row p starts at `(jp·k + p)·NR`.
