@@ -4,7 +4,7 @@
 //
 // Peak: per thread, 12 independent accumulators of 16 (AVX-512) or 8 (AVX2) f32 lanes, each
 // a chain of FMAs held in registers; FPO = 2 × lanes × chains × iterations. Best of 5.
-// Triad: a[i] = b[i] + s·c[i] over three 64 MiB arrays (far above the last-level cache);
+// Triad: a[i] = b[i] + s·c[i] over three 256 MiB arrays (far above the last-level cache);
 // bytes = 3 × 4 × n per pass (two reads, one write; write-allocate traffic not counted, as
 // STREAM reports it). Best of 10.
 #include <immintrin.h>
@@ -65,7 +65,7 @@ static void peak(const char *isa, int lanes, float (*f)(long), int threads) {
 }
 
 static void triad(int threads) {
-    const long n = 16L << 20; // 16 Mi floats = 64 MiB per array
+    const long n = 64L << 20; // 64 Mi floats = 256 MiB per array
     float *a = aligned_alloc(64, n * 4), *b = aligned_alloc(64, n * 4), *c = aligned_alloc(64, n * 4);
 #pragma omp parallel for num_threads(threads)
     for (long i = 0; i < n; i++) { a[i] = 0; b[i] = 1; c[i] = 2; }
