@@ -10,6 +10,7 @@
 use half::bf16;
 use tally_core::FloatElem;
 
+use super::aligned::Aligned;
 use super::{run_tasks, write_tile, MatRef, OutPtr};
 
 /// Rows of one micro-tile: 2·MR accumulators + 2 B vectors + 1 broadcast ≤ 32 zmm.
@@ -121,10 +122,10 @@ fn pair(lo: bf16, hi: bf16) -> u32 {
 /// B (k, n) → panels of NR columns, each ⌈k/2⌉ pair-rows of NR u32 (zero past column n
 /// and in the high half of the last pair when k is odd). Pair-row q of panel jp starts at
 /// `(jp·⌈k/2⌉ + q)·NR`.
-fn pack_b(k: usize, n: usize, b: MatRef<'_, bf16>) -> Vec<u32> {
+fn pack_b(k: usize, n: usize, b: MatRef<'_, bf16>) -> Aligned<u32> {
     use rayon::prelude::*;
     let kp = k.div_ceil(2);
-    let mut out = vec![0u32; n.div_ceil(NR) * kp * NR];
+    let mut out = Aligned::<u32>::zeroed(n.div_ceil(NR) * kp * NR);
     let at = |p: usize, j: usize| {
         if p < k {
             b.data[b.offset + p * b.rs + j * b.cs]
@@ -247,7 +248,7 @@ fn block(
     let col1 = (panels.end * NR).min(n);
     let width = col1 - col0;
     let mut tile = vec![0f32; mr_rows * width];
-    let mut a_packed = vec![0u32; mr_rows.div_ceil(MR) * MR * KC / 2];
+    let mut a_packed = Aligned::<u32>::zeroed(mr_rows.div_ceil(MR) * MR * KC / 2);
     let mut fma = 0u64;
     for pc in (0..k).step_by(KC) {
         let kc = KC.min(k - pc);

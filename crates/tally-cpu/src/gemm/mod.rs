@@ -10,6 +10,7 @@
 //! few), each task packs its A block per KC slice and sweeps B panels (outer) over A
 //! micro-panels (inner), accumulating in an f32 tile it then writes out once.
 
+mod aligned;
 mod batched;
 mod bf16;
 mod kernel;
@@ -206,7 +207,7 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     let col1 = (panels.end * NR).min(n);
     let width = col1 - col0;
     let mut tile = vec![0f32; mr_rows * width];
-    let mut a_packed = vec![0f32; mr_rows.div_ceil(MR) * MR * KC];
+    let mut a_packed = aligned::Aligned::<f32>::zeroed(mr_rows.div_ceil(MR) * MR * KC);
     let mut fma = 0u64;
     for pc in (0..k).step_by(KC) {
         let kc = KC.min(k - pc);

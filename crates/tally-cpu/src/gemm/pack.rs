@@ -3,6 +3,7 @@
 use rayon::prelude::*;
 use tally_core::FloatElem;
 
+use super::aligned::Aligned;
 use super::MatRef;
 
 /// B sizes (elements) from which panels are packed on the pool.
@@ -14,9 +15,9 @@ pub(super) fn pack_b<T: FloatElem, const NR: usize>(
     k: usize,
     n: usize,
     b: MatRef<'_, T>,
-) -> Vec<f32> {
+) -> Aligned<f32> {
     let panels = n.div_ceil(NR);
-    let mut out = vec![0f32; panels * k * NR];
+    let mut out = Aligned::<f32>::zeroed(panels * k * NR);
     let pack_panel = |jp: usize, panel: &mut [f32]| {
         let j0 = jp * NR;
         let width = NR.min(n - j0);
