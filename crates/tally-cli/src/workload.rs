@@ -194,7 +194,8 @@ fn minilm(shape: &Shape) -> Result<Measured> {
     let dir = tally::models::cache_dir().join(MINILM_DIR);
     let model = Bert::load(&dir, shape.dtype)?;
     let batch = shape.batch.unwrap_or(1);
-    let max = model.tokenizer().max_len();
+    // The tokenizer truncates at sentence-transformers' 256; the position table reaches 512.
+    let max = model.config().max_position_embeddings;
     if batch == 0 || shape.seq < 2 || shape.seq > max {
         return Err(Error::invalid(
             "profile",
@@ -204,11 +205,21 @@ fn minilm(shape: &Shape) -> Result<Measured> {
             ),
         ));
     }
-    let text = PARAGRAPH.repeat(max / 20 + 1);
-    let texts = vec![text.as_str(); batch];
-    let full = model.tokenize(&texts)?;
-    let ids = full.ids.narrow(1, 0, shape.seq)?.contiguous()?;
-    let mask = full.mask.narrow(1, 0, shape.seq)?.contiguous()?;
+    let text = PARAGRAPH.repeat(model.tokenizer().max_len() / 20 + 1);
+    let full = model.tokenize(&[text.as_str()])?.ids.to_vec::<u32>()?;
+    // [CLS], the paragraph's word pieces cycled to length, [SEP]: real text, no padding.
+    let (cls, body, sep) = (full[0], &full[1..full.len() - 1], full[full.len() - 1]);
+    let row: Vec<u32> = std::iter::once(cls)
+        .chain(body.iter().copied().cycle().take(shape.seq - 2))
+        .chain(std::iter::once(sep))
+        .collect();
+    let all: Vec<u32> = (0..batch).flat_map(|_| row.iter().copied()).collect();
+    let ids = Tensor::from_vec(all, [batch, shape.seq], Device::Cpu)?;
+    let mask = Tensor::from_vec(
+        vec![1u32; batch * shape.seq],
+        [batch, shape.seq],
+        Device::Cpu,
+    )?;
     let (emb, ledger, walls) = best_of(shape.repeat, || {
         let hidden = model.forward(&ids, &mask)?;
         model.pool(&hidden, &mask)

@@ -11,6 +11,7 @@ mod conv_depthwise;
 mod copy;
 mod embedding;
 pub mod gemm;
+mod linear;
 mod norm;
 mod pool;
 mod reduce;

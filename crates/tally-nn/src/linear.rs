@@ -1,17 +1,27 @@
 //! [`Linear`]: y = x·Wᵀ + b over the last dimension, PyTorch layout (`weight` (out, in), `bias` (out)).
 
-use tally_core::{Error, Result, Shape};
-use tally_tensor::Tensor;
+use tally_core::{DType, Error, Result, Shape};
+use tally_tensor::{PackedWeight, Tensor};
 
 use crate::WeightView;
 
-/// A fully connected layer: x (…, in) → (…, out). The weight is kept transposed, (in, out)
-/// row-major, copied once when the layer is made, so every product reads B = Wᵀ along its
-/// rows, which is how the GEMM packs its panels fastest.
+/// A fully connected layer: x (…, in) → (…, out). An f32 weight is packed once, when the
+/// layer is made, into the GEMM's panel order (so no product packs it again, and the packed
+/// panels are the layer's only copy); other dtypes keep Wᵀ as (in, out) row-major, which
+/// their GEMMs pack fastest.
 #[derive(Clone, Debug)]
 pub struct Linear {
-    weight_t: Tensor,
+    weight: Weight,
     bias: Option<Tensor>,
+}
+
+/// How a layer holds its weight B = Wᵀ (in, out).
+#[derive(Clone, Debug)]
+enum Weight {
+    /// f32 on the CPU: packed panels.
+    Packed(PackedWeight),
+    /// Anything else: a tensor (contiguous (in, out), or a transposed view of a shared table).
+    Plain(Tensor),
 }
 
 impl Linear {
@@ -19,10 +29,13 @@ impl Linear {
     /// weight is copied once into the transposed layout the products read fastest.
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Linear> {
         Linear::checked(&weight, bias.as_ref())?;
-        // Made outside any measured region (at load), so the one-time copy is not a step
-        // of the forward pass.
-        let weight_t = weight.t()?.contiguous()?;
-        Ok(Linear { weight_t, bias })
+        let weight_t = weight.t()?;
+        let weight = match weight.dtype() {
+            DType::F32 => Weight::Packed(weight_t.pack_for_matmul()?),
+            // Made at load, outside any measured region: the copy is not a forward step.
+            _ => Weight::Plain(weight_t.contiguous()?),
+        };
+        Ok(Linear { weight, bias })
     }
 
     /// A layer that reads `weight` (out, in) in place, through a transposed view, without
@@ -30,8 +43,10 @@ impl Linear {
     /// embedding table), where a second copy would cost more memory than it saves time.
     pub fn shared(weight: Tensor, bias: Option<Tensor>) -> Result<Linear> {
         Linear::checked(&weight, bias.as_ref())?;
-        let weight_t = weight.t()?;
-        Ok(Linear { weight_t, bias })
+        Ok(Linear {
+            weight: Weight::Plain(weight.t()?),
+            bias,
+        })
     }
 
     /// Checks a weight (out, in) and bias (out) pair.
@@ -65,9 +80,21 @@ impl Linear {
         Linear::new(weight, bias)
     }
 
-    /// The weight, (out, in): a transposed view of the stored (in, out) copy.
-    pub fn weight(&self) -> Tensor {
-        self.weight_t.t().expect("a rank-2 tensor transposes")
+    /// The weight, (out, in): unpacked into a new tensor for a packed layer, a transposed
+    /// view otherwise.
+    pub fn weight(&self) -> Result<Tensor> {
+        match &self.weight {
+            Weight::Packed(p) => p.to_tensor()?.t(),
+            Weight::Plain(t) => t.t(),
+        }
+    }
+
+    /// B = Wᵀ's (in, out).
+    fn dims(&self) -> [usize; 2] {
+        match &self.weight {
+            Weight::Packed(p) => p.dims(),
+            Weight::Plain(t) => [t.dims()[0], t.dims()[1]],
+        }
     }
 
     /// The bias, (out), if any.
@@ -77,27 +104,30 @@ impl Linear {
 
     /// Input features.
     pub fn in_dim(&self) -> usize {
-        self.weight_t.dims()[0]
+        self.dims()[0]
     }
 
     /// Output features.
     pub fn out_dim(&self) -> usize {
-        self.weight_t.dims()[1]
+        self.dims()[1]
     }
 
-    /// x (…, in) → (…, out): one counted matmul of (rows, in) by Wᵀ (a view) with the
-    /// bias fused in its epilogue. Contiguous input is reshaped as a view; strided input
-    /// of rank > 2 is copied (a counted copy) first.
+    /// x (…, in) → (…, out): one counted matmul of (rows, in) by Wᵀ (packed, or a tensor)
+    /// with the bias fused in its epilogue. Contiguous input is reshaped as a view; strided
+    /// input of rank > 2 is copied (a counted copy) first.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (in_dim, out_dim) = (self.in_dim(), self.out_dim());
         if x.rank() == 0 || x.shape().last() != in_dim {
             return Err(Error::ShapeMismatch {
                 op: "linear",
                 lhs: x.shape().clone(),
-                rhs: self.weight().shape().clone(),
+                rhs: Shape::new(vec![out_dim, in_dim]),
             });
         }
-        let wt = &self.weight_t;
+        let wt = match &self.weight {
+            Weight::Packed(p) => return x.matmul_packed(p, self.bias.as_ref()),
+            Weight::Plain(t) => t,
+        };
         if x.rank() == 2 {
             return x.matmul_bias(wt, self.bias.as_ref());
         }

@@ -16,18 +16,32 @@ pub(crate) fn run(
     analytic: Work,
     kernel: impl FnOnce() -> Result<Counted<Storage>>,
 ) -> Result<Tensor> {
+    let shapes = || inputs.iter().map(|t| t.shape().clone()).collect();
+    let dtype = inputs.first().map(|t| t.dtype());
+    run_shaped(op, dtype, shapes, out_shape, analytic, kernel)
+}
+
+/// [`run`] for an op whose operands are not all tensors (a packed weight): the record's
+/// dtype (`None`: the output's) and input shapes are given directly.
+pub(crate) fn run_shaped(
+    op: OpId,
+    dtype: Option<tally_core::DType>,
+    shapes: impl FnOnce() -> smallvec::SmallVec<[Shape; 3]>,
+    out_shape: Shape,
+    analytic: Work,
+    kernel: impl FnOnce() -> Result<Counted<Storage>>,
+) -> Result<Tensor> {
     let recording = meter::is_recording();
     let start = recording.then(Instant::now);
     let counted = kernel()?;
     if let Some(start) = start {
         let elapsed_ns = start.elapsed().as_nanos() as u64;
-        let first = inputs.first();
         meter::record(
             Record {
                 op,
-                dtype: first.map(|t| t.dtype()).unwrap_or(counted.out.dtype()),
+                dtype: dtype.unwrap_or(counted.out.dtype()),
                 device: counted.out.device(),
-                inputs: inputs.iter().map(|t| t.shape().clone()).collect(),
+                inputs: shapes(),
                 output: out_shape.clone(),
                 source: counted.source,
                 work: counted.work,

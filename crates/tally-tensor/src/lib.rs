@@ -8,10 +8,12 @@ mod ops_elementwise;
 mod ops_matmul;
 mod ops_nn;
 mod ops_shape;
+mod packed;
 mod storage;
 mod tensor;
 mod threads;
 
+pub use packed::PackedWeight;
 pub use storage::Storage;
 pub use tensor::Tensor;
 pub use threads::{num_threads, set_num_threads};

@@ -15,6 +15,7 @@ mod batched;
 mod bf16;
 mod kernel;
 mod pack;
+mod prepacked;
 mod small;
 
 use rayon::prelude::*;
@@ -23,6 +24,7 @@ use tally_core::FloatElem;
 pub(crate) use batched::batched;
 pub use bf16::{detect_bf16, gemm_bf16, Bf16Isa};
 pub use kernel::{detect, Isa};
+pub use prepacked::{gemm_prepacked, PackedB};
 
 /// Depth of one packed slice of k.
 const KC: usize = 256;

@@ -1,0 +1,122 @@
+//! Products against a weight packed once ([`PackedB`]): x (m, k) · B (k, n) [+ bias (n)].
+//! The work is the same as an unpacked matmul's, and so is what it counts: m·n·k FMAs, a
+//! bias add per output, the input, the weight's k·n elements and the bias read once at
+//! the activations' dtype, the output written once.
+
+use tally_core::{Counted, FloatElem, Layout, Result, Work};
+
+use crate::gemm::{gemm_prepacked, MatRef, PackedB};
+use crate::util::{bytes, contiguous};
+use crate::CpuStorage;
+
+fn product<T: FloatElem>(
+    x: &[T],
+    xl: &Layout,
+    b: &PackedB,
+    bias: Option<(&[T], &Layout)>,
+) -> Counted<Vec<T>> {
+    let m = xl.dims()[0];
+    let (k, n) = (b.k(), b.n());
+    let bias = bias.map(|(d, l)| contiguous(d, l));
+    let a = MatRef {
+        data: x,
+        offset: xl.offset(),
+        rs: xl.strides()[0],
+        cs: xl.strides()[1],
+    };
+    let mut out = vec![T::default(); m * n];
+    let mut work = Work {
+        fma: gemm_prepacked(m, a, b, bias.as_deref(), &mut out),
+        ..Work::ZERO
+    };
+    if bias.is_some() {
+        work.add += (m * n) as u64;
+    }
+    let read = xl.distinct_elems() + k * n + bias.as_ref().map_or(0, |b| b.len());
+    Counted::executed(
+        out,
+        work.with_bytes(bytes(read, T::DTYPE), bytes(m * n, T::DTYPE)),
+    )
+}
+
+impl CpuStorage {
+    /// x (m, k) of this storage, viewed through `xl`, times the packed `b` (k, n), plus an
+    /// optional bias (n) of the same dtype: a new (m, n) storage and its counted work.
+    pub fn matmul_prepacked(
+        &self,
+        xl: &Layout,
+        b: &PackedB,
+        bias: Option<(&CpuStorage, &Layout)>,
+    ) -> Result<Counted<CpuStorage>> {
+        const OP: &str = "matmul";
+        match self {
+            CpuStorage::F32(v) => {
+                let bias = bias
+                    .map(|(s, l)| s.as_slice::<f32>(OP).map(|d| (d, l)))
+                    .transpose()?;
+                Ok(product(v, xl, b, bias).map(CpuStorage::F32))
+            }
+            CpuStorage::F16(v) => {
+                let bias = bias
+                    .map(|(s, l)| s.as_slice(OP).map(|d| (d, l)))
+                    .transpose()?;
+                Ok(product::<half::f16>(v, xl, b, bias).map(CpuStorage::F16))
+            }
+            CpuStorage::BF16(v) => {
+                let bias = bias
+                    .map(|(s, l)| s.as_slice(OP).map(|d| (d, l)))
+                    .transpose()?;
+                Ok(product::<half::bf16>(v, xl, b, bias).map(CpuStorage::BF16))
+            }
+            other => Err(tally_core::Error::UnsupportedDType {
+                op: OP,
+                dtype: other.dtype(),
+            }),
+        }
+    }
+
+    /// This storage, viewed through `l` as B (k, n), packed for [`CpuStorage::matmul_prepacked`].
+    pub fn pack_for_matmul(&self, l: &Layout) -> Result<PackedB> {
+        const OP: &str = "pack";
+        let (k, n) = (l.dims()[0], l.dims()[1]);
+        let (offset, rs, cs) = (l.offset(), l.strides()[0], l.strides()[1]);
+        Ok(match self {
+            CpuStorage::F32(v) => PackedB::pack(
+                k,
+                n,
+                MatRef {
+                    data: v.as_slice(),
+                    offset,
+                    rs,
+                    cs,
+                },
+            ),
+            CpuStorage::F16(v) => PackedB::pack(
+                k,
+                n,
+                MatRef {
+                    data: v.as_slice(),
+                    offset,
+                    rs,
+                    cs,
+                },
+            ),
+            CpuStorage::BF16(v) => PackedB::pack(
+                k,
+                n,
+                MatRef {
+                    data: v.as_slice(),
+                    offset,
+                    rs,
+                    cs,
+                },
+            ),
+            other => {
+                return Err(tally_core::Error::UnsupportedDType {
+                    op: OP,
+                    dtype: other.dtype(),
+                })
+            }
+        })
+    }
+}

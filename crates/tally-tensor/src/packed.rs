@@ -1,0 +1,135 @@
+//! [`PackedWeight`]: a (k, n) weight packed once for products, and [`Tensor::matmul_packed`],
+//! which multiplies by it. The product is the same op as [`Tensor::matmul_bias`], recorded
+//! as `matmul` with the same analytic work; only B's packing, which a weight would otherwise
+//! pay on every call, is gone.
+
+use std::sync::Arc;
+
+use tally_core::{cost, DType, Device, Error, OpId, Result, Shape};
+use tally_cpu::gemm::PackedB;
+
+use crate::dispatch::run_shaped;
+use crate::{Storage, Tensor};
+
+/// A (k, n) f32 weight on the CPU, packed in the GEMM's panel order. The packed panels are
+/// the only copy of the weight: the tensor it came from can be dropped.
+#[derive(Clone, Debug)]
+pub struct PackedWeight {
+    packed: Arc<PackedB>,
+    dtype: DType,
+}
+
+impl PackedWeight {
+    /// (k, n).
+    pub fn dims(&self) -> [usize; 2] {
+        [self.packed.k(), self.packed.n()]
+    }
+
+    /// The dtype of the tensor it was packed from (its products' dtype).
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The weight as a (k, n) tensor again (a copy, for inspection).
+    pub fn to_tensor(&self) -> Result<Tensor> {
+        let [k, n] = self.dims();
+        let data: Vec<f32> = (0..k * n).map(|i| self.packed.get(i / n, i % n)).collect();
+        Tensor::from_vec(data, [k, n], Device::Cpu)?.to_dtype(self.dtype)
+    }
+}
+
+impl Tensor {
+    /// This (k, n) f32 CPU tensor packed for [`Tensor::matmul_packed`]. Packing is a
+    /// one-time copy made when a layer is built, not a step of a forward pass: it is not
+    /// recorded. Other dtypes are refused (their GEMMs pack in their own formats).
+    pub fn pack_for_matmul(&self) -> Result<PackedWeight> {
+        const OP: &str = "pack_for_matmul";
+        if self.rank() != 2 {
+            return Err(Error::shape(OP, self.shape(), "a weight must be (k, n)"));
+        }
+        if self.dtype() != DType::F32 {
+            return Err(Error::UnsupportedDType {
+                op: OP,
+                dtype: self.dtype(),
+            });
+        }
+        match self.storage() {
+            Storage::Cpu(s) => Ok(PackedWeight {
+                packed: Arc::new(s.pack_for_matmul(self.layout())?),
+                dtype: self.dtype(),
+            }),
+        }
+    }
+
+    /// `self` (…, k) · `w` (k, n) [+ `bias` (n)] → (…, n), recorded as one `matmul` of the
+    /// rows flattened to (m, k), with the same analytic work as [`Tensor::matmul_bias`].
+    pub fn matmul_packed(&self, w: &PackedWeight, bias: Option<&Tensor>) -> Result<Tensor> {
+        const OP: &str = "matmul";
+        let [k, n] = w.dims();
+        if self.dtype() != w.dtype() {
+            return Err(Error::DTypeMismatch {
+                op: OP,
+                lhs: self.dtype(),
+                rhs: w.dtype(),
+            });
+        }
+        if self.rank() == 0 || self.shape().last() != k {
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                lhs: self.shape().clone(),
+                rhs: Shape::new(w.dims()),
+            });
+        }
+        if let Some(bias) = bias {
+            self.same_kind(OP, bias)?;
+            if bias.dims() != [n] {
+                return Err(Error::shape(
+                    OP,
+                    bias.shape(),
+                    format!("bias must be ({n})"),
+                ));
+            }
+        }
+        let m = self.elem_count() / k.max(1);
+        let x = if self.rank() == 2 {
+            self.clone()
+        } else {
+            self.contiguous()?.reshape([m, k])?
+        };
+        let mut out_dims = self.dims().to_vec();
+        if let Some(last) = out_dims.last_mut() {
+            *last = n;
+        }
+        let analytic = cost::matmul(
+            1,
+            m,
+            n,
+            k,
+            x.layout().distinct_elems(),
+            k * n,
+            bias.is_some(),
+            self.dtype(),
+        );
+        let shapes = || {
+            let mut s: smallvec::SmallVec<[Shape; 3]> =
+                smallvec::smallvec![x.shape().clone(), Shape::new(vec![k, n])];
+            s.extend(bias.map(|b| b.shape().clone()));
+            s
+        };
+        let y = run_shaped(
+            OpId::Matmul,
+            Some(self.dtype()),
+            shapes,
+            Shape::new(vec![m, n]),
+            analytic,
+            || match x.storage() {
+                Storage::Cpu(s) => {
+                    let bias = crate::dispatch::cpu_view(bias);
+                    Ok(s.matmul_prepacked(x.layout(), &w.packed, bias)?
+                        .map(Storage::Cpu))
+                }
+            },
+        )?;
+        y.reshape(Shape::new(out_dims))
+    }
+}
