@@ -78,8 +78,8 @@ pub fn gemm_prepacked<T: FloatElem>(
     }
 }
 
-/// Columns per parallel GEMV task (whole panels).
-const GEMV_COLS: usize = 512;
+/// Weight elements from which a few-row product runs its GEMVs on the pool.
+const GEMV_PARALLEL_MIN: usize = 1 << 16;
 
 fn with<T: FloatElem, const MR: usize, const NR: usize>(
     m: usize,
@@ -125,10 +125,13 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
             }
             work
         };
-        fma += if k * n >= 1 << 18 && rayon::current_num_threads() > 1 {
-            dst.par_chunks_mut(GEMV_COLS)
+        let threads = rayon::current_num_threads();
+        fma += if k * n >= GEMV_PARALLEL_MIN && threads > 1 {
+            // Two tasks per thread, in whole panels, so no thread is left with the tail.
+            let cols = n.div_ceil(NR).div_ceil(2 * threads) * NR;
+            dst.par_chunks_mut(cols)
                 .enumerate()
-                .map(|(t, d)| gemv(t * GEMV_COLS, d))
+                .map(|(t, d)| gemv(t * cols, d))
                 .sum::<u64>()
         } else {
             gemv(0, dst)
