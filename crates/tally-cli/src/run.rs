@@ -62,7 +62,25 @@ pub fn run(args: &Args) -> Result<()> {
         Model::Minilm => "sentence",
         Model::Smollm2 => "generated token",
     };
-    let (ledger, examples, params) = match args.model {
+    let meter = tally_energy::EnergyMeter::detect();
+    let (answered, energy) = meter.measure_energy(|| answer(args, dtype));
+    let (ledger, examples, params) = answered?;
+    let peak = crate::alloc::peak().saturating_sub(heap_before);
+    summary(
+        &ledger,
+        examples,
+        unit,
+        params,
+        start.elapsed().as_secs_f64(),
+        peak,
+        &energy,
+    );
+    Ok(())
+}
+
+/// Loads the model, answers, prints the answer; returns the ledger, examples and parameters.
+fn answer(args: &Args, dtype: DType) -> Result<(Ledger, usize, usize)> {
+    Ok(match args.model {
         Model::DigitsMlp => {
             let dir = tally::models::models_dir().join("digits");
             let model = DigitsMlp::load(&dir.join("mlp.safetensors"), dtype)?;
@@ -143,20 +161,18 @@ pub fn run(args: &Args) -> Result<()> {
             println!("  (class 698 is \"palace\")\n");
             (ledger, 1, model.num_params())
         }
-    };
-    let peak = crate::alloc::peak().saturating_sub(heap_before);
-    summary(
-        &ledger,
-        examples,
-        unit,
-        params,
-        start.elapsed().as_secs_f64(),
-        peak,
-    );
-    Ok(())
+    })
 }
 
-fn summary(ledger: &Ledger, examples: usize, unit: &str, params: usize, wall_s: f64, peak: usize) {
+fn summary(
+    ledger: &Ledger,
+    examples: usize,
+    unit: &str,
+    params: usize,
+    wall_s: f64,
+    peak: usize,
+    energy: &tally_energy::EnergyReading,
+) {
     let t = ledger.total();
     let disagree = ledger.disagreements().count();
     println!(
@@ -193,7 +209,11 @@ fn summary(ledger: &Ledger, examples: usize, unit: &str, params: usize, wall_s: 
         table::time(wall_s)
     );
     println!("  parameters {} ({})", params, table::si(params as f64));
-    println!("  energy     not measured (no energy counter is read yet)");
+    // Read around loading and answering together (the window the line states).
+    println!(
+        "  {} [window: load and answer]",
+        energy.summary().replacen("energy: ", "energy     ", 1)
+    );
     println!(
         "  memory     peak heap {}B (weights, activations, and the input, from loading to answer)",
         table::si(peak as f64)
