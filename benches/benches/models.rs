@@ -180,6 +180,26 @@ fn unpermute(w: CTensor, heads: usize) -> CTensor {
         .unwrap()
 }
 
+/// candle's Llama configuration for Tally's.
+fn candle_config(c: &tally::models::llama::LlamaConfig, tied: bool) -> llama::Config {
+    llama::Config {
+        hidden_size: c.hidden_size,
+        intermediate_size: c.intermediate_size,
+        vocab_size: c.vocab_size,
+        num_hidden_layers: c.num_layers,
+        num_attention_heads: c.num_heads,
+        num_key_value_heads: c.num_kv_heads,
+        use_flash_attn: false,
+        rms_norm_eps: c.rms_norm_eps,
+        rope_theta: c.rope_theta as f32,
+        bos_token_id: None,
+        eos_token_id: None,
+        rope_scaling: None,
+        max_position_embeddings: c.max_position,
+        tie_word_embeddings: tied,
+    }
+}
+
 /// The GGUF checkpoint dequantised to f32 under Hugging Face names, for candle's Llama.
 fn candle_llama(path: &Path, c: &tally::models::llama::LlamaConfig) -> llama::Llama {
     use candle_core::quantized::gguf_file::Content;
@@ -218,22 +238,7 @@ fn candle_llama(path: &Path, c: &tally::models::llama::LlamaConfig) -> llama::Ll
         };
         ts.insert(hf.to_string(), t);
     }
-    let cfg = llama::Config {
-        hidden_size: c.hidden_size,
-        intermediate_size: c.intermediate_size,
-        vocab_size: c.vocab_size,
-        num_hidden_layers: c.num_layers,
-        num_attention_heads: c.num_heads,
-        num_key_value_heads: c.num_kv_heads,
-        use_flash_attn: false,
-        rms_norm_eps: c.rms_norm_eps,
-        rope_theta: c.rope_theta as f32,
-        bos_token_id: None,
-        eos_token_id: None,
-        rope_scaling: None,
-        max_position_embeddings: c.max_position,
-        tie_word_embeddings: !ts.contains_key("lm_head.weight"),
-    };
+    let cfg = candle_config(c, !ts.contains_key("lm_head.weight"));
     let vb = VarBuilder::from_tensors(ts, CDType::F32, &CDevice::Cpu);
     llama::Llama::load(vb, &cfg).expect("candle loads SmolLM2")
 }
@@ -242,22 +247,7 @@ fn smollm2(dir: &Path, passes: usize) {
     let model = Llama::load(dir, DType::F32).expect("tally loads SmolLM2");
     let c = model.config().clone();
     let peer = candle_llama(&dir.join(GGUF_FILE), &c);
-    let ccfg = llama::Config {
-        hidden_size: c.hidden_size,
-        intermediate_size: c.intermediate_size,
-        vocab_size: c.vocab_size,
-        num_hidden_layers: c.num_layers,
-        num_attention_heads: c.num_heads,
-        num_key_value_heads: c.num_kv_heads,
-        use_flash_attn: false,
-        rms_norm_eps: c.rms_norm_eps,
-        rope_theta: c.rope_theta as f32,
-        bos_token_id: None,
-        eos_token_id: None,
-        rope_scaling: None,
-        max_position_embeddings: c.max_position,
-        tie_word_embeddings: true,
-    };
+    let ccfg = candle_config(&c, true);
     let new_peer_cache =
         || llama::Cache::new(true, CDType::F32, &ccfg, &CDevice::Cpu).expect("candle cache");
     let s = 128;

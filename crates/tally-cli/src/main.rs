@@ -6,6 +6,7 @@ mod calibrate;
 mod dataset;
 mod doc;
 mod inspect;
+mod output;
 mod pareto;
 mod plot;
 mod price;

@@ -71,11 +71,7 @@ pub fn run(args: &Args) -> Result<()> {
     let doc = tag_doc(title, &tag);
     print!("{}", doc.terminal());
     if let Some(path) = &args.markdown {
-        std::fs::write(path, doc.markdown()).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        println!("wrote {}", path.display());
+        crate::output::write_report(path, doc.markdown())?;
     }
     if let Some(path) = &args.json {
         write_json(path, &tag)?;
@@ -223,13 +219,8 @@ pub fn tag_doc(title: String, tag: &PriceTag) -> Doc {
 }
 
 /// Writes the tag as JSON (`tally.price/1`).
-pub fn write_json(path: &PathBuf, tag: &PriceTag) -> Result<()> {
+pub fn write_json(path: &std::path::Path, tag: &PriceTag) -> Result<()> {
     let text = serde_json::to_string_pretty(tag)
         .map_err(|e| Error::invalid("price", format!("JSON: {e}")))?;
-    std::fs::write(path, text).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    println!("wrote {}", path.display());
-    Ok(())
+    crate::output::write_report(path, text)
 }

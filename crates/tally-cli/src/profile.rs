@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use tally::core::report::Profile;
 use tally::core::trace::Trace;
-use tally::core::{Error, Result};
+use tally::core::Result;
 
 use crate::doc::Doc;
 use crate::table;
@@ -28,15 +28,6 @@ pub struct Args {
     /// Write the same report as Markdown.
     #[arg(long)]
     markdown: Option<PathBuf>,
-}
-
-fn write(path: &PathBuf, text: String) -> Result<()> {
-    std::fs::write(path, text).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    println!("wrote {}", path.display());
-    Ok(())
 }
 
 /// Runs the command.
@@ -109,13 +100,13 @@ pub fn run(args: &Args) -> Result<()> {
     print!("{}", doc.terminal());
     println!();
     if let Some(path) = &args.markdown {
-        write(path, doc.markdown())?;
+        crate::output::write_report(path, doc.markdown())?;
     }
     if let Some(path) = &args.json {
-        write(path, report.to_json()?)?;
+        crate::output::write_report(path, report.to_json()?)?;
     }
     if let Some(path) = &args.trace {
-        write(
+        crate::output::write_report(
             path,
             Trace::from_ledger(&m.ledger, std::process::id()).to_json()?,
         )?;

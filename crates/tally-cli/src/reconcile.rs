@@ -236,7 +236,7 @@ pub fn run(args: &Args) -> Result<()> {
     print!("{}", doc.terminal());
     println!();
     if let Some(path) = &args.markdown {
-        write_text(path, doc.markdown())?;
+        crate::output::write_report(path, doc.markdown())?;
     }
     if let Some(path) = &args.fpo_svg {
         let calls: Vec<crate::plot::Call> = m
@@ -351,7 +351,7 @@ pub fn run(args: &Args) -> Result<()> {
             what: "reconcile report".into(),
             source,
         })?;
-        write_text(path, text + "\n")?;
+        crate::output::write_report(path, text + "\n")?;
     }
     Ok(())
 }
@@ -359,13 +359,4 @@ pub fn run(args: &Args) -> Result<()> {
 /// `1.23e-4`: energies span many orders of magnitude.
 fn sci(v: f64) -> String {
     format!("{v:.3e}")
-}
-
-fn write_text(path: &PathBuf, text: String) -> Result<()> {
-    std::fs::write(path, text).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    println!("wrote {}", path.display());
-    Ok(())
 }
