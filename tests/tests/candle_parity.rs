@@ -248,6 +248,7 @@ fn candle_unary(op: UnaryOp, x: &CTensor) -> CTensor {
     match op {
         UnaryOp::Neg => x.neg(),
         UnaryOp::Relu => x.relu(),
+        UnaryOp::Relu6 => x.clamp(0f32, 6f32),
         UnaryOp::GeluErf => x.gelu_erf(),
         UnaryOp::GeluTanh => x.gelu(),
         UnaryOp::Silu => x.silu(),
@@ -268,7 +269,7 @@ fn unary_ops_match_candle() {
         let mut rng = Rng::new(seed);
         let dims = [1 + rng.below(4), 8 + rng.below(25)];
         for op in [
-            Neg, Relu, GeluErf, GeluTanh, Silu, Sigmoid, Tanh, Exp, Log, Sqrt, Recip,
+            Neg, Relu, Relu6, GeluErf, GeluTanh, Silu, Sigmoid, Tanh, Exp, Log, Sqrt, Recip,
         ] {
             for dtype in FLOATS {
                 let (lo, hi) = match op {

@@ -12,6 +12,7 @@ fn unary_ref(op: UnaryOp, x: f64) -> f64 {
     match op {
         UnaryOp::Neg => -x,
         UnaryOp::Relu => x.max(0.0),
+        UnaryOp::Relu6 => x.clamp(0.0, 6.0),
         UnaryOp::GeluErf => 0.5 * x * (1.0 + libm::erf(x / 2f64.sqrt())),
         UnaryOp::GeluTanh => {
             let c = (2.0 / std::f64::consts::PI).sqrt();
@@ -40,6 +41,7 @@ fn call_unary(op: UnaryOp, x: &Tensor) -> tally_core::Result<Tensor> {
     match op {
         UnaryOp::Neg => x.neg(),
         UnaryOp::Relu => x.relu(),
+        UnaryOp::Relu6 => x.relu6(),
         UnaryOp::GeluErf => x.gelu_erf(),
         UnaryOp::GeluTanh => x.gelu_tanh(),
         UnaryOp::Silu => x.silu(),
@@ -59,6 +61,7 @@ fn unary_convention(op: UnaryOp) -> [u64; 4] {
     match op {
         UnaryOp::Neg => [0, 1, 0, 0],
         UnaryOp::Relu => [1, 0, 0, 0], // a comparison counts as an add
+        UnaryOp::Relu6 => [2, 0, 0, 0], // two comparisons
         UnaryOp::GeluErf => [1, 3, 0, 1],
         UnaryOp::GeluTanh => [2, 6, 0, 1],
         UnaryOp::Silu => [0, 1, 0, 1],

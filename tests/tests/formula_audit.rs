@@ -24,6 +24,7 @@ fn unary(op: UnaryOp, x: Tick) -> Tick {
     match op {
         UnaryOp::Neg => x * t(-1.0),
         UnaryOp::Relu => x.max(t(0.0)),
+        UnaryOp::Relu6 => x.max(t(0.0)).min(t(6.0)),
         UnaryOp::GeluErf => {
             t(0.5) * x * (t(1.0) + (x * t(std::f64::consts::FRAC_1_SQRT_2)).special(erf))
         }

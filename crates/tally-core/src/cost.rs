@@ -16,6 +16,8 @@ pub fn unary_per_elem(op: UnaryOp) -> Work {
     let (add, mul, fma, special) = match op {
         UnaryOp::Neg => (0, 1, 0, 0),
         UnaryOp::Relu => (1, 0, 0, 0),
+        // Two comparisons: against 0, then against 6.
+        UnaryOp::Relu6 => (2, 0, 0, 0),
         // 0.5·x·(1 + erf(x·(1/√2))): 3 mul, 1 add, 1 erf.
         UnaryOp::GeluErf => (1, 3, 0, 1),
         // 0.5·x·(1 + tanh(c·x·(1 + 0.044715·x²))): 6 mul, 2 add, 1 tanh.

@@ -50,6 +50,8 @@ op_table! {
         Neg => "neg",
         /// max(x, 0).
         Relu => "relu",
+        /// min(max(x, 0), 6): MobileNet's clamp, one pass.
+        Relu6 => "relu6",
         /// x·Φ(x) with the exact erf: 0.5·x·(1 + erf(x/√2)).
         GeluErf => "gelu_erf",
         /// The tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
@@ -126,6 +128,8 @@ op_table! {
         Neg => "neg",
         /// max(x, 0).
         Relu => "relu",
+        /// min(max(x, 0), 6).
+        Relu6 => "relu6",
         /// Exact GELU.
         GeluErf => "gelu_erf",
         /// tanh-approximated GELU.
@@ -153,6 +157,7 @@ impl UnaryOp {
         match self {
             UnaryOp::Neg => OpId::Neg,
             UnaryOp::Relu => OpId::Relu,
+            UnaryOp::Relu6 => OpId::Relu6,
             UnaryOp::GeluErf => OpId::GeluErf,
             UnaryOp::GeluTanh => OpId::GeluTanh,
             UnaryOp::Silu => OpId::Silu,

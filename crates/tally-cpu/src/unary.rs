@@ -12,6 +12,7 @@ pub(crate) fn apply(op: UnaryOp, x: f32) -> f32 {
     match op {
         UnaryOp::Neg => -x,
         UnaryOp::Relu => x.max(0.0),
+        UnaryOp::Relu6 => x.clamp(0.0, 6.0),
         UnaryOp::GeluErf => 0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2)),
         UnaryOp::GeluTanh => {
             const C: f32 = 0.797_884_6; // √(2/π)
@@ -40,6 +41,7 @@ fn map_chunk<T: FloatElem>(op: UnaryOp, x: &[T], o: &mut [T]) {
     match op {
         UnaryOp::Neg => each(x, o, |v| apply(UnaryOp::Neg, v)),
         UnaryOp::Relu => each(x, o, |v| apply(UnaryOp::Relu, v)),
+        UnaryOp::Relu6 => each(x, o, |v| apply(UnaryOp::Relu6, v)),
         UnaryOp::GeluErf => vectorised(Func::GeluErf, x, o),
         UnaryOp::GeluTanh => vectorised(Func::GeluTanh, x, o),
         UnaryOp::Silu => vectorised(Func::Silu, x, o),

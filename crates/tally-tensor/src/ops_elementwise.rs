@@ -28,6 +28,11 @@ impl Tensor {
         self.unary(UnaryOp::Relu)
     }
 
+    /// min(max(x, 0), 6), in one pass.
+    pub fn relu6(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Relu6)
+    }
+
     /// GELU with the exact erf.
     pub fn gelu_erf(&self) -> Result<Tensor> {
         self.unary(UnaryOp::GeluErf)

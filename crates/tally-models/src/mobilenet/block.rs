@@ -8,10 +8,9 @@ use tally_tensor::Tensor;
 use super::arch::BlockSpec;
 use super::fold::conv_bn;
 
-/// ReLU6, `min(max(x, 0), 6)`: a counted relu then a counted minimum against `six`, a (1)
-/// tensor of x's dtype broadcast over x (one comparison per element each: 2 adds per element).
-pub fn relu6(x: &Tensor, six: &Tensor) -> Result<Tensor> {
-    x.relu()?.minimum(six)
+/// ReLU6, `min(max(x, 0), 6)`: one counted pass (two comparisons, 2 adds, per element).
+pub fn relu6(x: &Tensor) -> Result<Tensor> {
+    x.relu6()
 }
 
 /// One inverted residual block (torchvision's `InvertedResidual`): an optional 1×1 expansion
@@ -69,12 +68,12 @@ impl InvertedResidual {
 
     /// x (n, c_in, h, w) → (n, c_out, h/stride, w/stride). The convolutions run under the
     /// caller's scope, in the sub-scopes `expand`, `depthwise`, `project` (and `residual`).
-    pub fn forward(&self, x: &Tensor, six: &Tensor) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = match &self.expand {
-            Some(e) => scope("expand", || relu6(&e.forward(x)?, six))?,
+            Some(e) => scope("expand", || relu6(&e.forward(x)?))?,
             None => x.clone(),
         };
-        let h = scope("depthwise", || relu6(&self.depthwise.forward(&h)?, six))?;
+        let h = scope("depthwise", || relu6(&self.depthwise.forward(&h)?))?;
         let y = scope("project", || self.project.forward(&h))?;
         if self.spec.residual() {
             scope("residual", || x.add(&y))

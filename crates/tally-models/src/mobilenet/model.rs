@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tally_core::{scope, DType, Device, Error, Result};
+use tally_core::{scope, DType, Error, Result};
 use tally_nn::{Conv2d, Linear, WeightStore};
 use tally_tensor::Tensor;
 
@@ -29,8 +29,7 @@ enum Feature {
 pub struct MobileNetV2 {
     features: Vec<Feature>,
     classifier: Linear,
-    /// 6 as a (1) tensor of the model's dtype, ReLU6's ceiling.
-    six: Tensor,
+    /// The dtype the model computes in.
     dtype: DType,
 }
 
@@ -100,11 +99,9 @@ impl MobileNetV2 {
             store.get("classifier.1.weight", [NUM_CLASSES, LAST_CHANNELS], dtype)?,
             Some(store.get("classifier.1.bias", [NUM_CLASSES], dtype)?),
         )?;
-        let six = Tensor::from_vec(vec![6.0f32], [1], Device::Cpu)?.to_dtype(dtype)?;
         Ok(MobileNetV2 {
             features,
             classifier,
-            six,
             dtype,
         })
     }
@@ -142,8 +139,8 @@ impl MobileNetV2 {
         };
         for (i, f) in self.features.iter().enumerate() {
             h = scope(&format!("features.{i}"), || match f {
-                Feature::ConvRelu6(c) => relu6(&c.forward(&h)?, &self.six),
-                Feature::Block(b) => b.forward(&h, &self.six),
+                Feature::ConvRelu6(c) => relu6(&c.forward(&h)?),
+                Feature::Block(b) => b.forward(&h),
             })?;
         }
         let (n, c, hh, ww) = (h.dims()[0], h.dims()[1], h.dims()[2], h.dims()[3]);
