@@ -146,3 +146,39 @@ fn an_unknown_header_is_named_in_the_error() {
         "kernels/x.cu includes \"nope.cuh\", which is not in tally_cuda::HEADERS"
     );
 }
+
+/// The `static constexpr unsigned A = …, M = …[, F = …], S = …;` line of functor `name`
+/// in `src`, as (add, mul, fma, special).
+fn functor_counts(src: &str, name: &str) -> (u64, u64, u64, u64) {
+    let head = format!("struct {name} {{ static constexpr unsigned ");
+    let start = src
+        .find(&head)
+        .unwrap_or_else(|| panic!("no functor `{name}`"))
+        + head.len();
+    let decl = &src[start..start + src[start..].find(';').unwrap()];
+    let get = |key: &str| -> u64 {
+        decl.split(',')
+            .map(str::trim)
+            .find_map(|kv| kv.strip_prefix(&format!("{key} = ")))
+            .map_or(0, |v| v.parse().unwrap())
+    };
+    (get("A"), get("M"), get("F"), get("S"))
+}
+
+fn source(file: &str) -> &'static str {
+    KERNELS.iter().find(|(f, _)| *f == file).unwrap().1
+}
+
+#[test]
+fn per_element_counts_in_the_kernels_equal_cost_rs() {
+    for &op in UnaryOp::ALL {
+        let w = tally_core::cost::unary_per_elem(op);
+        let got = functor_counts(source("unary.cu"), &format!("{op:?}"));
+        assert_eq!(got, (w.add, w.mul, w.fma, w.special), "unary.cu {op}");
+    }
+    for &op in BinaryOp::ALL {
+        let w = tally_core::cost::binary_per_elem(op);
+        let got = functor_counts(source("binary.cu"), &format!("{op:?}"));
+        assert_eq!(got, (w.add, w.mul, w.fma, w.special), "binary.cu {op}");
+    }
+}
