@@ -1,5 +1,5 @@
 // unary.cu: elementwise functions of one contiguous operand, and affine a·x + b.
-// defines: {neg, relu, gelu_erf, gelu_tanh, silu, sigmoid, tanh, exp, log, sqrt, recip,
+// defines: {neg, relu, relu6, gelu_erf, gelu_tanh, silu, sigmoid, tanh, exp, log, sqrt, recip,
 //           affine}_{f32, bf16, f16}
 // Per element each op counts cost::unary_per_elem (affine: one fma), and reads and
 // writes one element.
@@ -11,6 +11,9 @@ struct Neg { static constexpr unsigned A = 0, M = 1, F = 0, S = 0;
     __device__ static float f(float x) { return -x; } };
 struct Relu { static constexpr unsigned A = 1, M = 0, F = 0, S = 0;
     __device__ static float f(float x) { return fmaxf(x, 0.0f); } };
+// min(max(x, 0), 6): two comparisons.
+struct Relu6 { static constexpr unsigned A = 2, M = 0, F = 0, S = 0;
+    __device__ static float f(float x) { return fminf(fmaxf(x, 0.0f), 6.0f); } };
 // 0.5·x·(1 + erf(x·(1/√2))): 3 mul, 1 add, 1 erf.
 struct GeluErf { static constexpr unsigned A = 1, M = 3, F = 0, S = 1;
     __device__ static float f(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); } };
@@ -79,6 +82,7 @@ __device__ void affine_body(const T* x, T* y, unsigned long long n, float mul, f
 
 UNARY(neg, Neg)
 UNARY(relu, Relu)
+UNARY(relu6, Relu6)
 UNARY(gelu_erf, GeluErf)
 UNARY(gelu_tanh, GeluTanh)
 UNARY(silu, Silu)
