@@ -73,6 +73,10 @@ pub struct RunArgs {
     /// Forward passes to measure; the one with the least kernel time is kept.
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
+    /// Tokens already in the KV cache before the measured pass (smollm2): `--past 128
+    /// --seq 1` measures one decode step after a 128-token prompt.
+    #[arg(long, default_value_t = 0)]
+    pub past: usize,
 }
 
 impl RunArgs {
@@ -88,6 +92,7 @@ impl RunArgs {
             seq: self.seq,
             dtype: self.dtype()?,
             repeat: self.repeat,
+            past: self.past,
         })
     }
 
@@ -121,6 +126,8 @@ pub struct Shape {
     pub dtype: DType,
     /// Passes to measure; the fastest is kept.
     pub repeat: usize,
+    /// Tokens cached before each measured pass (decoders).
+    pub past: usize,
 }
 
 /// Runs `pass` once to warm up, then `repeat` times measured; keeps the fastest ledger,
@@ -242,40 +249,54 @@ fn minilm(shape: &Shape) -> Result<Measured> {
 fn smollm2(shape: &Shape) -> Result<Measured> {
     let model = Llama::load(&tally::models::cache_dir().join(SMOLLM2_DIR), shape.dtype)?;
     let batch = shape.batch.unwrap_or(1);
+    let (past, seq) = (shape.past, shape.seq);
     let ids = model
         .tokenizer()
-        .encode(&PARAGRAPH.repeat(shape.seq / 20 + 2))?;
-    if batch == 0 || shape.seq == 0 || ids.len() < shape.seq {
+        .encode(&PARAGRAPH.repeat((past + seq) / 20 + 2))?;
+    if batch == 0 || seq == 0 || ids.len() < past + seq {
         return Err(Error::invalid(
             "profile",
             format!(
-                "smollm2 takes --batch ≥ 1 and 1 ≤ --seq ≤ {} (got {batch} × {})",
+                "smollm2 takes --batch ≥ 1 and 1 ≤ --past + --seq ≤ {} (got {batch} × ({past} + {seq}))",
                 ids.len(),
-                shape.seq
             ),
         ));
     }
-    let row = &ids[..shape.seq];
-    let all: Vec<u32> = (0..batch).flat_map(|_| row.iter().copied()).collect();
-    let ids = Tensor::from_vec(all, [batch, shape.seq], Device::Cpu)?;
+    let rows = |range: std::ops::Range<usize>| {
+        let all: Vec<u32> = (0..batch).flat_map(|_| ids[range.clone()].iter().copied()).collect();
+        Tensor::from_vec(all, [batch, range.len()], Device::Cpu)
+    };
+    // The prompt before the measured pass fills a cache once, outside the measurement;
+    // every pass starts from a copy of it (cached tensors are shared, never written).
+    let mut prompt_cache = model.new_cache();
+    if past > 0 {
+        model.forward(&rows(0..past)?, &mut prompt_cache)?;
+    }
+    let new = rows(past..past + seq)?;
     let (_, ledger, walls) = best_of(shape.repeat, || {
-        let mut cache = model.new_cache();
-        model.forward(&ids, &mut cache)
+        let mut cache = prompt_cache.clone();
+        model.forward(&new, &mut cache)
     })?;
     let mut facts = serde_json::Map::new();
     facts.insert("batch".into(), batch.into());
-    facts.insert("seq".into(), shape.seq.into());
-    facts.insert("pass".into(), "prefill (causal)".into());
+    facts.insert("seq".into(), seq.into());
+    facts.insert("past".into(), past.into());
+    let pass = match (past, seq) {
+        (0, _) => "prefill (causal)",
+        (_, 1) => "decode step (one token after the cached ones)",
+        _ => "prefill after cached tokens (causal)",
+    };
+    facts.insert("pass".into(), pass.into());
     facts.insert("parameters".into(), model.num_params().into());
     Ok(Measured {
         ledger,
         pass_wall_s: walls,
         examples: batch,
         facts,
-        analytic_contraction_fpo: Some(model.analytic_fpo(batch, shape.seq, 0)),
+        analytic_contraction_fpo: Some(model.analytic_fpo(batch, seq, past)),
         skipped_note: Some(format!(
             "causal mask: {} (query, key) pairs, over all layers and heads, are never computed, 4·d FPO each",
-            model.config().causal_skipped_pairs(batch, shape.seq)
+            model.config().causal_skipped_pairs(batch, seq)
         )),
     })
 }
