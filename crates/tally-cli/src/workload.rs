@@ -263,7 +263,9 @@ fn smollm2(shape: &Shape) -> Result<Measured> {
         ));
     }
     let rows = |range: std::ops::Range<usize>| {
-        let all: Vec<u32> = (0..batch).flat_map(|_| ids[range.clone()].iter().copied()).collect();
+        let all: Vec<u32> = (0..batch)
+            .flat_map(|_| ids[range.clone()].iter().copied())
+            .collect();
         Tensor::from_vec(all, [batch, range.len()], Device::Cpu)
     };
     // The prompt before the measured pass fills a cache once, outside the measurement;

@@ -49,17 +49,18 @@ impl RopeRows {
 
 /// The weights of `blk.{i}` (GGUF names under the view's prefix): `attn_norm`,
 /// `attn_{q,k,v,output}`, `ffn_norm`, `ffn_{gate,up,down}`. The q and k rows are in
-/// llama.cpp's interleaved-RoPE order (see the `gguf` module).
+/// llama.cpp's interleaved-RoPE order (see the `gguf` module). q, k and v are stacked into
+/// one projection, and gate and up into another, so each runs as one product over the
+/// normalised input (the same FPO as three and two products; fewer, larger calls).
 #[derive(Clone, Debug)]
 pub struct DecoderLayer {
     attn_norm: RmsNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    /// q, k and v stacked: H → (h + 2·h_kv)·d.
+    qkv: Linear,
     o: Linear,
     ffn_norm: RmsNorm,
-    gate: Linear,
-    up: Linear,
+    /// gate and up stacked: H → 2·I.
+    gate_up: Linear,
     down: Linear,
     heads: usize,
     kv_heads: usize,
@@ -71,15 +72,21 @@ impl DecoderLayer {
     pub fn load(vb: &WeightView, c: &LlamaConfig) -> Result<DecoderLayer> {
         let (h, i, eps) = (c.hidden_size, c.intermediate_size, c.rms_norm_eps);
         let (q, kv) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
+        // Weights (out, h) stacked along out, in order, into one layer.
+        let stacked = |parts: &[(&str, usize)]| -> Result<Linear> {
+            let ws = parts
+                .iter()
+                .map(|&(name, out)| vb.pp(name).get("weight", [out, h], vb.dtype()))
+                .collect::<Result<Vec<_>>>()?;
+            let refs: Vec<&Tensor> = ws.iter().collect();
+            Linear::new(Tensor::cat(&refs, 0)?, None)
+        };
         Ok(DecoderLayer {
             attn_norm: RmsNorm::load(&vb.pp("attn_norm"), h, eps)?,
-            q: Linear::load(&vb.pp("attn_q"), h, q, false)?,
-            k: Linear::load(&vb.pp("attn_k"), h, kv, false)?,
-            v: Linear::load(&vb.pp("attn_v"), h, kv, false)?,
+            qkv: stacked(&[("attn_q", q), ("attn_k", kv), ("attn_v", kv)])?,
             o: Linear::load(&vb.pp("attn_output"), q, h, false)?,
             ffn_norm: RmsNorm::load(&vb.pp("ffn_norm"), h, eps)?,
-            gate: Linear::load(&vb.pp("ffn_gate"), h, i, false)?,
-            up: Linear::load(&vb.pp("ffn_up"), h, i, false)?,
+            gate_up: stacked(&[("ffn_gate", i), ("ffn_up", i)])?,
             down: Linear::load(&vb.pp("ffn_down"), i, h, false)?,
             heads: c.num_heads,
             kv_heads: c.num_kv_heads,
@@ -124,11 +131,14 @@ impl DecoderLayer {
         let (b, s) = (x.dims()[0], x.dims()[1]);
         let d = self.head_dim;
         let xn = self.attn_norm.forward(x)?;
-        // (b, s, heads·d) → (b, s, heads, d) → (b, heads, s, d), views.
-        let split = |t: Tensor, heads: usize| t.reshape([b, s, heads, d])?.permute(&[0, 2, 1, 3]);
-        let q = rope.apply(&split(self.q.forward(&xn)?, self.heads)?)?;
-        let k = rope.apply(&split(self.k.forward(&xn)?, self.kv_heads)?)?;
-        let v = split(self.v.forward(&xn)?, self.kv_heads)?.contiguous()?;
+        // (b, s, (h + 2·h_kv)·d) → (b, s, h + 2·h_kv, d); each of q, k, v is a range of those
+        // heads, moved to (b, heads, s, d): views, no copies.
+        let (h, hk) = (self.heads, self.kv_heads);
+        let stacked = self.qkv.forward(&xn)?.reshape([b, s, h + 2 * hk, d])?;
+        let part = |start: usize, n: usize| stacked.narrow(2, start, n)?.permute(&[0, 2, 1, 3]);
+        let q = rope.apply(&part(0, h)?)?;
+        let k = rope.apply(&part(h, hk)?)?;
+        let v = part(h + hk, hk)?.contiguous()?;
         let (k, v) = cache.append(index, k, v)?;
         let params = AttentionParams {
             scale: 1.0 / (d as f32).sqrt(),
@@ -145,11 +155,13 @@ impl DecoderLayer {
     /// x + down(silu(gate(RMSNorm(x))) · up(RMSNorm(x))), through the inner width I.
     fn mlp(&self, x: &Tensor) -> Result<Tensor> {
         let xn = self.ffn_norm.forward(x)?;
-        let inner = self
-            .gate
-            .forward(&xn)?
+        let gate_up = self.gate_up.forward(&xn)?; // (b, s, 2·I): gate, then up
+        let i = gate_up.shape().last() / 2;
+        let last = gate_up.rank() - 1;
+        let inner = gate_up
+            .narrow(last, 0, i)?
             .silu()?
-            .mul(&self.up.forward(&xn)?)?;
+            .mul(&gate_up.narrow(last, i, i)?)?;
         self.down.forward(&inner)?.add(x)
     }
 }
