@@ -82,27 +82,12 @@ pub(crate) fn conv2d<T: FloatElem>(
         let img = &src[n * g.c_in * g.h_in * g.w_in..(n + 1) * g.c_in * g.h_in * g.w_in];
         for grp in 0..g.groups {
             let b = if pointwise {
-                MatRef {
-                    data: img,
-                    offset: grp * c_per * pix,
-                    rs: pix,
-                    cs: 1,
-                }
+                MatRef::rows(img, grp * c_per * pix, pix)
             } else {
                 im2col(img, &g, grp * c_per, c_per, &mut col);
-                MatRef {
-                    data: &col,
-                    offset: 0,
-                    rs: pix,
-                    cs: 1,
-                }
+                MatRef::rows(&col, 0, pix)
             };
-            let a = MatRef {
-                data: &wt,
-                offset: grp * co_per * kdim,
-                rs: kdim,
-                cs: 1,
-            };
+            let a = MatRef::rows(&wt, grp * co_per * kdim, kdim);
             let dst = &mut out
                 [(n * g.c_out + grp * co_per) * pix..(n * g.c_out + (grp + 1) * co_per) * pix];
             work.fma += gemm(co_per, pix, kdim, a, b, None, dst);

@@ -34,18 +34,8 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
         let (kf, vf) = (gather(&x.k), gather(&x.v));
         // S (s_q, n) = Q (s_q, d) · K_visᵀ (d, n): K_vis read with its rows as columns.
         let mut s = vec![0f32; sq * n];
-        let qm = MatRef {
-            data: &qf,
-            offset: 0,
-            rs: d,
-            cs: 1,
-        };
-        let km = MatRef {
-            data: &kf,
-            offset: 0,
-            rs: 1,
-            cs: d,
-        };
+        let qm = MatRef::rows(&qf, 0, d);
+        let km = MatRef::transposed(&kf, 0, d);
         let mut w = Work {
             fma: gemm(sq, n, d, qm, km, None, &mut s),
             ..Work::ZERO
@@ -60,18 +50,8 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
         }
         // O (s_q, d) = P (s_q, n) · V_vis (n, d).
         let mut of = vec![0f32; sq * d];
-        let pm = MatRef {
-            data: &s,
-            offset: 0,
-            rs: n,
-            cs: 1,
-        };
-        let vm = MatRef {
-            data: &vf,
-            offset: 0,
-            rs: d,
-            cs: 1,
-        };
+        let pm = MatRef::rows(&s, 0, n);
+        let vm = MatRef::rows(&vf, 0, d);
         w.fma += gemm(sq, d, n, pm, vm, None, &mut of);
         for (o, v) in o.iter_mut().zip(&of) {
             *o = T::from_f32(*v);

@@ -73,18 +73,8 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
             probs.clear();
             probs.resize(rows * width.max(1), 0f32);
             if rect > 0 {
-                let qm = MatRef {
-                    data: &qf,
-                    offset: i0 * d,
-                    rs: d,
-                    cs: 1,
-                };
-                let km = MatRef {
-                    data: &kf,
-                    offset: 0,
-                    rs: 1,
-                    cs: d,
-                };
+                let qm = MatRef::rows(&qf, i0 * d, d);
+                let km = MatRef::transposed(&kf, 0, d);
                 let mut s = vec![0f32; rows * rect];
                 w.fma += gemm(rows, rect, d, qm, km, None, &mut s);
                 for (r, srow) in s.chunks(rect).enumerate() {
@@ -113,18 +103,8 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
             acc.clear();
             acc.resize(rows * d, 0f32);
             if rect > 0 {
-                let pm = MatRef {
-                    data: &probs,
-                    offset: 0,
-                    rs: width,
-                    cs: 1,
-                };
-                let vm = MatRef {
-                    data: &vf,
-                    offset: 0,
-                    rs: d,
-                    cs: 1,
-                };
+                let pm = MatRef::rows(&probs, 0, width);
+                let vm = MatRef::rows(&vf, 0, d);
                 w.fma += gemm(rows, d, rect, pm, vm, None, &mut acc);
             }
             for r in 0..rows {

@@ -49,6 +49,27 @@ pub struct MatRef<'a, T> {
 }
 
 impl<'a, T> MatRef<'a, T> {
+    /// A row-major matrix from `offset`, rows `rs` elements apart.
+    pub fn rows(data: &'a [T], offset: usize, rs: usize) -> MatRef<'a, T> {
+        MatRef {
+            data,
+            offset,
+            rs,
+            cs: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix whose rows are `ld` elements apart: element
+    /// (i, j) is `data[offset + j·ld + i]` (keys read as the columns of Kᵀ).
+    pub fn transposed(data: &'a [T], offset: usize, ld: usize) -> MatRef<'a, T> {
+        MatRef {
+            data,
+            offset,
+            rs: 1,
+            cs: ld,
+        }
+    }
+
     /// The same view over `data` (the same buffer seen as another element type).
     fn with_data<U>(self, data: &'a [U]) -> MatRef<'a, U> {
         MatRef {
