@@ -90,7 +90,7 @@ pub(crate) fn conv2d<T: FloatElem>(
             let a = MatRef::rows(&wt, grp * co_per * kdim, kdim);
             let dst = &mut out
                 [(n * g.c_out + grp * co_per) * pix..(n * g.c_out + (grp + 1) * co_per) * pix];
-            work.fma += gemm(co_per, pix, kdim, a, b, None, dst);
+            work += gemm(co_per, pix, kdim, a, b, None, dst);
         }
     }
     if let Some(bias) = &bias {

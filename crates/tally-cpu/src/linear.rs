@@ -3,7 +3,7 @@
 //! bias add per output, the input, the weight's k·n elements and the bias read once at
 //! the activations' dtype, the output written once.
 
-use tally_core::{Counted, FloatElem, Layout, Result, Work};
+use tally_core::{Counted, FloatElem, Layout, Result};
 
 use crate::gemm::{gemm_prepacked, MatRef, PackedB};
 use crate::util::{bytes, contiguous};
@@ -25,13 +25,7 @@ fn product<T: FloatElem>(
         cs: xl.strides()[1],
     };
     let mut out = vec![T::default(); m * n];
-    let mut work = Work {
-        fma: gemm_prepacked(m, a, b, bias.as_deref(), &mut out),
-        ..Work::ZERO
-    };
-    if bias.is_some() {
-        work.add += (m * n) as u64;
-    }
+    let work = gemm_prepacked(m, a, b, bias.as_deref(), &mut out);
     let read = xl.distinct_elems() + k * n + bias.as_ref().map_or(0, |b| b.len());
     Counted::executed(
         out,

@@ -36,10 +36,7 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
         let mut s = vec![0f32; sq * n];
         let qm = MatRef::rows(&qf, 0, d);
         let km = MatRef::transposed(&kf, 0, d);
-        let mut w = Work {
-            fma: gemm(sq, n, d, qm, km, None, &mut s),
-            ..Work::ZERO
-        };
+        let mut w = gemm(sq, n, d, qm, km, None, &mut s);
         for row in s.chunks_mut(n) {
             row.iter_mut().for_each(|v| *v *= p.scale);
             w += softmax_row(row)
@@ -52,7 +49,7 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
         let mut of = vec![0f32; sq * d];
         let pm = MatRef::rows(&s, 0, n);
         let vm = MatRef::rows(&vf, 0, d);
-        w.fma += gemm(sq, d, n, pm, vm, None, &mut of);
+        w += gemm(sq, d, n, pm, vm, None, &mut of);
         for (o, v) in o.iter_mut().zip(&of) {
             *o = T::from_f32(*v);
         }

@@ -76,7 +76,7 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
                 let qm = MatRef::rows(&qf, i0 * d, d);
                 let km = MatRef::transposed(&kf, 0, d);
                 let mut s = vec![0f32; rows * rect];
-                w.fma += gemm(rows, rect, d, qm, km, None, &mut s);
+                w += gemm(rows, rect, d, qm, km, None, &mut s);
                 for (r, srow) in s.chunks(rect).enumerate() {
                     probs[r * width..r * width + rect].copy_from_slice(srow);
                 }
@@ -105,7 +105,7 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
             if rect > 0 {
                 let pm = MatRef::rows(&probs, 0, width);
                 let vm = MatRef::rows(&vf, 0, d);
-                w.fma += gemm(rows, d, rect, pm, vm, None, &mut acc);
+                w += gemm(rows, d, rect, pm, vm, None, &mut acc);
             }
             for r in 0..rows {
                 let n = seen(i0 + r);

@@ -41,10 +41,7 @@ pub(crate) fn batched<T: FloatElem>(
                 rs: bl.strides()[r - 2],
                 cs: bl.strides()[r - 1],
             };
-            work.fma += gemm(m, n, k, ar, br, bias.as_deref(), dst);
-            if bias.is_some() {
-                work.add += (m * n) as u64;
-            }
+            work += gemm(m, n, k, ar, br, bias.as_deref(), dst);
         }
     }
     work.bytes_read = crate::util::bytes(

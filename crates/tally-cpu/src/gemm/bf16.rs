@@ -12,6 +12,7 @@ use tally_core::FloatElem;
 
 use super::aligned::Aligned;
 use super::{run_tasks, write_tile, MatRef, OutPtr};
+use tally_core::Work;
 
 /// Rows of one micro-tile: 2·MR accumulators + 2 B vectors + 1 broadcast ≤ 32 zmm.
 pub(super) const MR: usize = 8;
@@ -74,7 +75,7 @@ pub fn gemm_bf16(
     b: MatRef<'_, bf16>,
     bias: Option<&[bf16]>,
     out: &mut [bf16],
-) -> u64 {
+) -> Work {
     assert!(
         Bf16Isa::available().contains(&isa),
         "bf16 GEMM path {} is not available on this host",
@@ -95,16 +96,20 @@ pub(super) fn packed(
     b: MatRef<'_, bf16>,
     bias: Option<&[bf16]>,
     out: &mut [bf16],
-) -> u64 {
+) -> Work {
     assert_eq!(out.len(), m * n, "gemm output buffer");
     if m == 0 || n == 0 {
-        return 0;
+        return Work::ZERO;
     }
     if k == 0 {
+        // An empty sum: each output is 0 + its bias (one add, as with any k) or zero.
         for (i, o) in out.iter_mut().enumerate() {
             *o = bias.map(|b| b[i % n]).unwrap_or_default();
         }
-        return 0;
+        return Work {
+            add: if bias.is_some() { (m * n) as u64 } else { 0 },
+            ..Work::ZERO
+        };
     }
     let b_packed = pack_b(k, n, b);
     let outp = OutPtr(out.as_mut_ptr());
@@ -241,7 +246,7 @@ fn block(
     b_packed: &[u32],
     bias: Option<&[bf16]>,
     out: OutPtr<bf16>,
-) -> u64 {
+) -> Work {
     let kp = k.div_ceil(2);
     let mr_rows = rows.len();
     let col0 = panels.start * NR;
@@ -276,8 +281,11 @@ fn block(
             }
         }
     }
-    write_tile(rows, col0, col1, n, &tile, bias, out);
-    fma
+    Work {
+        fma,
+        add: write_tile(rows, col0, col1, n, &tile, bias, out),
+        ..Work::ZERO
+    }
 }
 
 /// The micro-kernel: a (kcp pairs × MR, packed) · b (kcp pairs × NR, packed) → MR×NR f32.
@@ -385,7 +393,7 @@ mod tests {
             .collect();
         let bias = with_bias.then_some(&bias[..]);
         let mut out = vec![bf16::ZERO; m * n];
-        let fma = gemm_bf16(
+        let work = gemm_bf16(
             isa,
             m,
             n,
@@ -400,10 +408,12 @@ mod tests {
             isa.name()
         );
         assert_eq!(
-            fma,
+            work.fma,
             (m * n * k) as u64,
             "{what}: m·n·k, pad lanes not counted"
         );
+        let adds = if with_bias { m * n } else { 0 };
+        assert_eq!(work.add, adds as u64, "{what}: one bias add per output");
         for i in 0..m {
             for j in 0..n {
                 let terms = (0..k).map(|p| av[i * k + p] * bv[p * n + j]);
@@ -463,7 +473,7 @@ mod tests {
         let mut b = vec![bf16::ONE; k * n];
         b[2 * n] = bf16::INFINITY;
         let mut out = vec![bf16::ZERO; m * n];
-        let fma = gemm_bf16(
+        let work = gemm_bf16(
             Bf16Isa::Avx512Bf16,
             m,
             n,
@@ -473,7 +483,7 @@ mod tests {
             None,
             &mut out,
         );
-        assert_eq!(fma, 8 * 3 * 3); // m·n·k
+        assert_eq!(work.fma, 8 * 3 * 3); // m·n·k
         for row in out.chunks(n) {
             assert_eq!(
                 row,

@@ -19,7 +19,7 @@ mod prepacked;
 mod small;
 
 use rayon::prelude::*;
-use tally_core::FloatElem;
+use tally_core::{FloatElem, Work};
 
 pub(crate) use batched::batched;
 pub use bf16::{detect_bf16, gemm_bf16, Bf16Isa};
@@ -81,7 +81,8 @@ impl<'a, T> MatRef<'a, T> {
     }
 }
 
-/// C = A·B [+ bias] into `out` (m·n, row-major). Returns the FMAs executed (m·n·k).
+/// C = A·B [+ bias] into `out` (m·n, row-major). Returns the work executed: m·n·k FMAs,
+/// and one add per output when a bias is added, each tallied where it ran.
 ///
 /// A (m, k) · B (k, n) [+ bias (n)] → C (m, n). bf16 with more than `SMALL_M` rows runs
 /// the `vdpbf16ps` kernel when the host has it; everything else the f32 kernels.
@@ -93,7 +94,7 @@ pub fn gemm<T: FloatElem>(
     b: MatRef<'_, T>,
     bias: Option<&[T]>,
     out: &mut [T],
-) -> u64 {
+) -> Work {
     if m > SMALL_M && detect_bf16() == Bf16Isa::Avx512Bf16 {
         if let (Some(a16), Some(b16)) = (bf16::as_bf16(a.data), bf16::as_bf16(b.data)) {
             let bias = bias.map(|s| bf16::as_bf16(s).expect("bias has the operands' dtype"));
@@ -116,7 +117,7 @@ fn gemm_f32_kernels<T: FloatElem>(
     bias: Option<&[T]>,
     out: &mut [T],
     small: bool,
-) -> u64 {
+) -> Work {
     match detect() {
         Isa::Avx512 => gemm_with::<T, 6, 32>(Isa::Avx512, m, n, k, a, b, bias, out, small),
         Isa::Avx2 => gemm_with::<T, 6, 16>(Isa::Avx2, m, n, k, a, b, bias, out, small),
@@ -144,20 +145,24 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
     bias: Option<&[T]>,
     out: &mut [T],
     small: bool,
-) -> u64 {
+) -> Work {
     assert_eq!(out.len(), m * n, "gemm output buffer");
     if m == 0 || n == 0 {
-        return 0;
+        return Work::ZERO;
     }
     if k == 0 {
+        // An empty sum: each output is 0 + its bias (one add, as with any k) or zero.
         for (i, o) in out.iter_mut().enumerate() {
             *o = bias.map(|b| b[i % n]).unwrap_or_default();
         }
-        return 0;
+        return Work {
+            add: if bias.is_some() { (m * n) as u64 } else { 0 },
+            ..Work::ZERO
+        };
     }
     if small && m <= SMALL_M {
-        if let Some(fma) = small::gemm_small(m, n, k, a, b, bias, out) {
-            return fma;
+        if let Some(work) = small::gemm_small(m, n, k, a, b, bias, out) {
+            return work;
         }
     }
     let b_packed = pack::pack_b::<T, NR>(k, n, b);
@@ -167,7 +172,7 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
     })
 }
 
-/// Splits an (m rows × `n_panels` column panels) product into tasks and sums the FMAs
+/// Splits an (m rows × `n_panels` column panels) product into tasks and sums the work
 /// each `task(rows, panels)` reports. Rows come in whole `mr` panels.
 fn run_tasks(
     m: usize,
@@ -175,8 +180,8 @@ fn run_tasks(
     k: usize,
     mr: usize,
     n_panels: usize,
-    task: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>) -> u64 + Sync,
-) -> u64 {
+    task: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>) -> Work + Sync,
+) -> Work {
     if m * n * k < SERIAL_MAX_FMA || rayon::current_num_threads() == 1 {
         // Small products: waking the pool costs more than the product itself.
         return (0..m.div_ceil(MC))
@@ -212,7 +217,7 @@ fn run_tasks(
         .sum()
 }
 
-/// One task: rows × (panels of NR columns). Returns the FMAs it executed.
+/// One task: rows × (panels of NR columns). Returns the work it executed.
 #[allow(clippy::too_many_arguments)]
 fn block<T: FloatElem, const MR: usize, const NR: usize>(
     isa: Isa,
@@ -224,7 +229,7 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     b_packed: &[f32],
     bias: Option<&[T]>,
     out: OutPtr<T>,
-) -> u64 {
+) -> Work {
     let mr_rows = rows.len();
     let col0 = panels.start * NR;
     let col1 = (panels.end * NR).min(n);
@@ -253,12 +258,15 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
             }
         }
     }
-    write_tile(rows, col0, col1, n, &tile, bias, out);
-    fma
+    Work {
+        fma,
+        add: write_tile(rows, col0, col1, n, &tile, bias, out),
+        ..Work::ZERO
+    }
 }
 
 /// Rounds a task's f32 tile (rows × columns col0..col1) into the output, adding the bias
-/// in f32 first.
+/// in f32 first. Returns the bias adds it made.
 fn write_tile<T: FloatElem>(
     rows: std::ops::Range<usize>,
     col0: usize,
@@ -267,8 +275,9 @@ fn write_tile<T: FloatElem>(
     tile: &[f32],
     bias: Option<&[T]>,
     out: OutPtr<T>,
-) {
+) -> u64 {
     let width = col1 - col0;
+    let mut adds = 0u64;
     for (ri, i) in rows.enumerate() {
         let src = &tile[ri * width..(ri + 1) * width];
         // SAFETY: row i, columns col0..col1 belong to this task alone (see OutPtr), and
@@ -279,6 +288,7 @@ fn write_tile<T: FloatElem>(
                 for ((d, &s), &b) in dst.iter_mut().zip(src).zip(&bias[col0..col1]) {
                     *d = T::from_f32(s + b.to_f32());
                 }
+                adds += width as u64;
             }
             None => {
                 for (d, &s) in dst.iter_mut().zip(src) {
@@ -287,6 +297,7 @@ fn write_tile<T: FloatElem>(
             }
         }
     }
+    adds
 }
 
 /// The plain triple loop in f64: the specification the packed kernel is tested against.
@@ -324,12 +335,13 @@ mod tests {
             rs: n,
             cs: 1,
         };
-        let fma = match isa {
+        let work = match isa {
             Isa::Avx512 => gemm_with::<f32, 6, 32>(isa, m, n, k, ar, br, None, &mut out, true),
             Isa::Avx2 => gemm_with::<f32, 6, 16>(isa, m, n, k, ar, br, None, &mut out, true),
             Isa::Portable => gemm_with::<f32, 4, 8>(isa, m, n, k, ar, br, None, &mut out, true),
         };
-        assert_eq!(fma, (m * n * k) as u64);
+        assert_eq!(work.fma, (m * n * k) as u64);
+        assert_eq!(work.add, 0, "no bias, no adds");
         let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
         let b64: Vec<f64> = b.iter().map(|&x| x as f64).collect();
         let want = gemm_naive(m, n, k, &a64, &b64);

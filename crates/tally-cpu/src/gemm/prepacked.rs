@@ -5,7 +5,7 @@
 //! GEMVs. Counting is unchanged: every tile and GEMV row tallies the FMAs it ran.
 
 use rayon::prelude::*;
-use tally_core::FloatElem;
+use tally_core::{FloatElem, Work};
 
 use super::aligned::Aligned;
 use super::{block, detect, pack, run_tasks, Isa, MatRef, OutPtr, SMALL_M};
@@ -63,14 +63,15 @@ impl PackedB {
     }
 }
 
-/// C (m, n) = A (m, k) · B [+ bias (n)] with B packed. Returns the FMAs executed (m·n·k).
+/// C (m, n) = A (m, k) · B [+ bias (n)] with B packed. Returns the work executed: m·n·k
+/// FMAs and one add per output when a bias is added.
 pub fn gemm_prepacked<T: FloatElem>(
     m: usize,
     a: MatRef<'_, T>,
     b: &PackedB,
     bias: Option<&[T]>,
     out: &mut [T],
-) -> u64 {
+) -> Work {
     match b.isa {
         Isa::Avx512 => with::<T, 6, 32>(m, a, b, bias, out),
         Isa::Avx2 => with::<T, 6, 16>(m, a, b, bias, out),
@@ -87,11 +88,11 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
     b: &PackedB,
     bias: Option<&[T]>,
     out: &mut [T],
-) -> u64 {
+) -> Work {
     let (k, n) = (b.k, b.n);
     assert_eq!(out.len(), m * n, "gemm output buffer");
     if m == 0 || n == 0 {
-        return 0;
+        return Work::ZERO;
     }
     if m > SMALL_M {
         let outp = OutPtr(out.as_mut_ptr());
@@ -100,14 +101,14 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
         });
     }
     // A few rows: each row of A sweeps the panels, NR accumulators at a time.
-    let mut fma = 0u64;
+    let mut work = Work::ZERO;
     for i in 0..m {
         let row: Vec<f32> = (0..k)
             .map(|p| a.data[a.offset + i * a.rs + p * a.cs].to_f32())
             .collect();
         let dst = &mut out[i * n..(i + 1) * n];
-        let gemv = |c0: usize, d: &mut [T]| -> u64 {
-            let mut work = 0u64;
+        let gemv = |c0: usize, d: &mut [T]| -> Work {
+            let mut work = Work::ZERO;
             for (jp, cols) in d.chunks_mut(NR).enumerate() {
                 let panel = &b.data[((c0 / NR + jp) * k) * NR..((c0 / NR + jp + 1) * k) * NR];
                 let mut acc = [0f32; NR];
@@ -117,25 +118,35 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
                         acc[l] += x * lane[l];
                     }
                 }
-                for (l, o) in cols.iter_mut().enumerate() {
-                    let j = c0 + jp * NR + l;
-                    *o = T::from_f32(acc[l] + bias.map_or(0.0, |b| b[j].to_f32()));
+                match bias {
+                    Some(bias) => {
+                        let j0 = c0 + jp * NR;
+                        for ((o, a), b) in cols.iter_mut().zip(acc).zip(&bias[j0..]) {
+                            *o = T::from_f32(a + b.to_f32());
+                        }
+                        work.add += cols.len() as u64;
+                    }
+                    None => {
+                        for (o, a) in cols.iter_mut().zip(acc) {
+                            *o = T::from_f32(a);
+                        }
+                    }
                 }
-                work += (cols.len() * k) as u64;
+                work.fma += (cols.len() * k) as u64;
             }
             work
         };
         let threads = rayon::current_num_threads();
-        fma += if k * n >= GEMV_PARALLEL_MIN && threads > 1 {
+        work += if k * n >= GEMV_PARALLEL_MIN && threads > 1 {
             // Two tasks per thread, in whole panels, so no thread is left with the tail.
             let cols = n.div_ceil(NR).div_ceil(2 * threads) * NR;
             dst.par_chunks_mut(cols)
                 .enumerate()
                 .map(|(t, d)| gemv(t * cols, d))
-                .sum::<u64>()
+                .sum::<Work>()
         } else {
             gemv(0, dst)
         };
     }
-    fma
+    work
 }

@@ -2,7 +2,7 @@
 //! dot product when B's columns are contiguous in k (a transposed weight), or rows of B
 //! are swept with axpy when B's rows are contiguous in n. Each output counts its k FMAs.
 
-use tally_core::FloatElem;
+use tally_core::{FloatElem, Work};
 
 use super::MatRef;
 
@@ -35,7 +35,7 @@ pub(super) fn gemm_small<T: FloatElem>(
     b: MatRef<'_, T>,
     bias: Option<&[T]>,
     out: &mut [T],
-) -> Option<u64> {
+) -> Option<Work> {
     if b.rs != 1 && b.cs != 1 {
         return None;
     }
@@ -46,6 +46,7 @@ pub(super) fn gemm_small<T: FloatElem>(
     } else {
         Vec::new()
     };
+    let mut work = Work::ZERO;
     for i in 0..m {
         for (p, r) in row.iter_mut().enumerate() {
             *r = a.data[a.offset + i * a.rs + p * a.cs].to_f32();
@@ -73,11 +74,23 @@ pub(super) fn gemm_small<T: FloatElem>(
             }
         }
         let dst = &mut out[i * n..(i + 1) * n];
-        for (j, (d, &c)) in dst.iter_mut().zip(&acc).enumerate() {
-            *d = T::from_f32(c + bias.map_or(0.0, |bias| bias[j].to_f32()));
+        match bias {
+            Some(bias) => {
+                for ((d, &c), b) in dst.iter_mut().zip(&acc).zip(bias) {
+                    *d = T::from_f32(c + b.to_f32());
+                }
+                work.add += n as u64;
+            }
+            None => {
+                for (d, &c) in dst.iter_mut().zip(&acc) {
+                    *d = T::from_f32(c);
+                }
+            }
         }
+        // This row: n outputs of k multiply-adds each (a dot product or k axpy steps).
+        work.fma += (n * k) as u64;
     }
-    Some((m * n * k) as u64)
+    Some(work)
 }
 
 /// The slice as f32 when `T` is f32 (no conversion needed).
