@@ -157,6 +157,15 @@ fn best_of<T>(repeat: usize, mut pass: impl FnMut() -> Result<T>) -> Result<(T, 
 
 /// Measures the model on its default or requested input.
 pub fn measure(model: Model, shape: &Shape) -> Result<Measured> {
+    if shape.past > 0 && model != Model::Smollm2 {
+        return Err(Error::invalid(
+            "profile",
+            format!(
+                "--past caches tokens for a decoder (smollm2); {} has no cache",
+                model.name()
+            ),
+        ));
+    }
     match model {
         Model::DigitsMlp => digits(shape),
         Model::Minilm => minilm(shape),

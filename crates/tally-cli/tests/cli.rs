@@ -131,6 +131,14 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("models/fetch minilm"), "{err}");
+    // A cache length for a model without a KV cache is refused, not ignored.
+    let out = tally(&["bench", "--past", "4"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--past") && err.contains("digits-mlp"),
+        "{err}"
+    );
 }
 
 #[test]
