@@ -11,7 +11,7 @@ use half::bf16;
 use tally_core::FloatElem;
 
 use super::aligned::Aligned;
-use super::{run_tasks, write_tile, MatRef, OutPtr};
+use super::{empty_sum, run_tasks, write_tile, MatRef, OutPtr};
 use tally_core::Work;
 
 /// Rows of one micro-tile: 2·MR accumulators + 2 B vectors + 1 broadcast ≤ 32 zmm.
@@ -102,14 +102,7 @@ pub(super) fn packed(
         return Work::ZERO;
     }
     if k == 0 {
-        // An empty sum: each output is 0 + its bias (one add, as with any k) or zero.
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = bias.map(|b| b[i % n]).unwrap_or_default();
-        }
-        return Work {
-            add: if bias.is_some() { (m * n) as u64 } else { 0 },
-            ..Work::ZERO
-        };
+        return empty_sum(m, n, bias, out);
     }
     let b_packed = pack_b(k, n, b);
     let outp = OutPtr(out.as_mut_ptr());

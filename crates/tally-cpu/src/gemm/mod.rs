@@ -151,14 +151,7 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
         return Work::ZERO;
     }
     if k == 0 {
-        // An empty sum: each output is 0 + its bias (one add, as with any k) or zero.
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = bias.map(|b| b[i % n]).unwrap_or_default();
-        }
-        return Work {
-            add: if bias.is_some() { (m * n) as u64 } else { 0 },
-            ..Work::ZERO
-        };
+        return empty_sum(m, n, bias, out);
     }
     if small && m <= SMALL_M {
         if let Some(work) = small::gemm_small(m, n, k, a, b, bias, out) {
@@ -170,6 +163,18 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
     run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
         block::<T, MR, NR>(isa, rows, panels, n, k, a, &b_packed, bias, outp)
     })
+}
+
+/// A product with k = 0: each output is the empty sum 0 plus its bias (one add, as with
+/// any k), or zero without a bias.
+fn empty_sum<T: FloatElem>(m: usize, n: usize, bias: Option<&[T]>, out: &mut [T]) -> Work {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = bias.map(|b| b[i % n]).unwrap_or_default();
+    }
+    Work {
+        add: if bias.is_some() { (m * n) as u64 } else { 0 },
+        ..Work::ZERO
+    }
 }
 
 /// Splits an (m rows × `n_panels` column panels) product into tasks and sums the work
@@ -351,6 +356,21 @@ mod tests {
                 "{g} vs {w}"
             );
         }
+    }
+
+    #[test]
+    fn empty_sums_are_the_bias_with_one_add_each() {
+        let bias = [1.5f32, -2.0, 0.25];
+        let mut out = [9f32; 6];
+        let none: [f32; 0] = [];
+        let a = MatRef::rows(&none, 0, 0);
+        let b = MatRef::rows(&none, 0, 3);
+        let w = gemm(2, 3, 0, a, b, Some(&bias), &mut out);
+        assert_eq!(out, [1.5, -2.0, 0.25, 1.5, -2.0, 0.25]);
+        assert_eq!((w.fma, w.add), (0, 6)); // 2·3 outputs, 0 + bias each
+        let w = gemm(2, 3, 0, a, b, None, &mut out);
+        assert_eq!(out, [0.0; 6]);
+        assert_eq!(w, Work::ZERO);
     }
 
     #[test]
