@@ -10,8 +10,8 @@
 use half::bf16;
 use tally_core::FloatElem;
 
-use super::aligned::Aligned;
-use super::{empty_sum, run_tasks, write_tile, MatRef, OutPtr};
+use super::kernel::Dest;
+use super::{empty_sum, run_tasks, scratch, write_tile, MatRef, OutPtr};
 use tally_core::Work;
 
 /// Rows of one micro-tile: 2·MR accumulators + 2 B vectors + 1 broadcast ≤ 32 zmm.
@@ -104,10 +104,12 @@ pub(super) fn packed(
     if k == 0 {
         return empty_sum(m, n, bias, out);
     }
-    let b_packed = pack_b(k, n, b);
-    let outp = OutPtr(out.as_mut_ptr());
-    run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
-        block(rows, panels, n, k, a, &b_packed, bias, outp)
+    scratch::with_b(n.div_ceil(NR) * k.div_ceil(2) * NR, |b_packed| {
+        pack_b(k, n, b, b_packed);
+        let outp = OutPtr(out.as_mut_ptr());
+        run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
+            block(rows, panels, n, k, a, b_packed, bias, outp)
+        })
     })
 }
 
@@ -120,10 +122,10 @@ fn pair(lo: bf16, hi: bf16) -> u32 {
 /// B (k, n) → panels of NR columns, each ⌈k/2⌉ pair-rows of NR u32 (zero past column n
 /// and in the high half of the last pair when k is odd). Pair-row q of panel jp starts at
 /// `(jp·⌈k/2⌉ + q)·NR`.
-fn pack_b(k: usize, n: usize, b: MatRef<'_, bf16>) -> Aligned<u32> {
+fn pack_b(k: usize, n: usize, b: MatRef<'_, bf16>, out: &mut [u32]) {
     use rayon::prelude::*;
     let kp = k.div_ceil(2);
-    let mut out = Aligned::<u32>::zeroed(n.div_ceil(NR) * kp * NR);
+    assert_eq!(out.len(), n.div_ceil(NR) * kp * NR, "packed B buffer");
     let at = |p: usize, j: usize| {
         if p < k {
             b.data[b.offset + p * b.rs + j * b.cs]
@@ -134,6 +136,10 @@ fn pack_b(k: usize, n: usize, b: MatRef<'_, bf16>) -> Aligned<u32> {
     let pack_panel = |jp: usize, panel: &mut [u32]| {
         let j0 = jp * NR;
         let width = NR.min(n - j0);
+        if width < NR {
+            // The last panel's pad columns: zero, so they add nothing.
+            panel.fill(0);
+        }
         if b.rs == 1 && b.cs != 1 {
             // Column-major B (a transposed weight): each column's pairs lie side by side.
             for j in 0..width {
@@ -174,7 +180,6 @@ fn pack_b(k: usize, n: usize, b: MatRef<'_, bf16>) -> Aligned<u32> {
             .enumerate()
             .for_each(|(jp, panel)| pack_panel(jp, panel));
     }
-    out
 }
 
 /// Rows `rows` × columns `pc..pc+kc` of A → MR-row micro-panels of ⌈kc/2⌉ pair-columns of
@@ -245,47 +250,62 @@ fn block(
     let col0 = panels.start * NR;
     let col1 = (panels.end * NR).min(n);
     let width = col1 - col0;
-    let mut tile = vec![0f32; mr_rows * width];
-    let mut a_packed = Aligned::<u32>::zeroed(mr_rows.div_ceil(MR) * MR * KC / 2);
-    let mut fma = 0u64;
-    for pc in (0..k).step_by(KC) {
-        let kc = KC.min(k - pc);
-        let (qc, kcp) = (pc / 2, kc.div_ceil(2));
-        pack_a(rows.clone(), pc, kc, a, &mut a_packed);
-        for jp in panels.clone() {
-            let b_panel = &b_packed[(jp * kp + qc) * NR..(jp * kp + qc + kcp) * NR];
-            let j0 = jp * NR;
-            let nr_eff = NR.min(n - j0);
-            for ip in 0..mr_rows.div_ceil(MR) {
-                let a_panel = &a_packed[ip * MR * kcp..(ip + 1) * MR * kcp];
-                // SAFETY: `packed` is reached only from `gemm` after `detect_bf16` chose
-                // Avx512Bf16, or from `gemm_bf16` after checking `Bf16Isa::available`:
-                // both verified AVX-512F and AVX-512 BF16 on this CPU.
-                let acc = unsafe { kernel(kcp, a_panel, b_panel) };
-                let mr_eff = MR.min(mr_rows - ip * MR);
-                for (i, acc_row) in acc.iter().enumerate().take(mr_eff) {
-                    let t = &mut tile[(ip * MR + i) * width + (j0 - col0)..][..nr_eff];
-                    for (t, &v) in t.iter_mut().zip(acc_row) {
-                        *t += v;
+    scratch::with(
+        mr_rows.div_ceil(MR) * MR * KC.min(k).div_ceil(2),
+        |a_packed, tile| {
+            tile.clear();
+            tile.resize(mr_rows * width, 0.0);
+            let mut fma = 0u64;
+            for pc in (0..k).step_by(KC) {
+                let kc = KC.min(k - pc);
+                let (qc, kcp) = (pc / 2, kc.div_ceil(2));
+                pack_a(rows.clone(), pc, kc, a, a_packed);
+                for jp in panels.clone() {
+                    let b_panel = &b_packed[(jp * kp + qc) * NR..(jp * kp + qc + kcp) * NR];
+                    let j0 = jp * NR;
+                    let nr_eff = NR.min(n - j0);
+                    for ip in 0..mr_rows.div_ceil(MR) {
+                        let a_panel = &a_packed[ip * MR * kcp..(ip + 1) * MR * kcp];
+                        let mr_eff = MR.min(mr_rows - ip * MR);
+                        let dest = Dest {
+                            c: tile[ip * MR * width + (j0 - col0)..].as_mut_ptr(),
+                            ldc: width,
+                            rows: mr_eff,
+                            cols: nr_eff,
+                            accumulate: pc > 0,
+                            bias: std::ptr::null(),
+                        };
+                        // SAFETY: `packed` is reached only from `gemm` after `detect_bf16` chose
+                        // Avx512Bf16, or from `gemm_bf16` after checking `Bf16Isa::available`:
+                        // both verified AVX-512F and AVX-512 BF16 on this CPU. The panels hold
+                        // kcp·MR and kcp·NR pairs, and `dest` is mr_eff rows × nr_eff columns of
+                        // this task's own tile.
+                        unsafe { kernel(kcp, a_panel, b_panel, &dest) };
+                        // Pad rows, columns and the zero half of an odd last pair are not
+                        // counted.
+                        fma += (mr_eff * nr_eff * kc) as u64;
                     }
                 }
-                // Pad rows, columns and the zero half of an odd last pair are not counted.
-                fma += (mr_eff * nr_eff * kc) as u64;
             }
-        }
-    }
-    Work {
-        fma,
-        add: write_tile(rows, col0, col1, n, &tile, bias, out),
-        ..Work::ZERO
-    }
+            Work {
+                fma,
+                add: write_tile(rows, col0, col1, n, tile, bias, out),
+                ..Work::ZERO
+            }
+        },
+    )
 }
 
-/// The micro-kernel: a (kcp pairs × MR, packed) · b (kcp pairs × NR, packed) → MR×NR f32.
-/// Per pair-column: two B vectors loaded, one 32-bit broadcast per row, 2·MR `vdpbf16ps`.
+/// The micro-kernel: a (kcp pairs × MR, packed) · b (kcp pairs × NR, packed) → an MR×NR
+/// f32 tile stored over, or added to, `dest` (masked, so edge tiles need no copy). Per
+/// pair-column: two B vectors loaded, one 32-bit broadcast per row, 2·MR `vdpbf16ps`.
+///
+/// # Safety
+/// AVX-512F and AVX-512 BF16 present; `dest` valid for its rows × columns and touched by
+/// no other thread meanwhile.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512bf16,avx512f")]
-fn kernel(kcp: usize, a: &[u32], b: &[u32]) -> [[f32; NR]; MR] {
+unsafe fn kernel(kcp: usize, a: &[u32], b: &[u32], dest: &Dest) {
     use std::arch::x86_64::*;
     // SAFETY: a 512-bit integer vector and `__m512bh` (32 bf16) are the same 64 bytes with
     // no invalid bit patterns, so the transmute only relabels the lanes.
@@ -307,20 +327,13 @@ fn kernel(kcp: usize, a: &[u32], b: &[u32]) -> [[f32; NR]; MR] {
             acc_row[1] = _mm512_dpbf16_ps(acc_row[1], av, b1);
         }
     }
-    let mut out = [[0f32; NR]; MR];
-    for (o, v) in out.iter_mut().zip(&acc) {
-        // SAFETY: each output row is NR = 32 f32 (128 bytes): two in-bounds 64-byte stores.
-        unsafe {
-            _mm512_storeu_ps(o.as_mut_ptr(), v[0]);
-            _mm512_storeu_ps(o.as_mut_ptr().add(16), v[1]);
-        }
-    }
-    out
+    // SAFETY: AVX-512F is present (contract) and `dest` is the caller's promise.
+    unsafe { super::kernel::store_nr32(&acc, dest) }
 }
 
 /// Never called off x86-64: [`Bf16Isa::available`] offers only the f32 fallback there.
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn kernel(_kcp: usize, _a: &[u32], _b: &[u32]) -> [[f32; NR]; MR] {
+unsafe fn kernel(_kcp: usize, _a: &[u32], _b: &[u32], _dest: &Dest) {
     unreachable!("the AVX-512 BF16 kernel exists only on x86-64")
 }
 

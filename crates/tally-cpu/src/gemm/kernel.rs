@@ -1,10 +1,10 @@
-//! Micro-kernels: an MR×NR f32 tile accumulated over kc packed columns, one variant per
-//! ISA, chosen once by [`detect`] (the portable one last).
+//! Micro-kernels: an MR×NR f32 tile accumulated over kc packed columns and added into its
+//! destination, one variant per ISA, chosen once by [`detect`] (the portable one last).
 
 /// The instruction sets a micro-kernel exists for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
-    /// AVX-512F with FMA: 6×32 tiles.
+    /// AVX-512F with FMA: 8×32 tiles.
     Avx512,
     /// AVX2 with FMA: 6×16 tiles.
     Avx2,
@@ -88,21 +88,142 @@ fn avx2<const MR: usize, const NR: usize>(kc: usize, a: &[f32], b: &[f32]) -> [[
     body::<MR, NR, true>(kc, a, b)
 }
 
-/// Runs the `isa` micro-kernel on packed panels `a` (kc·MR) and `b` (kc·NR).
+/// Where one micro-tile's sums go: tile element (i, j) is `c[i·ldc + j]`, and only the
+/// first `rows` × `cols` of the MR×NR tile are real (the rest is padding, never written).
+pub(super) struct Dest {
+    /// Element (0, 0) of the tile.
+    pub c: *mut f32,
+    /// Elements between the starts of two rows.
+    pub ldc: usize,
+    /// Real rows (≤ MR).
+    pub rows: usize,
+    /// Real columns (≤ NR).
+    pub cols: usize,
+    /// Add to what `c` holds (a later slice of k) rather than overwrite it (the first).
+    pub accumulate: bool,
+    /// The bias of the tile's first column, added once to each real element (the last
+    /// slice of k); null for none.
+    pub bias: *const f32,
+}
+
+/// Runs the `isa` micro-kernel on packed panels `a` (kc·MR) and `b` (kc·NR) and stores
+/// (or adds) the tile into `dest`.
+///
+/// # Safety
+/// `dest.c` must be valid for reads and writes of `dest.rows` rows of `dest.cols`
+/// elements `dest.ldc` apart, touched by no other thread meanwhile, and `dest.bias`
+/// null or valid for `dest.cols` reads.
 #[inline]
-pub(super) fn run<const MR: usize, const NR: usize>(
+pub(super) unsafe fn run<const MR: usize, const NR: usize>(
     isa: Isa,
     kc: usize,
     a: &[f32],
     b: &[f32],
-) -> [[f32; NR]; MR] {
+    dest: &Dest,
+) {
+    assert!(
+        a.len() >= kc * MR && b.len() >= kc * NR,
+        "packed panels too short"
+    );
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `isa` comes from `Isa::available`, which checked these CPU features.
-        Isa::Avx512 => unsafe { avx512::<MR, NR>(kc, a, b) },
+        // SAFETY: `isa` comes from `Isa::available`, which checked AVX-512F; the panel
+        // lengths were asserted above and `dest` is the caller's promise.
+        Isa::Avx512 if NR == 32 => unsafe { avx512_nr32::<MR>(kc, a.as_ptr(), b.as_ptr(), dest) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { store(&avx512::<MR, NR>(kc, a, b), dest) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, AVX2 and FMA were detected before this variant was chosen.
-        Isa::Avx2 => unsafe { avx2::<MR, NR>(kc, a, b) },
-        _ => body::<MR, NR, false>(kc, a, b),
+        Isa::Avx2 => unsafe { store(&avx2::<MR, NR>(kc, a, b), dest) },
+        // SAFETY: `dest` is the caller's promise.
+        _ => unsafe { store(&body::<MR, NR, false>(kc, a, b), dest) },
+    }
+}
+
+/// Writes a finished tile held in an array into `dest` (see [`run`]'s contract).
+unsafe fn store<const MR: usize, const NR: usize>(acc: &[[f32; NR]; MR], dest: &Dest) {
+    for (i, acc_row) in acc.iter().enumerate().take(dest.rows) {
+        // SAFETY: row i < rows of `cols` elements is inside `dest` by the caller's contract.
+        let row = unsafe { std::slice::from_raw_parts_mut(dest.c.add(i * dest.ldc), dest.cols) };
+        for (j, (c, &v)) in row.iter_mut().zip(acc_row).enumerate() {
+            let mut s = if dest.accumulate { *c + v } else { v };
+            if !dest.bias.is_null() {
+                // SAFETY: j < cols, and `bias` holds `cols` values by the contract.
+                s += unsafe { *dest.bias.add(j) };
+            }
+            *c = s;
+        }
+    }
+}
+
+/// The AVX-512 MR×32 micro-kernel: per column of k, two B vectors, one broadcast of A per
+/// row and 2·MR FMAs into accumulators that stay in registers; the tile is then added to
+/// (or stored over) `dest` with masked loads and stores, so edge tiles need no copy.
+///
+/// # Safety
+/// AVX-512F present; `a` valid for kc·MR reads, `b` for kc·32; `dest` as in [`run`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn avx512_nr32<const MR: usize>(kc: usize, a: *const f32, b: *const f32, dest: &Dest) {
+    use std::arch::x86_64::*;
+    if dest.accumulate {
+        // The tile's rows are read back after the k loop: start fetching them now, so
+        // their misses overlap the FMAs instead of following them.
+        for i in 0..dest.rows {
+            let row = dest.c.wrapping_add(i * dest.ldc) as *const i8;
+            _mm_prefetch::<_MM_HINT_T0>(row);
+            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(64));
+        }
+    }
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    for p in 0..kc {
+        // SAFETY: p < kc keeps every read inside the panels (function contract).
+        unsafe {
+            let b0 = _mm512_loadu_ps(b.add(p * 32));
+            let b1 = _mm512_loadu_ps(b.add(p * 32 + 16));
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*a.add(p * MR + i));
+                acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
+                acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+            }
+        }
+    }
+    // SAFETY: AVX-512F is present and `dest` is valid (this function's contract).
+    unsafe { store_nr32(&acc, dest) }
+}
+
+/// Stores (or adds) MR×32 accumulators into `dest`, bias included, with masked loads and
+/// stores so that only the real `rows` × `cols` are touched.
+///
+/// # Safety
+/// AVX-512F present; `dest` as in [`run`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn store_nr32<const MR: usize>(
+    acc: &[[std::arch::x86_64::__m512; 2]; MR],
+    dest: &Dest,
+) {
+    use std::arch::x86_64::*;
+    let lanes = |from: usize| -> __mmask16 {
+        let real = dest.cols.saturating_sub(from).min(16);
+        ((1u32 << real) - 1) as __mmask16
+    };
+    let masks = [lanes(0), lanes(16)];
+    for (i, acc) in acc.iter().enumerate().take(dest.rows) {
+        for (h, (&mask, &v)) in masks.iter().zip(acc).enumerate() {
+            // SAFETY: masked lanes cover only the `cols` real columns of row i < rows,
+            // inside `dest` by the contract; masked-off lanes are neither read nor written.
+            unsafe {
+                let c = dest.c.add(i * dest.ldc + 16 * h);
+                let mut s = v;
+                if dest.accumulate {
+                    s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(mask, c));
+                }
+                if !dest.bias.is_null() {
+                    s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(mask, dest.bias.add(16 * h)));
+                }
+                _mm512_mask_storeu_ps(c, mask, s);
+            }
+        }
     }
 }

@@ -16,10 +16,11 @@ mod bf16;
 mod kernel;
 mod pack;
 mod prepacked;
+mod scratch;
 mod small;
 
 use rayon::prelude::*;
-use tally_core::{FloatElem, Work};
+use tally_core::{DType, FloatElem, Work};
 
 pub(crate) use batched::batched;
 pub use bf16::{detect_bf16, gemm_bf16, Bf16Isa};
@@ -119,7 +120,7 @@ fn gemm_f32_kernels<T: FloatElem>(
     small: bool,
 ) -> Work {
     match detect() {
-        Isa::Avx512 => gemm_with::<T, 6, 32>(Isa::Avx512, m, n, k, a, b, bias, out, small),
+        Isa::Avx512 => gemm_with::<T, 8, 32>(Isa::Avx512, m, n, k, a, b, bias, out, small),
         Isa::Avx2 => gemm_with::<T, 6, 16>(Isa::Avx2, m, n, k, a, b, bias, out, small),
         Isa::Portable => gemm_with::<T, 4, 8>(Isa::Portable, m, n, k, a, b, bias, out, small),
     }
@@ -158,10 +159,12 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
             return work;
         }
     }
-    let b_packed = pack::pack_b::<T, NR>(k, n, b);
-    let outp = OutPtr(out.as_mut_ptr());
-    run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
-        block::<T, MR, NR>(isa, rows, panels, n, k, a, &b_packed, bias, outp)
+    scratch::with_b(n.div_ceil(NR) * k * NR, |b_packed| {
+        pack::pack_b_into::<T, NR>(k, n, b, b_packed);
+        let outp = OutPtr(out.as_mut_ptr());
+        run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
+            block::<T, MR, NR>(isa, rows, panels, n, k, a, b_packed, bias, outp)
+        })
     })
 }
 
@@ -222,7 +225,9 @@ fn run_tasks(
         .sum()
 }
 
-/// One task: rows × (panels of NR columns). Returns the work it executed.
+/// One task: rows × (panels of NR columns). f32 outputs are accumulated in place, slice
+/// by slice of k (the bias joins on the last slice); other dtypes accumulate in an f32
+/// tile that is rounded once into the output. Returns the work it executed.
 #[allow(clippy::too_many_arguments)]
 fn block<T: FloatElem, const MR: usize, const NR: usize>(
     isa: Isa,
@@ -239,35 +244,64 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     let col0 = panels.start * NR;
     let col1 = (panels.end * NR).min(n);
     let width = col1 - col0;
-    let mut tile = vec![0f32; mr_rows * width];
-    let mut a_packed = aligned::Aligned::<f32>::zeroed(mr_rows.div_ceil(MR) * MR * KC);
-    let mut fma = 0u64;
-    for pc in (0..k).step_by(KC) {
-        let kc = KC.min(k - pc);
-        pack::pack_a::<T, MR>(rows.clone(), pc, kc, a, &mut a_packed);
-        for jp in panels.clone() {
-            let b_panel = &b_packed[(jp * k + pc) * NR..(jp * k + pc + kc) * NR];
-            let j0 = jp * NR;
-            let nr_eff = NR.min(n - j0);
-            for ip in 0..mr_rows.div_ceil(MR) {
-                let a_panel = &a_packed[ip * MR * kc..(ip + 1) * MR * kc];
-                let acc = kernel::run::<MR, NR>(isa, kc, a_panel, b_panel);
-                let mr_eff = MR.min(mr_rows - ip * MR);
-                for (i, acc_row) in acc.iter().enumerate().take(mr_eff) {
-                    let t = &mut tile[(ip * MR + i) * width + (j0 - col0)..][..nr_eff];
-                    for (t, &v) in t.iter_mut().zip(acc_row) {
-                        *t += v;
+    let direct = T::DTYPE == DType::F32;
+    scratch::with(mr_rows.div_ceil(MR) * MR * KC.min(k), |a_packed, tile| {
+        // The f32 destination: the output itself, or this task's tile.
+        let (c0, ldc) = if direct {
+            // SAFETY: T is f32 (its dtype says so), so the output is an f32 buffer; row
+            // `rows.start`, column col0 lies inside it (rows.start < m, col0 < n).
+            (unsafe { (out.0 as *mut f32).add(rows.start * n + col0) }, n)
+        } else {
+            tile.clear();
+            tile.resize(mr_rows * width, 0.0);
+            (tile.as_mut_ptr(), width)
+        };
+        let f32_bias = bias.filter(|_| direct).map(|b| {
+            // SAFETY: T is f32 here (checked above), so the bias slice is f32 too.
+            unsafe { std::slice::from_raw_parts(b.as_ptr() as *const f32, b.len()) }
+        });
+        let mut work = Work::ZERO;
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            let last = pc + kc == k;
+            pack::pack_a::<T, MR>(rows.clone(), pc, kc, a, a_packed);
+            for jp in panels.clone() {
+                let b_panel = &b_packed[(jp * k + pc) * NR..(jp * k + pc + kc) * NR];
+                let j0 = jp * NR;
+                let nr_eff = NR.min(n - j0);
+                let bias_ptr = match f32_bias {
+                    Some(b) if last => b[j0..].as_ptr(),
+                    _ => std::ptr::null(),
+                };
+                for ip in 0..mr_rows.div_ceil(MR) {
+                    let a_panel = &a_packed[ip * MR * kc..(ip + 1) * MR * kc];
+                    let mr_eff = MR.min(mr_rows - ip * MR);
+                    let dest = kernel::Dest {
+                        // SAFETY: tile rows ip·MR.. and columns j0 - col0.. stay inside
+                        // this task's rows × col0..col1 of the destination.
+                        c: unsafe { c0.add(ip * MR * ldc + (j0 - col0)) },
+                        ldc,
+                        rows: mr_eff,
+                        cols: nr_eff,
+                        accumulate: pc > 0,
+                        bias: bias_ptr,
+                    };
+                    // SAFETY: `dest` covers mr_eff rows × nr_eff columns of this task's
+                    // own region (OutPtr: no other task writes it); the bias, when
+                    // present, holds n - j0 ≥ nr_eff values.
+                    unsafe { kernel::run::<MR, NR>(isa, kc, a_panel, b_panel, &dest) };
+                    work.fma += (mr_eff * nr_eff * kc) as u64;
+                    if !bias_ptr.is_null() {
+                        work.add += (mr_eff * nr_eff) as u64;
                     }
                 }
-                fma += (mr_eff * nr_eff * kc) as u64;
             }
         }
-    }
-    Work {
-        fma,
-        add: write_tile(rows, col0, col1, n, &tile, bias, out),
-        ..Work::ZERO
-    }
+        if !direct {
+            work.add += write_tile(rows, col0, col1, n, tile, bias, out);
+        }
+        work
+    })
 }
 
 /// Rounds a task's f32 tile (rows × columns col0..col1) into the output, adding the bias
@@ -341,7 +375,7 @@ mod tests {
             cs: 1,
         };
         let work = match isa {
-            Isa::Avx512 => gemm_with::<f32, 6, 32>(isa, m, n, k, ar, br, None, &mut out, true),
+            Isa::Avx512 => gemm_with::<f32, 8, 32>(isa, m, n, k, ar, br, None, &mut out, true),
             Isa::Avx2 => gemm_with::<f32, 6, 16>(isa, m, n, k, ar, br, None, &mut out, true),
             Isa::Portable => gemm_with::<f32, 4, 8>(isa, m, n, k, ar, br, None, &mut out, true),
         };
@@ -371,6 +405,56 @@ mod tests {
         let w = gemm(2, 3, 0, a, b, None, &mut out);
         assert_eq!(out, [0.0; 6]);
         assert_eq!(w, Work::ZERO);
+    }
+
+    /// f32 accumulates in the output itself and f16 in an f32 tile: both must add the bias
+    /// once, after every slice of k, at edge tiles too, and count one add per output.
+    #[test]
+    fn bias_joins_once_after_every_slice_in_place_and_through_a_tile() {
+        let (m, n, k) = (19, 45, 2 * KC + 3); // edge rows, edge columns, three k slices
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 8.0).collect();
+        let bias: Vec<f32> = (0..n).map(|j| j as f32 - 20.0).collect();
+        let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
+        let b64: Vec<f64> = b.iter().map(|&x| x as f64).collect();
+        let want: Vec<f64> = gemm_naive(m, n, k, &a64, &b64)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + bias[i % n] as f64)
+            .collect();
+
+        let mut out = vec![f32::NAN; m * n];
+        let w = gemm(
+            m,
+            n,
+            k,
+            MatRef::rows(&a, 0, k),
+            MatRef::rows(&b, 0, n),
+            Some(&bias),
+            &mut out,
+        );
+        assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
+        for (g, w) in out.iter().zip(&want) {
+            assert!((*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()), "f32 {g} vs {w}");
+        }
+
+        let h = |v: &[f32]| v.iter().map(|&x| half::f16::from_f32(x)).collect::<Vec<_>>();
+        let (a16, b16, bias16) = (h(&a), h(&b), h(&bias));
+        let mut out16 = vec![half::f16::NAN; m * n];
+        let w = gemm(
+            m,
+            n,
+            k,
+            MatRef::rows(&a16, 0, k),
+            MatRef::rows(&b16, 0, n),
+            Some(&bias16),
+            &mut out16,
+        );
+        assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
+        for (g, w) in out16.iter().zip(&want) {
+            // Operands are exact in f16 (eighths); only the final rounding differs.
+            assert!((g.to_f64() - w).abs() <= 1e-3 * (1.0 + w.abs()), "f16 {g} vs {w}");
+        }
     }
 
     #[test]

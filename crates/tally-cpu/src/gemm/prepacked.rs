@@ -73,7 +73,7 @@ pub fn gemm_prepacked<T: FloatElem>(
     out: &mut [T],
 ) -> Work {
     match b.isa {
-        Isa::Avx512 => with::<T, 6, 32>(m, a, b, bias, out),
+        Isa::Avx512 => with::<T, 8, 32>(m, a, b, bias, out),
         Isa::Avx2 => with::<T, 6, 16>(m, a, b, bias, out),
         Isa::Portable => with::<T, 4, 8>(m, a, b, bias, out),
     }
