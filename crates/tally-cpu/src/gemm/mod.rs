@@ -412,8 +412,12 @@ mod tests {
     #[test]
     fn bias_joins_once_after_every_slice_in_place_and_through_a_tile() {
         let (m, n, k) = (19, 45, 2 * KC + 3); // edge rows, edge columns, three k slices
-        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 8.0).collect();
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 8.0)
+            .collect();
         let bias: Vec<f32> = (0..n).map(|j| j as f32 - 20.0).collect();
         let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
         let b64: Vec<f64> = b.iter().map(|&x| x as f64).collect();
@@ -435,10 +439,17 @@ mod tests {
         );
         assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
         for (g, w) in out.iter().zip(&want) {
-            assert!((*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()), "f32 {g} vs {w}");
+            assert!(
+                (*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                "f32 {g} vs {w}"
+            );
         }
 
-        let h = |v: &[f32]| v.iter().map(|&x| half::f16::from_f32(x)).collect::<Vec<_>>();
+        let h = |v: &[f32]| {
+            v.iter()
+                .map(|&x| half::f16::from_f32(x))
+                .collect::<Vec<_>>()
+        };
         let (a16, b16, bias16) = (h(&a), h(&b), h(&bias));
         let mut out16 = vec![half::f16::NAN; m * n];
         let w = gemm(
@@ -453,7 +464,10 @@ mod tests {
         assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
         for (g, w) in out16.iter().zip(&want) {
             // Operands are exact in f16 (eighths); only the final rounding differs.
-            assert!((g.to_f64() - w).abs() <= 1e-3 * (1.0 + w.abs()), "f16 {g} vs {w}");
+            assert!(
+                (g.to_f64() - w).abs() <= 1e-3 * (1.0 + w.abs()),
+                "f16 {g} vs {w}"
+            );
         }
     }
 
