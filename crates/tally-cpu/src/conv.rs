@@ -1,13 +1,14 @@
 //! 2-D convolution (NCHW) as im2col + the packed GEMM, per image and group (a 1×1 stride-1
 //! product skips im2col; depthwise goes to the direct kernel in `conv_depthwise`). Padding
 //! taps are multiplied as zeros, so executed FMAs equal the dense count PyTorch reports.
+//! The per-channel bias is a row bias of the product, added as each tile is last stored.
 
 use tally_core::backend::Conv2dParams;
 use tally_core::cost::Conv2dGeometry;
 use tally_core::{Counted, FloatElem, Layout, Work};
 
 use crate::conv_depthwise::depthwise;
-use crate::gemm::{gemm, MatRef};
+use crate::gemm::{gemm_biased, Bias, MatRef};
 use crate::util::{bytes, contiguous};
 
 /// Columns for one image and group: (c_per·kh·kw, h_out·w_out), zero where padded.
@@ -90,16 +91,12 @@ pub(crate) fn conv2d<T: FloatElem>(
             let a = MatRef::rows(&wt, grp * co_per * kdim, kdim);
             let dst = &mut out
                 [(n * g.c_out + grp * co_per) * pix..(n * g.c_out + (grp + 1) * co_per) * pix];
-            work += gemm(co_per, pix, kdim, a, b, None, dst);
-        }
-    }
-    if let Some(bias) = &bias {
-        for (i, plane) in out.chunks_mut(pix).enumerate() {
-            let b = bias[i % g.c_out].to_f32();
-            for v in plane.iter_mut() {
-                *v = T::from_f32(v.to_f32() + b);
-            }
-            work.add += pix as u64;
+            // Output channels are the product's rows: the bias joins each row's last store.
+            let row_bias = match &bias {
+                Some(bias) => Bias::Rows(&bias[grp * co_per..(grp + 1) * co_per]),
+                None => Bias::None,
+            };
+            work += gemm_biased(co_per, pix, kdim, a, b, row_bias, dst);
         }
     }
     work.bytes_read = in_bytes;

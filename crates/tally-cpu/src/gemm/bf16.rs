@@ -11,7 +11,7 @@ use half::bf16;
 use tally_core::FloatElem;
 
 use super::kernel::Dest;
-use super::{empty_sum, run_tasks, scratch, write_tile, MatRef, OutPtr};
+use super::{empty_sum, run_tasks, scratch, write_tile, Bias, MatRef, OutPtr};
 use tally_core::Work;
 
 /// Rows of one micro-tile: 2·MR accumulators + 2 B vectors + 1 broadcast ≤ 32 zmm.
@@ -83,7 +83,7 @@ pub fn gemm_bf16(
     );
     match isa {
         Bf16Isa::Avx512Bf16 => packed(m, n, k, a, b, bias, out),
-        Bf16Isa::ViaF32 => super::gemm_f32_kernels(m, n, k, a, b, bias, out, false),
+        Bf16Isa::ViaF32 => super::gemm_f32_kernels(m, n, k, a, b, Bias::columns(bias), out, false),
     }
 }
 
@@ -102,7 +102,7 @@ pub(super) fn packed(
         return Work::ZERO;
     }
     if k == 0 {
-        return empty_sum(m, n, bias, out);
+        return empty_sum(m, n, Bias::columns(bias), out);
     }
     scratch::with_b(n.div_ceil(NR) * k.div_ceil(2) * NR, |b_packed| {
         pack_b(k, n, b, b_packed);
@@ -274,6 +274,7 @@ fn block(
                             cols: nr_eff,
                             accumulate: pc > 0,
                             bias: std::ptr::null(),
+                            row_bias: std::ptr::null(),
                         };
                         // SAFETY: `packed` is reached only from `gemm` after `detect_bf16` chose
                         // Avx512Bf16, or from `gemm_bf16` after checking `Bf16Isa::available`:
@@ -289,7 +290,7 @@ fn block(
             }
             Work {
                 fma,
-                add: write_tile(rows, col0, col1, n, tile, bias, out),
+                add: write_tile(rows, col0, col1, n, tile, Bias::columns(bias), out),
                 ..Work::ZERO
             }
         },

@@ -104,6 +104,9 @@ pub(super) struct Dest {
     /// The bias of the tile's first column, added once to each real element (the last
     /// slice of k); null for none.
     pub bias: *const f32,
+    /// The bias of the tile's first row, one value per row, added like `bias`; null for
+    /// none.
+    pub row_bias: *const f32,
 }
 
 /// Runs the `isa` micro-kernel on packed panels `a` (kc·MR) and `b` (kc·NR) and stores
@@ -111,8 +114,8 @@ pub(super) struct Dest {
 ///
 /// # Safety
 /// `dest.c` must be valid for reads and writes of `dest.rows` rows of `dest.cols`
-/// elements `dest.ldc` apart, touched by no other thread meanwhile, and `dest.bias`
-/// null or valid for `dest.cols` reads.
+/// elements `dest.ldc` apart, touched by no other thread meanwhile, `dest.bias` null or
+/// valid for `dest.cols` reads, and `dest.row_bias` null or valid for `dest.rows`.
 #[inline]
 pub(super) unsafe fn run<const MR: usize, const NR: usize>(
     isa: Isa,
@@ -150,6 +153,10 @@ unsafe fn store<const MR: usize, const NR: usize>(acc: &[[f32; NR]; MR], dest: &
             if !dest.bias.is_null() {
                 // SAFETY: j < cols, and `bias` holds `cols` values by the contract.
                 s += unsafe { *dest.bias.add(j) };
+            }
+            if !dest.row_bias.is_null() {
+                // SAFETY: i < rows, and `row_bias` holds `rows` values by the contract.
+                s += unsafe { *dest.row_bias.add(i) };
             }
             *c = s;
         }
@@ -221,6 +228,9 @@ pub(super) unsafe fn store_nr32<const MR: usize>(
                 }
                 if !dest.bias.is_null() {
                     s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(mask, dest.bias.add(16 * h)));
+                }
+                if !dest.row_bias.is_null() {
+                    s = _mm512_add_ps(s, _mm512_set1_ps(*dest.row_bias.add(i)));
                 }
                 _mm512_mask_storeu_ps(c, mask, s);
             }

@@ -82,6 +82,65 @@ impl<'a, T> MatRef<'a, T> {
     }
 }
 
+/// What a product adds once to each output after the sum over k.
+#[derive(Clone, Copy, Debug)]
+pub enum Bias<'a, T> {
+    /// Nothing.
+    None,
+    /// One value per column (n): a linear layer's bias.
+    Columns(&'a [T]),
+    /// One value per row (m): a convolution's per-channel bias (channels are rows).
+    Rows(&'a [T]),
+}
+
+impl<'a, T: FloatElem> Bias<'a, T> {
+    /// A column bias, or none.
+    pub fn columns(bias: Option<&'a [T]>) -> Bias<'a, T> {
+        bias.map_or(Bias::None, Bias::Columns)
+    }
+
+    /// The column bias, if that is what this is.
+    fn as_columns(self) -> Option<&'a [T]> {
+        match self {
+            Bias::Columns(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Whether anything is added.
+    fn is_some(self) -> bool {
+        !matches!(self, Bias::None)
+    }
+
+    /// The value added to output (i, j).
+    fn at(self, i: usize, j: usize) -> f32 {
+        match self {
+            Bias::None => 0.0,
+            Bias::Columns(b) => b[j].to_f32(),
+            Bias::Rows(b) => b[i].to_f32(),
+        }
+    }
+}
+
+/// [`gemm`] with any [`Bias`]: C = A·B + bias. Returns the work executed: m·n·k FMAs and
+/// one add per output when a bias is added. A row bias runs the f32 kernels (bf16
+/// included); the rest as [`gemm`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_biased<T: FloatElem>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    bias: Bias<'_, T>,
+    out: &mut [T],
+) -> Work {
+    match bias {
+        Bias::Rows(_) => gemm_f32_kernels(m, n, k, a, b, bias, out, false),
+        _ => gemm(m, n, k, a, b, bias.as_columns(), out),
+    }
+}
+
 /// C = A·B [+ bias] into `out` (m·n, row-major). Returns the work executed: m·n·k FMAs,
 /// and one add per output when a bias is added, each tallied where it ran.
 ///
@@ -103,7 +162,7 @@ pub fn gemm<T: FloatElem>(
             return bf16::packed(m, n, k, a.with_data(a16), b.with_data(b16), bias, out);
         }
     }
-    gemm_f32_kernels(m, n, k, a, b, bias, out, true)
+    gemm_f32_kernels(m, n, k, a, b, Bias::columns(bias), out, true)
 }
 
 /// The f32 micro-kernel of [`detect`], any dtype converted while packing; `small` lets
@@ -115,7 +174,7 @@ fn gemm_f32_kernels<T: FloatElem>(
     k: usize,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
-    bias: Option<&[T]>,
+    bias: Bias<'_, T>,
     out: &mut [T],
     small: bool,
 ) -> Work {
@@ -143,7 +202,7 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
     k: usize,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
-    bias: Option<&[T]>,
+    bias: Bias<'_, T>,
     out: &mut [T],
     small: bool,
 ) -> Work {
@@ -154,8 +213,8 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
     if k == 0 {
         return empty_sum(m, n, bias, out);
     }
-    if small && m <= SMALL_M {
-        if let Some(work) = small::gemm_small(m, n, k, a, b, bias, out) {
+    if small && m <= SMALL_M && !matches!(bias, Bias::Rows(_)) {
+        if let Some(work) = small::gemm_small(m, n, k, a, b, bias.as_columns(), out) {
             return work;
         }
     }
@@ -170,9 +229,9 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
 
 /// A product with k = 0: each output is the empty sum 0 plus its bias (one add, as with
 /// any k), or zero without a bias.
-fn empty_sum<T: FloatElem>(m: usize, n: usize, bias: Option<&[T]>, out: &mut [T]) -> Work {
+fn empty_sum<T: FloatElem>(m: usize, n: usize, bias: Bias<'_, T>, out: &mut [T]) -> Work {
     for (i, o) in out.iter_mut().enumerate() {
-        *o = bias.map(|b| b[i % n]).unwrap_or_default();
+        *o = T::from_f32(bias.at(i / n, i % n));
     }
     Work {
         add: if bias.is_some() { (m * n) as u64 } else { 0 },
@@ -237,7 +296,7 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     k: usize,
     a: MatRef<'_, T>,
     b_packed: &[f32],
-    bias: Option<&[T]>,
+    bias: Bias<'_, T>,
     out: OutPtr<T>,
 ) -> Work {
     let mr_rows = rows.len();
@@ -256,10 +315,14 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
             tile.resize(mr_rows * width, 0.0);
             (tile.as_mut_ptr(), width)
         };
-        let f32_bias = bias.filter(|_| direct).map(|b| {
-            // SAFETY: T is f32 here (checked above), so the bias slice is f32 too.
-            unsafe { std::slice::from_raw_parts(b.as_ptr() as *const f32, b.len()) }
-        });
+        // SAFETY (both): T is f32 when `direct` (its dtype says so), so its bias is f32 too.
+        let as_f32 =
+            |b: &[T]| unsafe { std::slice::from_raw_parts(b.as_ptr() as *const f32, b.len()) };
+        let (col_bias, row_bias) = match bias {
+            Bias::Columns(b) if direct => (Some(as_f32(b)), None),
+            Bias::Rows(b) if direct => (None, Some(as_f32(b))),
+            _ => (None, None),
+        };
         let mut work = Work::ZERO;
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
@@ -269,13 +332,17 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
                 let b_panel = &b_packed[(jp * k + pc) * NR..(jp * k + pc + kc) * NR];
                 let j0 = jp * NR;
                 let nr_eff = NR.min(n - j0);
-                let bias_ptr = match f32_bias {
+                let bias_ptr = match col_bias {
                     Some(b) if last => b[j0..].as_ptr(),
                     _ => std::ptr::null(),
                 };
                 for ip in 0..mr_rows.div_ceil(MR) {
                     let a_panel = &a_packed[ip * MR * kc..(ip + 1) * MR * kc];
                     let mr_eff = MR.min(mr_rows - ip * MR);
+                    let row_bias_ptr = match row_bias {
+                        Some(b) if last => b[rows.start + ip * MR..].as_ptr(),
+                        _ => std::ptr::null(),
+                    };
                     let dest = kernel::Dest {
                         // SAFETY: tile rows ip·MR.. and columns j0 - col0.. stay inside
                         // this task's rows × col0..col1 of the destination.
@@ -285,13 +352,14 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
                         cols: nr_eff,
                         accumulate: pc > 0,
                         bias: bias_ptr,
+                        row_bias: row_bias_ptr,
                     };
                     // SAFETY: `dest` covers mr_eff rows × nr_eff columns of this task's
                     // own region (OutPtr: no other task writes it); the bias, when
                     // present, holds n - j0 ≥ nr_eff values.
                     unsafe { kernel::run::<MR, NR>(isa, kc, a_panel, b_panel, &dest) };
                     work.fma += (mr_eff * nr_eff * kc) as u64;
-                    if !bias_ptr.is_null() {
+                    if !bias_ptr.is_null() || !row_bias_ptr.is_null() {
                         work.add += (mr_eff * nr_eff) as u64;
                     }
                 }
@@ -312,7 +380,7 @@ fn write_tile<T: FloatElem>(
     col1: usize,
     n: usize,
     tile: &[f32],
-    bias: Option<&[T]>,
+    bias: Bias<'_, T>,
     out: OutPtr<T>,
 ) -> u64 {
     let width = col1 - col0;
@@ -323,13 +391,20 @@ fn write_tile<T: FloatElem>(
         // i < m, col1 ≤ n keep the slice inside the m·n output buffer.
         let dst = unsafe { std::slice::from_raw_parts_mut(out.0.add(i * n + col0), width) };
         match bias {
-            Some(bias) => {
+            Bias::Columns(bias) => {
                 for ((d, &s), &b) in dst.iter_mut().zip(src).zip(&bias[col0..col1]) {
                     *d = T::from_f32(s + b.to_f32());
                 }
                 adds += width as u64;
             }
-            None => {
+            Bias::Rows(bias) => {
+                let b = bias[i].to_f32();
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = T::from_f32(s + b);
+                }
+                adds += width as u64;
+            }
+            Bias::None => {
                 for (d, &s) in dst.iter_mut().zip(src) {
                     *d = T::from_f32(s);
                 }
@@ -375,9 +450,13 @@ mod tests {
             cs: 1,
         };
         let work = match isa {
-            Isa::Avx512 => gemm_with::<f32, 8, 32>(isa, m, n, k, ar, br, None, &mut out, true),
-            Isa::Avx2 => gemm_with::<f32, 6, 16>(isa, m, n, k, ar, br, None, &mut out, true),
-            Isa::Portable => gemm_with::<f32, 4, 8>(isa, m, n, k, ar, br, None, &mut out, true),
+            Isa::Avx512 => {
+                gemm_with::<f32, 8, 32>(isa, m, n, k, ar, br, Bias::None, &mut out, true)
+            }
+            Isa::Avx2 => gemm_with::<f32, 6, 16>(isa, m, n, k, ar, br, Bias::None, &mut out, true),
+            Isa::Portable => {
+                gemm_with::<f32, 4, 8>(isa, m, n, k, ar, br, Bias::None, &mut out, true)
+            }
         };
         assert_eq!(work.fma, (m * n * k) as u64);
         assert_eq!(work.add, 0, "no bias, no adds");
@@ -469,6 +548,46 @@ mod tests {
                 "f16 {g} vs {w}"
             );
         }
+    }
+
+    /// A row bias (a convolution's per-channel bias) joins once per output, in place for
+    /// f32 and through the tile for f16, at edge tiles and after several k slices.
+    #[test]
+    fn row_bias_joins_each_row_once() {
+        let (m, n, k) = (21, 37, KC + 5);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 8.0).collect();
+        let rb: Vec<f32> = (0..m).map(|i| 3.0 * i as f32 - 30.0).collect();
+        let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
+        let b64: Vec<f64> = b.iter().map(|&x| x as f64).collect();
+        let want: Vec<f64> = gemm_naive(m, n, k, &a64, &b64)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + rb[i / n] as f64)
+            .collect();
+        let mut out = vec![f32::NAN; m * n];
+        let (ar, br) = (MatRef::rows(&a, 0, k), MatRef::rows(&b, 0, n));
+        let w = gemm_biased(m, n, k, ar, br, Bias::Rows(&rb), &mut out);
+        assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
+        for (g, w) in out.iter().zip(&want) {
+            assert!((*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()), "f32 {g} vs {w}");
+        }
+        let h = |v: &[f32]| v.iter().map(|&x| half::f16::from_f32(x)).collect::<Vec<_>>();
+        let (a16, b16, rb16) = (h(&a), h(&b), h(&rb));
+        let mut out16 = vec![half::f16::NAN; m * n];
+        let (ar, br) = (MatRef::rows(&a16, 0, k), MatRef::rows(&b16, 0, n));
+        let w = gemm_biased(m, n, k, ar, br, Bias::Rows(&rb16), &mut out16);
+        assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
+        for (g, w) in out16.iter().zip(&want) {
+            assert!((g.to_f64() - w).abs() <= 1e-3 * (1.0 + w.abs()), "f16 {g} vs {w}");
+        }
+        // k = 0: the outputs are the row bias itself.
+        let none: [f32; 0] = [];
+        let mut out = vec![f32::NAN; 2 * 3];
+        let (ar, br) = (MatRef::rows(&none, 0, 0), MatRef::rows(&none, 0, 3));
+        let w = gemm_biased(2, 3, 0, ar, br, Bias::Rows(&[1.0, -1.0]), &mut out);
+        assert_eq!(out, [1.0, 1.0, 1.0, -1.0, -1.0, -1.0]);
+        assert_eq!(w.add, 6);
     }
 
     #[test]

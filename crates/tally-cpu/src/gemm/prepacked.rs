@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use tally_core::{FloatElem, Work};
 
 use super::aligned::Aligned;
-use super::{block, detect, pack, run_tasks, Isa, MatRef, OutPtr, SMALL_M};
+use super::{block, detect, pack, run_tasks, Bias, Isa, MatRef, OutPtr, SMALL_M};
 
 /// B (k, n) in NR-wide panels of k rows each (panel jp's row p at `(jp·k + p)·NR`), for
 /// the micro-kernel of `isa`.
@@ -97,7 +97,17 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
     if m > SMALL_M {
         let outp = OutPtr(out.as_mut_ptr());
         return run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
-            block::<T, MR, NR>(b.isa, rows, panels, n, k, a, &b.data, bias, outp)
+            block::<T, MR, NR>(
+                b.isa,
+                rows,
+                panels,
+                n,
+                k,
+                a,
+                &b.data,
+                Bias::columns(bias),
+                outp,
+            )
         });
     }
     // A few rows: each row of A sweeps the panels, NR accumulators at a time.
