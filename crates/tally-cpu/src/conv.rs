@@ -11,25 +11,34 @@ use crate::conv_depthwise::depthwise;
 use crate::gemm::{gemm_biased, Bias, MatRef};
 use crate::util::{bytes, contiguous};
 
-/// Columns for one image and group: (c_per·kh·kw, h_out·w_out), zero where padded.
+/// Columns for one image and group: (c_per·kh·kw, h_out·w_out), zero where padded. Each
+/// output row's valid columns are found once, then copied with the stride.
 fn im2col<T: FloatElem>(img: &[T], g: &Conv2dGeometry, c0: usize, c_per: usize, col: &mut [T]) {
-    let (ho, wo) = (g.h_out(), g.w_out());
+    let (ho, wo, s, p) = (g.h_out(), g.w_out(), g.stride, g.padding);
     let plane = g.h_in * g.w_in;
     let mut row = 0;
     for c in c0..c0 + c_per {
         for ki in 0..g.kh {
             for kj in 0..g.kw {
+                // Output columns ox with 0 ≤ ox·s + kj − p < w_in read the image.
+                let lo = (p.saturating_sub(kj)).div_ceil(s).min(wo);
+                let hi = ((g.w_in + p).saturating_sub(kj)).div_ceil(s).clamp(lo, wo);
                 let dst = &mut col[row * ho * wo..(row + 1) * ho * wo];
-                for oy in 0..ho {
-                    let y = (oy * g.stride + ki) as isize - g.padding as isize;
-                    for ox in 0..wo {
-                        let x = (ox * g.stride + kj) as isize - g.padding as isize;
-                        dst[oy * wo + ox] =
-                            if y >= 0 && x >= 0 && (y as usize) < g.h_in && (x as usize) < g.w_in {
-                                img[c * plane + y as usize * g.w_in + x as usize]
-                            } else {
-                                T::default()
-                            };
+                for (oy, out) in dst.chunks_exact_mut(wo).enumerate() {
+                    let y = (oy * s + ki) as isize - p as isize;
+                    if y < 0 || y as usize >= g.h_in {
+                        out.fill(T::default());
+                        continue;
+                    }
+                    out[..lo].fill(T::default());
+                    out[hi..].fill(T::default());
+                    if hi > lo {
+                        let line = &img[c * plane + y as usize * g.w_in..][..g.w_in];
+                        let first = lo * s + kj - p;
+                        let src = line[first..].iter().step_by(s);
+                        for (d, v) in out[lo..hi].iter_mut().zip(src) {
+                            *d = *v;
+                        }
                     }
                 }
                 row += 1;

@@ -555,8 +555,12 @@ mod tests {
     #[test]
     fn row_bias_joins_each_row_once() {
         let (m, n, k) = (21, 37, KC + 5);
-        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 8.0).collect();
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 8.0)
+            .collect();
         let rb: Vec<f32> = (0..m).map(|i| 3.0 * i as f32 - 30.0).collect();
         let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
         let b64: Vec<f64> = b.iter().map(|&x| x as f64).collect();
@@ -570,16 +574,26 @@ mod tests {
         let w = gemm_biased(m, n, k, ar, br, Bias::Rows(&rb), &mut out);
         assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
         for (g, w) in out.iter().zip(&want) {
-            assert!((*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()), "f32 {g} vs {w}");
+            assert!(
+                (*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                "f32 {g} vs {w}"
+            );
         }
-        let h = |v: &[f32]| v.iter().map(|&x| half::f16::from_f32(x)).collect::<Vec<_>>();
+        let h = |v: &[f32]| {
+            v.iter()
+                .map(|&x| half::f16::from_f32(x))
+                .collect::<Vec<_>>()
+        };
         let (a16, b16, rb16) = (h(&a), h(&b), h(&rb));
         let mut out16 = vec![half::f16::NAN; m * n];
         let (ar, br) = (MatRef::rows(&a16, 0, k), MatRef::rows(&b16, 0, n));
         let w = gemm_biased(m, n, k, ar, br, Bias::Rows(&rb16), &mut out16);
         assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
         for (g, w) in out16.iter().zip(&want) {
-            assert!((g.to_f64() - w).abs() <= 1e-3 * (1.0 + w.abs()), "f16 {g} vs {w}");
+            assert!(
+                (g.to_f64() - w).abs() <= 1e-3 * (1.0 + w.abs()),
+                "f16 {g} vs {w}"
+            );
         }
         // k = 0: the outputs are the row bias itself.
         let none: [f32; 0] = [];
