@@ -1,6 +1,6 @@
 //! [`Linear`]: y = x·Wᵀ + b over the last dimension, PyTorch layout (`weight` (out, in), `bias` (out)).
 
-use tally_core::{DType, Error, Result, Shape};
+use tally_core::{Error, Result, Shape};
 use tally_tensor::{PackedWeight, Tensor};
 
 use crate::WeightView;
@@ -18,7 +18,7 @@ pub struct Linear {
 /// How a layer holds its weight B = Wᵀ (in, out).
 #[derive(Clone, Debug)]
 enum Weight {
-    /// f32 on the CPU: packed panels.
+    /// f32 (and bf16 where the host multiplies it natively) on the CPU: packed panels.
     Packed(PackedWeight),
     /// Anything else: a tensor (contiguous (in, out), or a transposed view of a shared table).
     Plain(Tensor),
@@ -31,7 +31,7 @@ impl Linear {
         Linear::checked(&weight, bias.as_ref())?;
         let weight_t = weight.t()?;
         let weight = match weight.dtype() {
-            DType::F32 => Weight::Packed(weight_t.pack_for_matmul()?),
+            d if tally_tensor::packs(d) => Weight::Packed(weight_t.pack_for_matmul()?),
             // Made at load, outside any measured region: the copy is not a forward step.
             _ => Weight::Plain(weight_t.contiguous()?),
         };

@@ -263,41 +263,60 @@ fn layers_load_in_the_views_dtype() {
 }
 
 #[test]
-fn packed_f32_linear_matches_the_plain_product_and_counts_alike() {
-    // An f32 layer holds its weight packed; the same weight in a shared (unpacked) layer
-    // is the reference: same outputs, same recorded work, for many rows and for one.
-    let (out_dim, in_dim) = (37, 70);
+fn packed_linear_matches_the_plain_product_and_counts_alike() {
+    // An f32 layer holds its weight packed (a bf16 one too, as bf16 pairs, where the host
+    // has AVX-512 BF16); the same weight in a shared (unpacked) layer is the reference:
+    // same outputs, same recorded work, for many rows and for one. The odd in_dim leaves
+    // a last k-pair half empty.
+    let (out_dim, in_dim) = (37, 71);
     let w: Vec<f32> = (0..out_dim * in_dim)
         .map(|i| ((i * 7919) % 113) as f32 / 113.0 - 0.5)
         .collect();
     let b: Vec<f32> = (0..out_dim).map(|i| i as f32 * 0.01).collect();
-    let wt = Tensor::from_vec(w, [out_dim, in_dim], Device::Cpu).unwrap();
-    let bt = Tensor::from_vec(b, [out_dim], Device::Cpu).unwrap();
-    let packed = Linear::new(wt.clone(), Some(bt.clone())).unwrap();
-    let plain = Linear::shared(wt.clone(), Some(bt)).unwrap();
-    assert_eq!(
-        packed.weight().unwrap().to_vec::<f32>().unwrap(),
-        wt.to_vec::<f32>().unwrap()
-    );
-    for rows in [1usize, 3, 50] {
-        let x: Vec<f32> = (0..rows * in_dim)
-            .map(|i| ((i * 31) % 17) as f32 / 17.0)
-            .collect();
-        let x = Tensor::from_vec(x, [rows, in_dim], Device::Cpu).unwrap();
-        let (y, lp) = tally_core::try_measure(|| packed.forward(&x)).unwrap();
-        let (z, lq) = tally_core::try_measure(|| plain.forward(&x)).unwrap();
-        let (y, z) = (y.to_vec::<f32>().unwrap(), z.to_vec::<f32>().unwrap());
-        for (a, b) in y.iter().zip(&z) {
-            assert!(
-                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                "{rows} rows: {a} vs {b}"
-            );
+    for (dtype, tol) in [(DType::F32, 1e-5f32), (DType::BF16, 1e-2)] {
+        println!(
+            "{dtype:?}: weight {}",
+            if tally_tensor::packs(dtype) {
+                "packed"
+            } else {
+                "plain (not packed on this host)"
+            }
+        );
+        let wt = Tensor::from_vec(w.clone(), [out_dim, in_dim], Device::Cpu)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
+        let bt = Tensor::from_vec(b.clone(), [out_dim], Device::Cpu)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
+        let packed = Linear::new(wt.clone(), Some(bt.clone())).unwrap();
+        let plain = Linear::shared(wt.clone(), Some(bt)).unwrap();
+        let as_f32 = |t: &Tensor| t.to_dtype(DType::F32).unwrap().to_vec::<f32>().unwrap();
+        assert_eq!(as_f32(&packed.weight().unwrap()), as_f32(&wt));
+        for rows in [1usize, 3, 50] {
+            let x: Vec<f32> = (0..rows * in_dim)
+                .map(|i| ((i * 31) % 17) as f32 / 17.0)
+                .collect();
+            let x = Tensor::from_vec(x, [rows, in_dim], Device::Cpu)
+                .unwrap()
+                .to_dtype(dtype)
+                .unwrap();
+            let (y, lp) = tally_core::try_measure(|| packed.forward(&x)).unwrap();
+            let (z, lq) = tally_core::try_measure(|| plain.forward(&x)).unwrap();
+            assert_eq!(y.dtype(), dtype);
+            for (a, b) in as_f32(&y).iter().zip(&as_f32(&z)) {
+                assert!(
+                    (a - b).abs() <= tol * (1.0 + b.abs()),
+                    "{dtype:?} {rows} rows: {a} vs {b}"
+                );
+            }
+            let (rp, rq) = (&lp.records()[0], &lq.records()[0]);
+            assert_eq!(rp.work, rq.work, "{rows} rows");
+            assert_eq!(rp.work, rp.analytic, "{rows} rows");
+            // m·n·k FMAs and one bias add per output.
+            assert_eq!(rp.work.fma, (rows * out_dim * in_dim) as u64);
+            assert_eq!(rp.work.add, (rows * out_dim) as u64);
         }
-        let (rp, rq) = (&lp.records()[0], &lq.records()[0]);
-        assert_eq!(rp.work, rq.work, "{rows} rows");
-        assert_eq!(rp.work, rp.analytic, "{rows} rows");
-        // m·n·k FMAs and one bias add per output.
-        assert_eq!(rp.work.fma, (rows * out_dim * in_dim) as u64);
-        assert_eq!(rp.work.add, (rows * out_dim) as u64);
     }
 }

@@ -13,7 +13,7 @@ mod storage;
 mod tensor;
 mod threads;
 
-pub use packed::PackedWeight;
+pub use packed::{packs, PackedWeight};
 pub use storage::Storage;
 pub use tensor::Tensor;
 pub use threads::{num_threads, set_num_threads};

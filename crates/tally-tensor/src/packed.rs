@@ -11,8 +11,9 @@ use tally_cpu::gemm::PackedB;
 use crate::dispatch::run_shaped;
 use crate::{Storage, Tensor};
 
-/// A (k, n) f32 weight on the CPU, packed in the GEMM's panel order. The packed panels are
-/// the only copy of the weight: the tensor it came from can be dropped.
+/// A (k, n) weight on the CPU, packed in the GEMM's panel order (f32 panels, or bf16 pairs
+/// for a bf16 weight). The packed panels are the only copy of the weight: the tensor it
+/// came from can be dropped.
 #[derive(Clone, Debug)]
 pub struct PackedWeight {
     packed: Arc<PackedB>,
@@ -38,16 +39,26 @@ impl PackedWeight {
     }
 }
 
+/// Whether weights of `dtype` are packed on this host (see [`Tensor::pack_for_matmul`]).
+pub fn packs(dtype: DType) -> bool {
+    match dtype {
+        DType::F32 => true,
+        DType::BF16 => tally_cpu::gemm::detect_bf16() == tally_cpu::gemm::Bf16Isa::Avx512Bf16,
+        _ => false,
+    }
+}
+
 impl Tensor {
-    /// This (k, n) f32 CPU tensor packed for [`Tensor::matmul_packed`]. Packing is a
-    /// one-time copy made when a layer is built, not a step of a forward pass: it is not
-    /// recorded. Other dtypes are refused (their GEMMs pack in their own formats).
+    /// This (k, n) CPU tensor packed for [`Tensor::matmul_packed`]: f32 always, bf16 where
+    /// the host multiplies bf16 natively (AVX-512 BF16: the panels stay bf16, so packing
+    /// adds no bytes). Packing is a one-time copy made when a layer is built, not a step of
+    /// a forward pass: it is not recorded. Other dtypes are refused.
     pub fn pack_for_matmul(&self) -> Result<PackedWeight> {
         const OP: &str = "pack_for_matmul";
         if self.rank() != 2 {
             return Err(Error::shape(OP, self.shape(), "a weight must be (k, n)"));
         }
-        if self.dtype() != DType::F32 {
+        if !packs(self.dtype()) {
             return Err(Error::UnsupportedDType {
                 op: OP,
                 dtype: self.dtype(),

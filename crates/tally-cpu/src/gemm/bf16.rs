@@ -10,6 +10,7 @@
 use half::bf16;
 use tally_core::FloatElem;
 
+use super::aligned::Aligned;
 use super::kernel::Dest;
 use super::{empty_sum, run_tasks, scratch, write_tile, Bias, MatRef, OutPtr};
 use tally_core::Work;
@@ -110,6 +111,49 @@ pub(super) fn packed(
         run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
             block(rows, panels, n, k, a, b_packed, bias, outp)
         })
+    })
+}
+
+/// A bf16 B (k, n) packed once into pair panels (for [`super::PackedB`]).
+pub(super) fn pack_b_owned(k: usize, n: usize, b: MatRef<'_, bf16>) -> Aligned<u32> {
+    let mut out = Aligned::<u32>::zeroed(n.div_ceil(NR) * k.div_ceil(2) * NR);
+    pack_b(k, n, b, &mut out);
+    out
+}
+
+/// Element (p, j) of a B packed by [`pack_b_owned`] with `k` rows, as f32.
+pub(super) fn pair_get(data: &[u32], k: usize, p: usize, j: usize) -> f32 {
+    let word = data[((j / NR) * k.div_ceil(2) + p / 2) * NR + j % NR];
+    let half = if p.is_multiple_of(2) {
+        word & 0xffff
+    } else {
+        word >> 16
+    };
+    bf16::from_bits(half as u16).to_f32()
+}
+
+/// C = A·B [+ bias] with B already packed into pairs (`b_packed`, k rows, n columns); the
+/// caller has checked AVX-512F and AVX-512 BF16 (the packer ran only where they exist).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn prepacked(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, bf16>,
+    b_packed: &[u32],
+    bias: Option<&[bf16]>,
+    out: &mut [bf16],
+) -> Work {
+    assert_eq!(out.len(), m * n, "gemm output buffer");
+    if m == 0 || n == 0 {
+        return Work::ZERO;
+    }
+    if k == 0 {
+        return empty_sum(m, n, Bias::columns(bias), out);
+    }
+    let outp = OutPtr(out.as_mut_ptr());
+    run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
+        block(rows, panels, n, k, a, b_packed, bias, outp)
     })
 }
 

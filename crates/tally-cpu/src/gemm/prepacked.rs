@@ -1,8 +1,10 @@
-//! [`PackedB`]: a weight B (k, n) packed once, in the f32 micro-kernel's panel order, and
-//! kept by the layer that owns it. Products with many rows then skip packing B (for a
-//! model whose weights do not fit in cache, packing read and wrote every weight byte once
-//! more per call); products with a few rows (a decode step) stream the same panels as
-//! GEMVs. Counting is unchanged: every tile and GEMV row tallies the FMAs it ran.
+//! [`PackedB`]: a weight B (k, n) packed once, in the panel order of the kernel that will
+//! multiply by it, and kept by the layer that owns it: f32 panels for the f32 kernels, or
+//! bf16 k-pairs for the `vdpbf16ps` kernel when the weight is bf16 and the host has
+//! AVX-512 BF16. Products with many rows then skip packing B (for a model whose weights do
+//! not fit in cache, packing read and wrote every weight byte once more per call);
+//! products with a few rows (a decode step) stream the same f32 panels as GEMVs. Counting
+//! is unchanged: every tile and GEMV row tallies the FMAs it ran.
 
 use rayon::prelude::*;
 use tally_core::{FloatElem, Work};
@@ -10,18 +12,29 @@ use tally_core::{FloatElem, Work};
 use super::aligned::Aligned;
 use super::{block, detect, pack, run_tasks, Bias, Isa, MatRef, OutPtr, SMALL_M};
 
-/// B (k, n) in NR-wide panels of k rows each (panel jp's row p at `(jp·k + p)·NR`), for
-/// the micro-kernel of `isa`.
+/// B (k, n) packed for one kernel: see [`Panels`].
 pub struct PackedB {
-    isa: Isa,
     k: usize,
     n: usize,
-    data: Aligned<f32>,
+    panels: Panels,
+}
+
+/// The packed elements.
+enum Panels {
+    /// f32, in NR-wide panels of k rows each (panel jp's row p at `(jp·k + p)·NR`), for
+    /// the micro-kernel of `isa`.
+    F32 { isa: Isa, data: Aligned<f32> },
+    /// bf16 k-pairs in 32-wide panels of ⌈k/2⌉ pair-rows, for the `vdpbf16ps` kernel.
+    Bf16Pairs(Aligned<u32>),
 }
 
 impl std::fmt::Debug for PackedB {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PackedB({}×{}, {})", self.k, self.n, self.isa.name())
+        let kind = match &self.panels {
+            Panels::F32 { isa, .. } => isa.name(),
+            Panels::Bf16Pairs(_) => super::Bf16Isa::Avx512Bf16.name(),
+        };
+        write!(f, "PackedB({}×{}, {kind})", self.k, self.n)
     }
 }
 
@@ -35,15 +48,31 @@ fn nr(isa: Isa) -> usize {
 }
 
 impl PackedB {
-    /// Packs B (k, n), read through `b`'s strides, for this host's micro-kernel.
+    /// Packs B (k, n), read through `b`'s strides, for the kernel its products will run
+    /// on this host: bf16 pairs for a bf16 B where AVX-512 BF16 exists, f32 panels for
+    /// everything else.
     pub fn pack<T: FloatElem>(k: usize, n: usize, b: MatRef<'_, T>) -> PackedB {
+        if super::detect_bf16() == super::Bf16Isa::Avx512Bf16 {
+            if let Some(b16) = super::bf16::as_bf16(b.data) {
+                let data = super::bf16::pack_b_owned(k, n, b.with_data(b16));
+                return PackedB {
+                    k,
+                    n,
+                    panels: Panels::Bf16Pairs(data),
+                };
+            }
+        }
         let isa = detect();
         let data = match isa {
             Isa::Avx512 => pack::pack_b::<T, 32>(k, n, b),
             Isa::Avx2 => pack::pack_b::<T, 16>(k, n, b),
             Isa::Portable => pack::pack_b::<T, 8>(k, n, b),
         };
-        PackedB { isa, k, n, data }
+        PackedB {
+            k,
+            n,
+            panels: Panels::F32 { isa, data },
+        }
     }
 
     /// Rows of B (the product's inner dimension).
@@ -58,8 +87,21 @@ impl PackedB {
 
     /// Element (p, j) of B.
     pub fn get(&self, p: usize, j: usize) -> f32 {
-        let w = nr(self.isa);
-        self.data[((j / w) * self.k + p) * w + j % w]
+        match &self.panels {
+            Panels::F32 { isa, data } => {
+                let w = nr(*isa);
+                data[((j / w) * self.k + p) * w + j % w]
+            }
+            Panels::Bf16Pairs(data) => super::bf16::pair_get(data, self.k, p, j),
+        }
+    }
+
+    /// Bytes the packed panels take.
+    pub fn bytes(&self) -> usize {
+        match &self.panels {
+            Panels::F32 { data, .. } => data.len() * 4,
+            Panels::Bf16Pairs(data) => data.len() * 4,
+        }
     }
 }
 
@@ -72,24 +114,36 @@ pub fn gemm_prepacked<T: FloatElem>(
     bias: Option<&[T]>,
     out: &mut [T],
 ) -> Work {
-    match b.isa {
-        Isa::Avx512 => with::<T, 8, 32>(m, a, b, bias, out),
-        Isa::Avx2 => with::<T, 6, 16>(m, a, b, bias, out),
-        Isa::Portable => with::<T, 4, 8>(m, a, b, bias, out),
+    let (isa, data) = match &b.panels {
+        Panels::F32 { isa, data } => (*isa, data),
+        Panels::Bf16Pairs(data) => {
+            let a16 = super::bf16::as_bf16(a.data).expect("a bf16 weight multiplies bf16 rows");
+            let bias = bias.map(|s| super::bf16::as_bf16(s).expect("bias has the rows' dtype"));
+            let out = super::bf16::as_bf16_mut(out).expect("output has the rows' dtype");
+            return super::bf16::prepacked(m, b.n, b.k, a.with_data(a16), data, bias, out);
+        }
+    };
+    match isa {
+        Isa::Avx512 => with::<T, 8, 32>(isa, m, a, b.k, b.n, data, bias, out),
+        Isa::Avx2 => with::<T, 6, 16>(isa, m, a, b.k, b.n, data, bias, out),
+        Isa::Portable => with::<T, 4, 8>(isa, m, a, b.k, b.n, data, bias, out),
     }
 }
 
 /// Weight elements from which a few-row product runs its GEMVs on the pool.
 const GEMV_PARALLEL_MIN: usize = 1 << 16;
 
+#[allow(clippy::too_many_arguments)]
 fn with<T: FloatElem, const MR: usize, const NR: usize>(
+    isa: Isa,
     m: usize,
     a: MatRef<'_, T>,
-    b: &PackedB,
+    k: usize,
+    n: usize,
+    data: &[f32],
     bias: Option<&[T]>,
     out: &mut [T],
 ) -> Work {
-    let (k, n) = (b.k, b.n);
     assert_eq!(out.len(), m * n, "gemm output buffer");
     if m == 0 || n == 0 {
         return Work::ZERO;
@@ -97,17 +151,7 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
     if m > SMALL_M {
         let outp = OutPtr(out.as_mut_ptr());
         return run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
-            block::<T, MR, NR>(
-                b.isa,
-                rows,
-                panels,
-                n,
-                k,
-                a,
-                &b.data,
-                Bias::columns(bias),
-                outp,
-            )
+            block::<T, MR, NR>(isa, rows, panels, n, k, a, data, Bias::columns(bias), outp)
         });
     }
     // A few rows: each row of A sweeps the panels, NR accumulators at a time.
@@ -120,7 +164,7 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
         let gemv = |c0: usize, d: &mut [T]| -> Work {
             let mut work = Work::ZERO;
             for (jp, cols) in d.chunks_mut(NR).enumerate() {
-                let panel = &b.data[((c0 / NR + jp) * k) * NR..((c0 / NR + jp + 1) * k) * NR];
+                let panel = &data[((c0 / NR + jp) * k) * NR..((c0 / NR + jp + 1) * k) * NR];
                 let mut acc = [0f32; NR];
                 for (p, &x) in row.iter().enumerate() {
                     let lane = &panel[p * NR..(p + 1) * NR];
