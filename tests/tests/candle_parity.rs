@@ -438,6 +438,7 @@ fn conv2d_matches_candle() {
                     stride,
                     padding,
                     groups,
+                    activation: tally_core::backend::ConvActivation::None,
                 };
                 // candle's CPU conv2d has no bf16 kernel: its f32 one on the bf16 values.
                 let want = in_f32(&cx, |x| x.conv2d(&up(&cw), padding, stride, 1, groups));

@@ -2,7 +2,7 @@
 //! values against direct f64 loops, executed work against the analytic count.
 
 use proptest::prelude::*;
-use tally_core::backend::{Conv2dParams, Pool2dParams, PoolKind};
+use tally_core::backend::{Conv2dParams, ConvActivation, Pool2dParams, PoolKind};
 use tally_core::{DType, OpId, Work};
 use tally_tests::{counted, input, make, measure_one, Rng, Tolerance};
 
@@ -128,22 +128,37 @@ fn check_conv(seed: u64, dtype: DType) {
     let bias = rng
         .coin()
         .then(|| input(&mut rng, &[g.c_out], dtype, -1.0, 1.0));
+    let activation = [
+        ConvActivation::None,
+        ConvActivation::Relu,
+        ConvActivation::Relu6,
+    ][rng.below(3)];
     let p = Conv2dParams {
         stride: g.stride,
         padding: g.pad,
         groups: g.groups,
+        activation,
     };
     let (y, w) = counted(|| x.conv2d(&wt, bias.as_ref().map(|b| &b.0), p));
-    let what = format!("conv2d {g:?} bias={} {dtype}", bias.is_some());
+    let what = format!(
+        "conv2d {g:?} bias={} {activation:?} {dtype}",
+        bias.is_some()
+    );
     assert_eq!(y.dims(), &[g.n, g.c_out, g.ho(), g.wo()], "{what}");
-    let want = conv_ref(&xv, &wv, bias.as_ref().map(|b| &b.1[..]), &g);
+    let mut want = conv_ref(&xv, &wv, bias.as_ref().map(|b| &b.1[..]), &g);
+    if let Some((lo, hi)) = activation.bounds() {
+        want.iter_mut()
+            .for_each(|v| *v = v.clamp(f64::from(lo), f64::from(hi)));
+    }
     Tolerance::of(dtype)
         .summing(kdim + 1)
         .assert_close(&y.to_f64_vec().unwrap(), &want, &what);
     let outs = want.len() as u64;
-    // Every output: (c_in/groups)·k·k FMAs over the zero-padded input, + 1 add for a bias.
+    // Every output: (c_in/groups)·k·k FMAs over the zero-padded input, + 1 add for a bias,
+    // + the fused clamp's comparisons (ReLU 1, ReLU6 2).
     assert_eq!(w.fma, outs * kdim as u64, "{what}");
-    assert_eq!(w.add, if bias.is_some() { outs } else { 0 }, "{what}");
+    let adds = u64::from(bias.is_some()) + activation.comparisons();
+    assert_eq!(w.add, outs * adds, "{what}");
     let size = dtype.size_in_bytes();
     let read = xv.len() + wv.len() + if bias.is_some() { g.c_out } else { 0 };
     assert_eq!(w.bytes_read, (read * size) as u64, "{what}");
@@ -199,6 +214,7 @@ fn conv2d_counts_pinned() {
         stride: 2,
         padding: 1,
         groups: 2,
+        activation: ConvActivation::None,
     };
     let (y, rec) = measure_one(|| x.conv2d(&w, Some(&b), p));
     assert_eq!(rec.op, OpId::Conv2d);
@@ -212,6 +228,21 @@ fn conv2d_counts_pinned() {
     // The corner output sees a 2x2 window of ones in each of its 2 channels: 8 + 0.5.
     assert_eq!(y.to_f64_vec().unwrap()[0], 8.5);
 
+    // The same product with ReLU6 fused: every output (8.5 up to 18.5) clamps to 6, and
+    // the record carries the clamp's 2 comparisons per output beside the bias add.
+    let relu6 = Conv2dParams {
+        activation: ConvActivation::Relu6,
+        ..p
+    };
+    let (y6, rec) = measure_one(|| x.conv2d(&w, Some(&b), relu6));
+    assert_eq!(rec.work, rec.analytic);
+    assert_eq!(rec.work.add, 54 + 2 * 54); // bias + two comparisons per output
+    assert_eq!(rec.work.fma, 54 * 18);
+    assert_eq!(y6.to_f64_vec().unwrap(), vec![6.0; 54]);
+    let neg = make(&[-1.0; 108], &[6, 2, 3, 3], DType::F32);
+    let (y6, _) = counted(|| x.conv2d(&neg, Some(&b), relu6));
+    assert_eq!(y6.to_f64_vec().unwrap(), vec![0.0; 54]); // all below zero
+
     // Depthwise: groups = c_in = c_out = 3, 3x3 kernel, no padding on 4x4: 2x2 outputs of 9 taps.
     let x = make(&[1.0; 48], &[1, 3, 4, 4], DType::F32);
     let w = make(&[1.0; 27], &[3, 1, 3, 3], DType::F32);
@@ -223,6 +254,7 @@ fn conv2d_counts_pinned() {
                 stride: 1,
                 padding: 0,
                 groups: 3,
+                activation: ConvActivation::None,
             },
         )
     });
@@ -317,6 +349,7 @@ fn large_shapes_take_the_parallel_path() {
         stride: g.stride,
         padding: g.pad,
         groups: g.groups,
+        activation: ConvActivation::None,
     };
     let (y, w) = counted(|| x.conv2d(&wt, Some(&b), p));
     let want = conv_ref(&xv, &wv, Some(&bv), &g);
@@ -343,6 +376,7 @@ fn large_shapes_take_the_parallel_path() {
         stride: 1,
         padding: 1,
         groups: 1,
+        activation: ConvActivation::None,
     };
     let (y, w) = counted(|| x.conv2d(&wt, None, p));
     Tolerance::F32.summing(16 * 9).assert_close(
@@ -379,6 +413,7 @@ fn conv2d_of_broadcast_input_reads_distinct_elements_once() {
         stride: 1,
         padding: 0,
         groups: 1,
+        activation: ConvActivation::None,
     };
     let (y, w) = counted(|| img.broadcast_as([2, 1, 4, 4])?.conv2d(&k, None, p));
     assert_eq!(y.to_f64_vec().unwrap(), vec![4.0; 2 * 9]);

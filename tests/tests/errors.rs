@@ -144,6 +144,7 @@ fn nn_op_shape_errors() {
         stride: 1,
         padding: 0,
         groups: 1,
+        activation: tally_core::backend::ConvActivation::None,
     };
     message_names(
         img.conv2d(&w, None, p).unwrap_err(),

@@ -22,6 +22,43 @@ pub struct Conv2dParams {
     pub padding: usize,
     /// Channel groups; `groups == c_in` is depthwise.
     pub groups: usize,
+    /// A clamp applied to each output as it is stored (no second pass over the output).
+    pub activation: ConvActivation,
+}
+
+/// A clamp a convolution applies to its outputs as it stores them. Its comparisons are
+/// counted in the convolution's record, as the separate op would count them
+/// (ReLU: 1 add-class comparison per output, ReLU6: 2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConvActivation {
+    /// No clamp.
+    #[default]
+    None,
+    /// max(x, 0).
+    Relu,
+    /// min(max(x, 0), 6).
+    Relu6,
+}
+
+impl ConvActivation {
+    /// The clamp's bounds (lower, upper), or `None`.
+    pub fn bounds(self) -> Option<(f32, f32)> {
+        match self {
+            ConvActivation::None => None,
+            ConvActivation::Relu => Some((0.0, f32::INFINITY)),
+            ConvActivation::Relu6 => Some((0.0, 6.0)),
+        }
+    }
+
+    /// Comparisons per output (counted as adds, as [`crate::UnaryOp::Relu`] and
+    /// [`crate::UnaryOp::Relu6`] count them).
+    pub fn comparisons(self) -> u64 {
+        match self {
+            ConvActivation::None => 0,
+            ConvActivation::Relu => 1,
+            ConvActivation::Relu6 => 2,
+        }
+    }
 }
 
 /// Which pooling.

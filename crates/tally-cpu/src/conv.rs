@@ -1,14 +1,15 @@
 //! 2-D convolution (NCHW) as im2col + the packed GEMM, per image and group (a 1×1 stride-1
 //! product skips im2col; depthwise goes to the direct kernel in `conv_depthwise`). Padding
 //! taps are multiplied as zeros, so executed FMAs equal the dense count PyTorch reports.
-//! The per-channel bias is a row bias of the product, added as each tile is last stored.
+//! The per-channel bias is a row bias of the product, added as each tile is last stored,
+//! and a fused ReLU/ReLU6 clamps it there too (its comparisons counted per output).
 
 use tally_core::backend::Conv2dParams;
 use tally_core::cost::Conv2dGeometry;
 use tally_core::{Counted, FloatElem, Layout, Work};
 
 use crate::conv_depthwise::depthwise;
-use crate::gemm::{gemm_biased, Bias, MatRef};
+use crate::gemm::{gemm_biased, Bias, Clamp, MatRef};
 use crate::util::{bytes, contiguous};
 
 /// Columns for one image and group: (c_per·kh·kw, h_out·w_out), zero where padded. Each
@@ -76,8 +77,9 @@ pub(crate) fn conv2d<T: FloatElem>(
         xl.distinct_elems() + w.1.distinct_elems() + bias.as_ref().map_or(0, |b| b.len()),
         T::DTYPE,
     );
+    let clamp = Clamp::of(p.activation);
     if c_per == 1 && co_per == 1 {
-        let (out, work) = depthwise(&src, &wt, bias.as_deref(), &g);
+        let (out, work) = depthwise(&src, &wt, bias.as_deref(), clamp, &g);
         let work = work.with_bytes(in_bytes, bytes(out.len(), T::DTYPE));
         return Counted::executed(out, work);
     }
@@ -105,7 +107,7 @@ pub(crate) fn conv2d<T: FloatElem>(
                 Some(bias) => Bias::Rows(&bias[grp * co_per..(grp + 1) * co_per]),
                 None => Bias::None,
             };
-            work += gemm_biased(co_per, pix, kdim, a, b, row_bias, dst);
+            work += gemm_biased(co_per, pix, kdim, a, b, row_bias, clamp, dst);
         }
     }
     work.bytes_read = in_bytes;

@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use tally_core::cost::Conv2dGeometry;
 use tally_core::{FloatElem, Work};
 
-use crate::gemm::{detect, Isa};
+use crate::gemm::{detect, Clamp, Isa};
 use crate::util::for_units;
 
 thread_local! {
@@ -57,6 +57,7 @@ pub(crate) fn depthwise<T: FloatElem>(
     src: &[T],
     wt: &[T],
     bias: Option<&[T]>,
+    clamp: Option<Clamp>,
     g: &Conv2dGeometry,
 ) -> (Vec<T>, Work) {
     let (ho, wo) = (g.h_out(), g.w_out());
@@ -75,13 +76,8 @@ pub(crate) fn depthwise<T: FloatElem>(
             }
             &w[..taps]
         } else {
-            return plane_slow(
-                x,
-                &wt[ch * taps..(ch + 1) * taps],
-                bias.map(|b| b[ch]),
-                g,
-                o,
-            );
+            let (w, b) = (&wt[ch * taps..(ch + 1) * taps], bias.map(|b| b[ch]));
+            return plane_slow(x, w, b, clamp, g, o);
         };
         let b = bias.map_or(0.0, |b| b[ch].to_f32());
         SCRATCH.with(|s| {
@@ -95,25 +91,27 @@ pub(crate) fn depthwise<T: FloatElem>(
                 ph: &ph,
                 w,
                 bias: b,
+                clamp,
             };
             plane.run(isa, x, phases, acc, o);
         });
         let pix = (ho * wo) as u64;
         Work {
             fma: pix * taps as u64,
-            add: if bias.is_some() { pix } else { 0 },
+            add: pix * (u64::from(bias.is_some()) + clamp.map_or(0, |c| c.comparisons)),
             ..Work::ZERO
         }
     });
     (out, work)
 }
 
-/// One plane's convolution: geometry, phase layout, taps (f32) and bias.
+/// One plane's convolution: geometry, phase layout, taps (f32), bias and fused clamp.
 struct Plane<'a> {
     g: &'a Conv2dGeometry,
     ph: &'a Phases,
     w: &'a [f32],
     bias: f32,
+    clamp: Option<Clamp>,
 }
 
 impl Plane<'_> {
@@ -168,8 +166,18 @@ impl Plane<'_> {
         self.taps::<FUSED>(acc, phases);
         let (wo, wq) = (self.g.w_out(), self.ph.wq);
         for (oy, row) in o.chunks_mut(wo).enumerate() {
-            for (d, a) in row.iter_mut().zip(&acc[oy * wq..]) {
-                *d = T::from_f32(*a);
+            let sums = &acc[oy * wq..];
+            match self.clamp {
+                None => {
+                    for (d, a) in row.iter_mut().zip(sums) {
+                        *d = T::from_f32(*a);
+                    }
+                }
+                Some(c) => {
+                    for (d, a) in row.iter_mut().zip(sums) {
+                        *d = T::from_f32(c.apply(*a));
+                    }
+                }
             }
         }
     }
@@ -281,6 +289,7 @@ fn plane_slow<T: FloatElem>(
     x: &[T],
     w: &[T],
     bias: Option<T>,
+    clamp: Option<Clamp>,
     g: &Conv2dGeometry,
     o: &mut [T],
 ) -> Work {
@@ -298,13 +307,13 @@ fn plane_slow<T: FloatElem>(
                     }
                 }
             }
-            o[oy * wo + ox] = T::from_f32(a);
+            o[oy * wo + ox] = T::from_f32(clamp.map_or(a, |c| c.apply(a)));
         }
     }
     let pix = (ho * wo) as u64;
     Work {
         fma: pix * (g.kh * g.kw) as u64,
-        add: if bias.is_some() { pix } else { 0 },
+        add: pix * (u64::from(bias.is_some()) + clamp.map_or(0, |c| c.comparisons)),
         ..Work::ZERO
     }
 }
@@ -369,7 +378,7 @@ mod tests {
                 .collect();
             let wt: Vec<f32> = (0..3 * k * k).map(|i| (i as f32 - 4.0) / 8.0).collect();
             let bias = [0.5f32, -1.0, 2.0];
-            let (out, work) = depthwise(&x, &wt, Some(&bias), &g);
+            let (out, work) = depthwise(&x, &wt, Some(&bias), None, &g);
             let want = naive(&x, &wt, &bias, &g);
             assert_eq!(out.len(), want.len());
             for (i, (o, w)) in out.iter().zip(&want).enumerate() {

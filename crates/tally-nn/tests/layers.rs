@@ -167,6 +167,7 @@ fn conv2d_matches_naive_f64() {
         stride: 1,
         padding: 1,
         groups: 1,
+        activation: tally_core::backend::ConvActivation::None,
     };
     let (wt, b, x) = (ramp(c_out * c_in * k * k), ramp(c_out), ramp(c_in * h * w));
     let store = WeightStore::from_tensors([

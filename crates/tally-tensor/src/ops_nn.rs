@@ -249,7 +249,9 @@ impl Tensor {
         let read = self.layout().distinct_elems()
             + weight.layout().distinct_elems()
             + if bias.is_some() { c_out } else { 0 };
-        let dense = cost::conv2d(&g, bias.is_some(), self.dtype());
+        let mut dense = cost::conv2d(&g, bias.is_some(), self.dtype());
+        // A fused clamp: its comparisons, counted as the separate op would count them.
+        dense.add += p.activation.comparisons() * g.out_elems() as u64;
         let analytic = dense.with_bytes(
             (read * self.dtype().size_in_bytes()) as u64,
             dense.bytes_written,

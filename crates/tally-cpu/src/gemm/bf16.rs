@@ -12,7 +12,7 @@ use tally_core::FloatElem;
 
 use super::aligned::Aligned;
 use super::kernel::Dest;
-use super::{empty_sum, run_tasks, scratch, write_tile, Bias, MatRef, OutPtr};
+use super::{empty_sum, run_tasks, scratch, write_tile, Bias, Epilogue, MatRef, OutPtr};
 use tally_core::Work;
 
 /// Rows of one micro-tile: 2·MR accumulators + 2 B vectors + 1 broadcast ≤ 32 zmm.
@@ -84,7 +84,9 @@ pub fn gemm_bf16(
     );
     match isa {
         Bf16Isa::Avx512Bf16 => packed(m, n, k, a, b, bias, out),
-        Bf16Isa::ViaF32 => super::gemm_f32_kernels(m, n, k, a, b, Bias::columns(bias), out, false),
+        Bf16Isa::ViaF32 => {
+            super::gemm_f32_kernels(m, n, k, a, b, Bias::columns(bias), None, out, false)
+        }
     }
 }
 
@@ -103,7 +105,7 @@ pub(super) fn packed(
         return Work::ZERO;
     }
     if k == 0 {
-        return empty_sum(m, n, Bias::columns(bias), out);
+        return empty_sum(m, n, Epilogue::columns(bias), out);
     }
     scratch::with_b(n.div_ceil(NR) * k.div_ceil(2) * NR, |b_packed| {
         pack_b(k, n, b, b_packed);
@@ -149,7 +151,7 @@ pub(super) fn prepacked(
         return Work::ZERO;
     }
     if k == 0 {
-        return empty_sum(m, n, Bias::columns(bias), out);
+        return empty_sum(m, n, Epilogue::columns(bias), out);
     }
     let outp = OutPtr(out.as_mut_ptr());
     run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
@@ -319,6 +321,7 @@ fn block(
                             accumulate: pc > 0,
                             bias: std::ptr::null(),
                             row_bias: std::ptr::null(),
+                            clamp: None,
                         };
                         // SAFETY: `packed` is reached only from `gemm` after `detect_bf16` chose
                         // Avx512Bf16, or from `gemm_bf16` after checking `Bf16Isa::available`:
@@ -334,7 +337,7 @@ fn block(
             }
             Work {
                 fma,
-                add: write_tile(rows, col0, col1, n, tile, Bias::columns(bias), out),
+                add: write_tile(rows, col0, col1, n, tile, Epilogue::columns(bias), out),
                 ..Work::ZERO
             }
         },

@@ -107,6 +107,9 @@ pub(super) struct Dest {
     /// The bias of the tile's first row, one value per row, added like `bias`; null for
     /// none.
     pub row_bias: *const f32,
+    /// Bounds (lower, upper) each real element is clamped to after its biases (the last
+    /// slice of k); NaN stays NaN.
+    pub clamp: Option<(f32, f32)>,
 }
 
 /// Runs the `isa` micro-kernel on packed panels `a` (kc·MR) and `b` (kc·NR) and stores
@@ -157,6 +160,15 @@ unsafe fn store<const MR: usize, const NR: usize>(acc: &[[f32; NR]; MR], dest: &
             if !dest.row_bias.is_null() {
                 // SAFETY: i < rows, and `row_bias` holds `rows` values by the contract.
                 s += unsafe { *dest.row_bias.add(i) };
+            }
+            if let Some((lo, hi)) = dest.clamp {
+                s = if s < lo {
+                    lo
+                } else if s > hi {
+                    hi
+                } else {
+                    s
+                };
             }
             *c = s;
         }
@@ -216,6 +228,9 @@ pub(super) unsafe fn store_nr32<const MR: usize>(
         ((1u32 << real) - 1) as __mmask16
     };
     let masks = [lanes(0), lanes(16)];
+    let clamp = dest
+        .clamp
+        .map(|(lo, hi)| (_mm512_set1_ps(lo), _mm512_set1_ps(hi)));
     for (i, acc) in acc.iter().enumerate().take(dest.rows) {
         for (h, (&mask, &v)) in masks.iter().zip(acc).enumerate() {
             // SAFETY: masked lanes cover only the `cols` real columns of row i < rows,
@@ -231,6 +246,11 @@ pub(super) unsafe fn store_nr32<const MR: usize>(
                 }
                 if !dest.row_bias.is_null() {
                     s = _mm512_add_ps(s, _mm512_set1_ps(*dest.row_bias.add(i)));
+                }
+                if let Some((lo, hi)) = clamp {
+                    // MAXPS/MINPS return their second operand when either is NaN: with
+                    // the sum second, a NaN passes through both.
+                    s = _mm512_min_ps(hi, _mm512_max_ps(lo, s));
                 }
                 _mm512_mask_storeu_ps(c, mask, s);
             }

@@ -122,8 +122,44 @@ impl<'a, T: FloatElem> Bias<'a, T> {
     }
 }
 
-/// [`gemm`] with any [`Bias`]: C = A·B + bias. Returns the work executed: m·n·k FMAs and
-/// one add per output when a bias is added. A row bias runs the f32 kernels (bf16
+/// A clamp applied to each output as it is last stored (a fused ReLU or ReLU6), and the
+/// comparisons it counts per output.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Clamp {
+    /// Lower bound.
+    pub lo: f32,
+    /// Upper bound (infinite for ReLU).
+    pub hi: f32,
+    /// Comparisons per output, counted as adds.
+    pub comparisons: u64,
+}
+
+impl Clamp {
+    /// The clamp of a convolution's fused activation, or `None`.
+    pub fn of(act: tally_core::backend::ConvActivation) -> Option<Clamp> {
+        act.bounds().map(|(lo, hi)| Clamp {
+            lo,
+            hi,
+            comparisons: act.comparisons(),
+        })
+    }
+
+    /// `v` clamped; NaN stays NaN.
+    #[inline(always)]
+    pub(crate) fn apply(self, v: f32) -> f32 {
+        if v < self.lo {
+            self.lo
+        } else if v > self.hi {
+            self.hi
+        } else {
+            v
+        }
+    }
+}
+
+/// [`gemm`] with any [`Bias`] and an optional [`Clamp`]: C = clamp(A·B + bias). Returns
+/// the work executed: m·n·k FMAs, one add per output when a bias is added, and the
+/// clamp's comparisons per output. A row bias or a clamp runs the f32 kernels (bf16
 /// included); the rest as [`gemm`].
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_biased<T: FloatElem>(
@@ -133,10 +169,13 @@ pub fn gemm_biased<T: FloatElem>(
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     bias: Bias<'_, T>,
+    clamp: Option<Clamp>,
     out: &mut [T],
 ) -> Work {
-    match bias {
-        Bias::Rows(_) => gemm_f32_kernels(m, n, k, a, b, bias, out, false),
+    match (bias, clamp) {
+        (Bias::Rows(_), _) | (_, Some(_)) => {
+            gemm_f32_kernels(m, n, k, a, b, bias, clamp, out, false)
+        }
         _ => gemm(m, n, k, a, b, bias.as_columns(), out),
     }
 }
@@ -162,7 +201,7 @@ pub fn gemm<T: FloatElem>(
             return bf16::packed(m, n, k, a.with_data(a16), b.with_data(b16), bias, out);
         }
     }
-    gemm_f32_kernels(m, n, k, a, b, Bias::columns(bias), out, true)
+    gemm_f32_kernels(m, n, k, a, b, Bias::columns(bias), None, out, true)
 }
 
 /// The f32 micro-kernel of [`detect`], any dtype converted while packing; `small` lets
@@ -175,13 +214,15 @@ fn gemm_f32_kernels<T: FloatElem>(
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     bias: Bias<'_, T>,
+    clamp: Option<Clamp>,
     out: &mut [T],
     small: bool,
 ) -> Work {
+    let e = Epilogue { bias, clamp };
     match detect() {
-        Isa::Avx512 => gemm_with::<T, 8, 32>(Isa::Avx512, m, n, k, a, b, bias, out, small),
-        Isa::Avx2 => gemm_with::<T, 6, 16>(Isa::Avx2, m, n, k, a, b, bias, out, small),
-        Isa::Portable => gemm_with::<T, 4, 8>(Isa::Portable, m, n, k, a, b, bias, out, small),
+        Isa::Avx512 => gemm_with::<T, 8, 32>(Isa::Avx512, m, n, k, a, b, e, out, small),
+        Isa::Avx2 => gemm_with::<T, 6, 16>(Isa::Avx2, m, n, k, a, b, e, out, small),
+        Isa::Portable => gemm_with::<T, 4, 8>(Isa::Portable, m, n, k, a, b, e, out, small),
     }
 }
 
@@ -202,7 +243,7 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
     k: usize,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
-    bias: Bias<'_, T>,
+    e: Epilogue<'_, T>,
     out: &mut [T],
     small: bool,
 ) -> Work {
@@ -211,10 +252,10 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
         return Work::ZERO;
     }
     if k == 0 {
-        return empty_sum(m, n, bias, out);
+        return empty_sum(m, n, e, out);
     }
-    if small && m <= SMALL_M && !matches!(bias, Bias::Rows(_)) {
-        if let Some(work) = small::gemm_small(m, n, k, a, b, bias.as_columns(), out) {
+    if small && m <= SMALL_M && !matches!(e.bias, Bias::Rows(_)) && e.clamp.is_none() {
+        if let Some(work) = small::gemm_small(m, n, k, a, b, e.bias.as_columns(), out) {
             return work;
         }
     }
@@ -222,19 +263,47 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
         pack::pack_b_into::<T, NR>(k, n, b, b_packed);
         let outp = OutPtr(out.as_mut_ptr());
         run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
-            block::<T, MR, NR>(isa, rows, panels, n, k, a, b_packed, bias, outp)
+            block::<T, MR, NR>(isa, rows, panels, n, k, a, b_packed, e, outp)
         })
     })
 }
 
+/// What happens to each output after the sum over k: its bias, then its clamp.
+#[derive(Clone, Copy, Debug)]
+struct Epilogue<'a, T> {
+    bias: Bias<'a, T>,
+    clamp: Option<Clamp>,
+}
+
+impl<'a, T: FloatElem> Epilogue<'a, T> {
+    /// A column bias alone (what [`gemm`] takes).
+    fn columns(bias: Option<&'a [T]>) -> Epilogue<'a, T> {
+        Epilogue {
+            bias: Bias::columns(bias),
+            clamp: None,
+        }
+    }
+
+    /// Output (i, j)'s final value from its sum.
+    fn finish(self, sum: f32, i: usize, j: usize) -> f32 {
+        let v = sum + self.bias.at(i, j);
+        self.clamp.map_or(v, |c| c.apply(v))
+    }
+
+    /// Adds counted per output: one for a bias, the clamp's comparisons.
+    fn adds_per_output(self) -> u64 {
+        u64::from(self.bias.is_some()) + self.clamp.map_or(0, |c| c.comparisons)
+    }
+}
+
 /// A product with k = 0: each output is the empty sum 0 plus its bias (one add, as with
-/// any k), or zero without a bias.
-fn empty_sum<T: FloatElem>(m: usize, n: usize, bias: Bias<'_, T>, out: &mut [T]) -> Work {
+/// any k), clamped, or zero without either.
+fn empty_sum<T: FloatElem>(m: usize, n: usize, e: Epilogue<'_, T>, out: &mut [T]) -> Work {
     for (i, o) in out.iter_mut().enumerate() {
-        *o = T::from_f32(bias.at(i / n, i % n));
+        *o = T::from_f32(e.finish(0.0, i / n, i % n));
     }
     Work {
-        add: if bias.is_some() { (m * n) as u64 } else { 0 },
+        add: (m * n) as u64 * e.adds_per_output(),
         ..Work::ZERO
     }
 }
@@ -296,7 +365,7 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     k: usize,
     a: MatRef<'_, T>,
     b_packed: &[f32],
-    bias: Bias<'_, T>,
+    e: Epilogue<'_, T>,
     out: OutPtr<T>,
 ) -> Work {
     let mr_rows = rows.len();
@@ -318,7 +387,7 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
         // SAFETY (both): T is f32 when `direct` (its dtype says so), so its bias is f32 too.
         let as_f32 =
             |b: &[T]| unsafe { std::slice::from_raw_parts(b.as_ptr() as *const f32, b.len()) };
-        let (col_bias, row_bias) = match bias {
+        let (col_bias, row_bias) = match e.bias {
             Bias::Columns(b) if direct => (Some(as_f32(b)), None),
             Bias::Rows(b) if direct => (None, Some(as_f32(b))),
             _ => (None, None),
@@ -353,65 +422,62 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
                         accumulate: pc > 0,
                         bias: bias_ptr,
                         row_bias: row_bias_ptr,
+                        clamp: e.clamp.filter(|_| last && direct).map(|c| (c.lo, c.hi)),
                     };
                     // SAFETY: `dest` covers mr_eff rows × nr_eff columns of this task's
                     // own region (OutPtr: no other task writes it); the bias, when
                     // present, holds n - j0 ≥ nr_eff values.
                     unsafe { kernel::run::<MR, NR>(isa, kc, a_panel, b_panel, &dest) };
                     work.fma += (mr_eff * nr_eff * kc) as u64;
-                    if !bias_ptr.is_null() || !row_bias_ptr.is_null() {
-                        work.add += (mr_eff * nr_eff) as u64;
+                    if last && direct {
+                        work.add += (mr_eff * nr_eff) as u64 * e.adds_per_output();
                     }
                 }
             }
         }
         if !direct {
-            work.add += write_tile(rows, col0, col1, n, tile, bias, out);
+            work.add += write_tile(rows, col0, col1, n, tile, e, out);
         }
         work
     })
 }
 
-/// Rounds a task's f32 tile (rows × columns col0..col1) into the output, adding the bias
-/// in f32 first. Returns the bias adds it made.
+/// Rounds a task's f32 tile (rows × columns col0..col1) into the output, its epilogue
+/// (bias, clamp) applied in f32 first. Returns the adds the epilogue made.
 fn write_tile<T: FloatElem>(
     rows: std::ops::Range<usize>,
     col0: usize,
     col1: usize,
     n: usize,
     tile: &[f32],
-    bias: Bias<'_, T>,
+    e: Epilogue<'_, T>,
     out: OutPtr<T>,
 ) -> u64 {
     let width = col1 - col0;
-    let mut adds = 0u64;
-    for (ri, i) in rows.enumerate() {
+    for (ri, i) in rows.clone().enumerate() {
         let src = &tile[ri * width..(ri + 1) * width];
         // SAFETY: row i, columns col0..col1 belong to this task alone (see OutPtr), and
         // i < m, col1 ≤ n keep the slice inside the m·n output buffer.
         let dst = unsafe { std::slice::from_raw_parts_mut(out.0.add(i * n + col0), width) };
-        match bias {
-            Bias::Columns(bias) => {
-                for ((d, &s), &b) in dst.iter_mut().zip(src).zip(&bias[col0..col1]) {
-                    *d = T::from_f32(s + b.to_f32());
-                }
-                adds += width as u64;
-            }
-            Bias::Rows(bias) => {
-                let b = bias[i].to_f32();
-                for (d, &s) in dst.iter_mut().zip(src) {
-                    *d = T::from_f32(s + b);
-                }
-                adds += width as u64;
-            }
-            Bias::None => {
+        match (e.bias, e.clamp) {
+            (Bias::None, None) => {
                 for (d, &s) in dst.iter_mut().zip(src) {
                     *d = T::from_f32(s);
                 }
             }
+            (Bias::Columns(bias), None) => {
+                for ((d, &s), &b) in dst.iter_mut().zip(src).zip(&bias[col0..col1]) {
+                    *d = T::from_f32(s + b.to_f32());
+                }
+            }
+            _ => {
+                for (j, (d, &s)) in dst.iter_mut().zip(src).enumerate() {
+                    *d = T::from_f32(e.finish(s, i, col0 + j));
+                }
+            }
         }
     }
-    adds
+    (rows.len() * width) as u64 * e.adds_per_output()
 }
 
 /// The plain triple loop in f64: the specification the packed kernel is tested against.
@@ -450,13 +516,39 @@ mod tests {
             cs: 1,
         };
         let work = match isa {
-            Isa::Avx512 => {
-                gemm_with::<f32, 8, 32>(isa, m, n, k, ar, br, Bias::None, &mut out, true)
-            }
-            Isa::Avx2 => gemm_with::<f32, 6, 16>(isa, m, n, k, ar, br, Bias::None, &mut out, true),
-            Isa::Portable => {
-                gemm_with::<f32, 4, 8>(isa, m, n, k, ar, br, Bias::None, &mut out, true)
-            }
+            Isa::Avx512 => gemm_with::<f32, 8, 32>(
+                isa,
+                m,
+                n,
+                k,
+                ar,
+                br,
+                Epilogue::columns(None),
+                &mut out,
+                true,
+            ),
+            Isa::Avx2 => gemm_with::<f32, 6, 16>(
+                isa,
+                m,
+                n,
+                k,
+                ar,
+                br,
+                Epilogue::columns(None),
+                &mut out,
+                true,
+            ),
+            Isa::Portable => gemm_with::<f32, 4, 8>(
+                isa,
+                m,
+                n,
+                k,
+                ar,
+                br,
+                Epilogue::columns(None),
+                &mut out,
+                true,
+            ),
         };
         assert_eq!(work.fma, (m * n * k) as u64);
         assert_eq!(work.add, 0, "no bias, no adds");
@@ -571,7 +663,7 @@ mod tests {
             .collect();
         let mut out = vec![f32::NAN; m * n];
         let (ar, br) = (MatRef::rows(&a, 0, k), MatRef::rows(&b, 0, n));
-        let w = gemm_biased(m, n, k, ar, br, Bias::Rows(&rb), &mut out);
+        let w = gemm_biased(m, n, k, ar, br, Bias::Rows(&rb), None, &mut out);
         assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
         for (g, w) in out.iter().zip(&want) {
             assert!(
@@ -587,7 +679,7 @@ mod tests {
         let (a16, b16, rb16) = (h(&a), h(&b), h(&rb));
         let mut out16 = vec![half::f16::NAN; m * n];
         let (ar, br) = (MatRef::rows(&a16, 0, k), MatRef::rows(&b16, 0, n));
-        let w = gemm_biased(m, n, k, ar, br, Bias::Rows(&rb16), &mut out16);
+        let w = gemm_biased(m, n, k, ar, br, Bias::Rows(&rb16), None, &mut out16);
         assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
         for (g, w) in out16.iter().zip(&want) {
             assert!(
@@ -599,7 +691,7 @@ mod tests {
         let none: [f32; 0] = [];
         let mut out = vec![f32::NAN; 2 * 3];
         let (ar, br) = (MatRef::rows(&none, 0, 0), MatRef::rows(&none, 0, 3));
-        let w = gemm_biased(2, 3, 0, ar, br, Bias::Rows(&[1.0, -1.0]), &mut out);
+        let w = gemm_biased(2, 3, 0, ar, br, Bias::Rows(&[1.0, -1.0]), None, &mut out);
         assert_eq!(out, [1.0, 1.0, 1.0, -1.0, -1.0, -1.0]);
         assert_eq!(w.add, 6);
     }

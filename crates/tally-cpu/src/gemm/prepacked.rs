@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use tally_core::{FloatElem, Work};
 
 use super::aligned::Aligned;
-use super::{block, detect, pack, run_tasks, Bias, Isa, MatRef, OutPtr, SMALL_M};
+use super::{block, detect, pack, run_tasks, Epilogue, Isa, MatRef, OutPtr, SMALL_M};
 
 /// B (k, n) packed for one kernel: see [`Panels`].
 pub struct PackedB {
@@ -151,7 +151,17 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
     if m > SMALL_M {
         let outp = OutPtr(out.as_mut_ptr());
         return run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
-            block::<T, MR, NR>(isa, rows, panels, n, k, a, data, Bias::columns(bias), outp)
+            block::<T, MR, NR>(
+                isa,
+                rows,
+                panels,
+                n,
+                k,
+                a,
+                data,
+                Epilogue::columns(bias),
+                outp,
+            )
         });
     }
     // A few rows: each row of A sweeps the panels, NR accumulators at a time.

@@ -1,13 +1,18 @@
 //! Products with very few rows (a decode step, one image): no packing. Each output is a
 //! dot product when B's columns are contiguous in k (a transposed weight), or rows of B
 //! are swept with axpy when B's rows are contiguous in n. Each output counts its k FMAs.
+//! A large f32 B read as dot products (a tied lm_head) is split across the pool by columns.
 
+use rayon::prelude::*;
 use tally_core::{FloatElem, Work};
 
 use super::MatRef;
 
 /// Lanes of partial sums, so the compiler can vectorise the reduction.
 const LANES: usize = 16;
+
+/// Weight elements from which the dot products of a row run on the pool.
+const PARALLEL_MIN: usize = 1 << 20;
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
@@ -47,11 +52,24 @@ pub(super) fn gemm_small<T: FloatElem>(
         Vec::new()
     };
     let mut work = Work::ZERO;
+    let threads = rayon::current_num_threads();
     for i in 0..m {
         for (p, r) in row.iter_mut().enumerate() {
             *r = a.data[a.offset + i * a.rs + p * a.cs].to_f32();
         }
-        if b.rs == 1 {
+        if b.rs == 1 && as_f32(b.data).is_some() && k * n >= PARALLEL_MIN && threads > 1 {
+            // A large f32 weight read as dot products (a tied lm_head): memory-bound, so
+            // both threads stream it, in column ranges of whole cache lines of outputs.
+            let per = n.div_ceil(2 * threads).next_multiple_of(16);
+            let row = &row;
+            acc.par_chunks_mut(per).enumerate().for_each(|(t, part)| {
+                for (jj, c) in part.iter_mut().enumerate() {
+                    let j = t * per + jj;
+                    let src = &b.data[b.offset + j * b.cs..][..k];
+                    *c = dot(row, as_f32(src).expect("checked f32 above"));
+                }
+            });
+        } else if b.rs == 1 {
             for (j, c) in acc.iter_mut().enumerate() {
                 let src = &b.data[b.offset + j * b.cs..][..k];
                 *c = match as_f32(src) {

@@ -1,12 +1,16 @@
 //! [`InvertedResidual`] and [`relu6`]: MobileNetV2's building blocks on Tally's counted ops,
 //! with every BatchNorm already folded into its convolution.
 
+use tally_core::backend::ConvActivation;
 use tally_core::{scope, Result};
 use tally_nn::{Conv2d, WeightStore};
 use tally_tensor::Tensor;
 
 use super::arch::BlockSpec;
 use super::fold::conv_bn;
+
+/// The clamp after every conv-BN of a block but the projection.
+const RELU6: ConvActivation = ConvActivation::Relu6;
 
 /// ReLU6, `min(max(x, 0), 6)`: one counted pass (two comparisons, 2 adds, per element).
 pub fn relu6(x: &Tensor) -> Result<Tensor> {
@@ -36,7 +40,10 @@ impl InvertedResidual {
     ) -> Result<InvertedResidual> {
         let p = |s: &str| format!("{prefix}.conv.{s}");
         let (expand, next) = match spec.expand_conv() {
-            Some(e) => (Some(conv_bn(store, &p("0.0"), &p("0.1"), e, dtype)?), 1),
+            Some(e) => (
+                Some(conv_bn(store, &p("0.0"), &p("0.1"), e, RELU6, dtype)?),
+                1,
+            ),
             None => (None, 0),
         };
         let depthwise = conv_bn(
@@ -44,6 +51,7 @@ impl InvertedResidual {
             &p(&format!("{next}.0")),
             &p(&format!("{next}.1")),
             spec.depthwise_conv(),
+            RELU6,
             dtype,
         )?;
         let project = conv_bn(
@@ -51,6 +59,7 @@ impl InvertedResidual {
             &p(&(next + 1).to_string()),
             &p(&(next + 2).to_string()),
             spec.project_conv(),
+            ConvActivation::None,
             dtype,
         )?;
         Ok(InvertedResidual {
@@ -70,10 +79,10 @@ impl InvertedResidual {
     /// caller's scope, in the sub-scopes `expand`, `depthwise`, `project` (and `residual`).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = match &self.expand {
-            Some(e) => scope("expand", || relu6(&e.forward(x)?))?,
+            Some(e) => scope("expand", || e.forward(x))?,
             None => x.clone(),
         };
-        let h = scope("depthwise", || relu6(&self.depthwise.forward(&h)?))?;
+        let h = scope("depthwise", || self.depthwise.forward(&h))?;
         let y = scope("project", || self.project.forward(&h))?;
         if self.spec.residual() {
             scope("residual", || x.add(&y))

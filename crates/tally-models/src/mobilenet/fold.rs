@@ -9,7 +9,7 @@
 //! any measured region, and each forward pass counts only the folded convolution (its bias add
 //! is the one extra add per output that the BatchNorm's shift costs).
 
-use tally_core::backend::Conv2dParams;
+use tally_core::backend::{Conv2dParams, ConvActivation};
 use tally_core::{DType, Device, Result};
 use tally_nn::{Conv2d, WeightStore};
 use tally_tensor::Tensor;
@@ -23,12 +23,15 @@ fn read(store: &WeightStore, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
 
 /// Loads the bias-free convolution `{conv}.weight` (c_out, c_in/groups, k, k) and the
 /// BatchNorm `{bn}.{weight, bias, running_mean, running_var}` (c_out), and returns one
-/// `Conv2d` with the BatchNorm folded into its kernel and bias, in `dtype`.
+/// `Conv2d` with the BatchNorm folded into its kernel and bias, in `dtype`, applying
+/// `activation` to its outputs as it stores them (ReLU6 after every conv-BN but the
+/// projections).
 pub(crate) fn conv_bn(
     store: &WeightStore,
     conv: &str,
     bn: &str,
     spec: ConvSpec,
+    activation: ConvActivation,
     dtype: DType,
 ) -> Result<Conv2d> {
     let per_out = (spec.c_in / spec.groups) * spec.kernel * spec.kernel;
@@ -58,6 +61,7 @@ pub(crate) fn conv_bn(
         stride: spec.stride,
         padding: spec.padding(),
         groups: spec.groups,
+        activation,
     };
     Conv2d::new(weight, Some(bias), params)
 }
@@ -91,7 +95,7 @@ mod tests {
             ),
         ])
         .unwrap();
-        let conv = conv_bn(&store, "c", "b", spec, DType::F32).unwrap();
+        let conv = conv_bn(&store, "c", "b", spec, ConvActivation::None, DType::F32).unwrap();
         let x = t(vec![1.0, 1.0], &[1, 2, 1, 1]);
         let y = conv.forward(&x).unwrap().to_vec::<f32>().unwrap();
         // channel 0: (1+2 − 0.5)·2/2 + 1 = 3.5; channel 1: (3+4 − 2)·0.5/1 − 1 = 1.5

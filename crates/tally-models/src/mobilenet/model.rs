@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+use tally_core::backend::ConvActivation;
 use tally_core::{scope, DType, Error, Result};
 use tally_nn::{Conv2d, Linear, WeightStore};
 use tally_tensor::Tensor;
 
 use super::arch::{self, FeatureSpec, IMAGE_SIZE, LAST_CHANNELS, NUM_CLASSES};
-use super::block::{relu6, InvertedResidual};
+use super::block::InvertedResidual;
 use super::fold::conv_bn;
 
 /// The checkpoint's file name inside the model folder.
@@ -86,7 +87,8 @@ impl MobileNetV2 {
             .map(|(i, spec)| match spec {
                 FeatureSpec::ConvBnRelu6(c) => {
                     let p = format!("features.{i}");
-                    conv_bn(&store, &format!("{p}.0"), &format!("{p}.1"), c, dtype)
+                    let (conv, bn) = (format!("{p}.0"), format!("{p}.1"));
+                    conv_bn(&store, &conv, &bn, c, ConvActivation::Relu6, dtype)
                         .map(|c| Feature::ConvRelu6(Box::new(c)))
                 }
                 FeatureSpec::Block(b) => {
@@ -139,7 +141,7 @@ impl MobileNetV2 {
         };
         for (i, f) in self.features.iter().enumerate() {
             h = scope(&format!("features.{i}"), || match f {
-                Feature::ConvRelu6(c) => relu6(&c.forward(&h)?),
+                Feature::ConvRelu6(c) => c.forward(&h),
                 Feature::Block(b) => b.forward(&h),
             })?;
         }
