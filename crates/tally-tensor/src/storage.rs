@@ -1,5 +1,7 @@
 //! [`Storage`]: one variant per backend. Adding a backend adds a variant here, and the
-//! compiler then lists every dispatch site that must learn about it.
+//! compiler then lists every dispatch site that must learn about it. A dropped host
+//! storage (its last tensor gone) gives its buffer to the CPU buffer pool
+//! ([`tally_cpu::buffers`]), from which later op outputs of the same dtype and size are taken.
 
 use tally_core::{DType, Device};
 use tally_cpu::CpuStorage;
@@ -9,6 +11,16 @@ use tally_cpu::CpuStorage;
 pub enum Storage {
     /// Host memory.
     Cpu(CpuStorage),
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        match self {
+            Storage::Cpu(s) => {
+                tally_cpu::buffers::recycle(std::mem::replace(s, CpuStorage::F32(Vec::new())))
+            }
+        }
+    }
 }
 
 impl Storage {
