@@ -153,6 +153,11 @@ impl Tensor {
         &self.storage
     }
 
+    /// The storage, mutably, when no other tensor or view shares it.
+    pub(crate) fn storage_mut(&mut self) -> Option<&mut Storage> {
+        Arc::get_mut(&mut self.storage)
+    }
+
     /// Bytes the byte convention charges for reading this view: each distinct element once.
     pub fn reads(&self) -> u64 {
         (self.layout.distinct_elems() * self.dtype().size_in_bytes()) as u64
