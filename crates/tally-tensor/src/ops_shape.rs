@@ -43,7 +43,7 @@ impl Tensor {
         if dim >= rank {
             return Err(Error::DimOutOfRange { op: OP, dim, rank });
         }
-        let mut out = first.dims().to_vec();
+        let mut out = tally_core::shape::Dims::from_slice(first.dims());
         out[dim] = 0;
         for p in parts {
             first.same_kind(OP, p)?;
@@ -170,7 +170,7 @@ impl Tensor {
                 format!("dimension {dim} is empty"),
             ));
         }
-        let mut dims = self.dims().to_vec();
+        let mut dims = tally_core::shape::Dims::from_slice(self.dims());
         dims[dim] = 1;
         let analytic = cost::reduce(op, outer * inner, n, self.dtype()).with_bytes(
             (self.layout().distinct_elems() * self.dtype().size_in_bytes()) as u64,

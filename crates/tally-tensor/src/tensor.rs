@@ -270,8 +270,8 @@ impl Tensor {
                 rank: self.rank(),
             });
         }
-        let mut dims = self.dims().to_vec();
-        let mut strides = self.layout.strides().to_vec();
+        let mut dims = tally_core::shape::Dims::from_slice(self.dims());
+        let mut strides = tally_core::shape::Dims::from_slice(self.layout.strides());
         let stride = strides.get(dim).map(|&s| s * dims[dim]).unwrap_or(1);
         dims.insert(dim, 1);
         strides.insert(dim, stride);
@@ -292,8 +292,8 @@ impl Tensor {
                 format!("dimension {dim} is not 1"),
             ));
         }
-        let mut dims = self.dims().to_vec();
-        let mut strides = self.layout.strides().to_vec();
+        let mut dims = tally_core::shape::Dims::from_slice(self.dims());
+        let mut strides = tally_core::shape::Dims::from_slice(self.layout.strides());
         dims.remove(dim);
         strides.remove(dim);
         Ok(self.with_layout(Layout::from_parts(

@@ -84,7 +84,9 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
             for i0 in (0..sq).step_by(BLOCK) {
                 let i1 = (i0 + BLOCK).min(sq);
                 let rows = i1 - i0;
-                let rect = seen(i0);
+                // A block of one row (a decode step) runs all its keys as dot products and
+                // axpys, the same pairs and count as the product would, without its call.
+                let rect = if rows == 1 { 0 } else { seen(i0) };
                 let width = seen(i1 - 1);
                 // Scores of the rectangle: S (rows, rect) = Q_blk · K[..rect]ᵀ, row stride
                 // `width`.

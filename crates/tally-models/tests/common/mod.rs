@@ -1,0 +1,3 @@
+//! Helpers shared by the memory tests.
+
+pub mod counting;
