@@ -6,10 +6,17 @@
 //! Buckets are keyed by exact (dtype, capacity): a model at a fixed shape asks for the same
 //! few sizes in every layer and on every call, so exact reuse finds them, and a buffer
 //! handed out is never larger than asked (power-of-two buckets would waste up to half of
-//! every buffer, beyond a peak-memory budget of 1.2× the live activations). The pool holds
+//! every buffer, beyond a peak-memory budget of 1.2× the live activations). Only sizes
+//! that have been asked for are kept: a weight's buffer dropped after packing, or a
+//! model's weights when it is dropped, are freed unless an op output has that size. The
+//! pool holds
 //! at most [`limit`] bytes (default [`DEFAULT_LIMIT`]); a buffer that would overflow it
 //! evicts the buffers of the least recently used sizes, and one larger than the limit is
-//! freed. One mutex guards it, taken once per buffer handed out or returned (an op's
+//! freed. And when a request finds no buffer of its size, so that memory must grow, the
+//! pool first frees idle buffers (least recently used sizes first) until it holds at most
+//! a fifth of the bytes it has handed out and not got back ([`IDLE_SHARE`]): the buffers
+//! in use plus those kept idle then stay within 1.2× the most in use at once, while a
+//! pass that asks for the sizes it asked for before (decode steps) finds them all. One mutex guards it, taken once per buffer handed out or returned (an op's
 //! output, not its elements). A reused buffer keeps its old contents unless zeroing is
 //! asked for ([`zeroed`]); kernels that write every output element take
 //! [`for_overwrite`], which never writes an element it hands out.
@@ -29,6 +36,9 @@ pub const DEFAULT_LIMIT: usize = 256 << 20;
 
 static LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_LIMIT);
 
+/// On a miss, idle bytes are cut to at most 1/`IDLE_SHARE` of the bytes handed out.
+pub const IDLE_SHARE: usize = 5;
+
 /// The free buffers of one (dtype, capacity).
 struct Bucket {
     free: Vec<CpuStorage>,
@@ -39,6 +49,10 @@ struct Bucket {
 struct Pool {
     buckets: BTreeMap<(u8, usize), Bucket>,
     held: usize,
+    /// Bytes handed out and not returned. A returned buffer of a size that was asked for
+    /// counts as returned even if another made it (a weight of an activation's size),
+    /// saturating at 0.
+    out: usize,
     tick: u64,
     hits: u64,
     misses: u64,
@@ -47,6 +61,7 @@ struct Pool {
 static POOL: Mutex<Pool> = Mutex::new(Pool {
     buckets: BTreeMap::new(),
     held: 0,
+    out: 0,
     tick: 0,
     hits: 0,
     misses: 0,
@@ -97,7 +112,7 @@ pub fn set_limit(bytes: usize) {
     drop(evicted);
 }
 
-/// Frees every held buffer (the counts are kept).
+/// Frees every held buffer and forgets which sizes were asked for (the counts are kept).
 pub fn clear() {
     let buckets = {
         let mut p = pool();
@@ -155,51 +170,75 @@ fn evict(p: &mut Pool, keep: usize) -> Vec<CpuStorage> {
 }
 
 /// Gives a storage's buffer to the pool (what a dropped tensor's storage does). Empty
-/// buffers and buffers larger than the limit are freed.
+/// buffers, buffers larger than the limit and buffers of a (dtype, capacity) never asked
+/// for are freed.
 pub fn recycle(s: CpuStorage) {
     let size = bytes_of(&s);
-    let limit = limit();
-    if size == 0 || size > limit {
+    if size == 0 {
         return;
     }
+    let limit = limit();
     let key = (dtype_key(s.dtype()), capacity(&s));
     let evicted = {
         let mut p = pool();
-        let evicted = if p.held + size > limit {
+        if !p.buckets.contains_key(&key) {
+            drop(p);
+            return;
+        }
+        p.out = p.out.saturating_sub(size);
+        if size > limit {
+            drop(p);
+            return;
+        }
+        let mut evicted = if p.held + size > limit {
             evict(&mut p, limit - size)
         } else {
             Vec::new()
         };
         p.tick += 1;
         let tick = p.tick;
-        let bucket = p.buckets.entry(key).or_insert(Bucket {
-            free: Vec::new(),
-            last_used: tick,
-        });
-        bucket.free.push(s);
-        bucket.last_used = tick;
-        p.held += size;
+        match p.buckets.get_mut(&key) {
+            Some(bucket) => {
+                bucket.free.push(s);
+                bucket.last_used = tick;
+                p.held += size;
+            }
+            None => evicted.push(s),
+        }
         evicted
     };
     drop(evicted);
 }
 
-/// A held buffer of exactly `n` elements' capacity, if the pool has one.
+/// A held buffer of exactly `n` elements' capacity, if the pool has one; a miss registers
+/// the size, so buffers of it are kept when returned.
 fn take_storage(dtype: DType, n: usize) -> Option<CpuStorage> {
     let mut p = pool();
     p.tick += 1;
     let tick = p.tick;
-    let found = p.buckets.get_mut(&(dtype_key(dtype), n)).and_then(|b| {
-        b.last_used = tick;
-        b.free.pop()
+    let bucket = p.buckets.entry((dtype_key(dtype), n)).or_insert(Bucket {
+        free: Vec::new(),
+        last_used: tick,
     });
-    match &found {
+    bucket.last_used = tick;
+    let found = bucket.free.pop();
+    let evicted = match &found {
         Some(s) => {
-            p.held -= bytes_of(s);
+            let size = bytes_of(s);
+            p.held -= size;
+            p.out += size;
             p.hits += 1;
+            Vec::new()
         }
-        None => p.misses += 1,
-    }
+        None => {
+            p.out += n * dtype.size_in_bytes();
+            p.misses += 1;
+            let keep = p.out / IDLE_SHARE;
+            evict(&mut p, keep)
+        }
+    };
+    drop(p);
+    drop(evicted);
     found
 }
 

@@ -39,6 +39,7 @@ fn check_device(device: Device) -> Result<()> {
 impl Tensor {
     /// Wraps a storage seen through `layout`.
     pub(crate) fn from_storage(storage: Storage, layout: Layout) -> Tensor {
+        crate::storage::track(&storage);
         Tensor {
             storage: Arc::new(storage),
             layout,

@@ -4,7 +4,7 @@
 use tally_core::backend::AttentionParams;
 use tally_core::{FloatElem, Work};
 
-use super::{gather_rows, rows_in_place, with_scratch, Heads};
+use super::{with_scratch, Heads};
 use crate::gemm::{gemm, MatRef};
 use crate::softmax::softmax_row;
 use crate::util::for_units;
@@ -14,42 +14,24 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
     let (sq, sk, d) = (x.sq, x.sk, x.d);
     for_units(out, sq * d, 2 * sq * sk * d, |bh, o| {
         with_scratch(|sc| {
-            let (kb, vb) = x.kv_base(bh);
-            // Visible key positions (only listed when a mask hides some).
+            // Visible key positions (listed when there is a mask).
             sc.keys.clear();
             if x.mask.is_some() {
                 sc.keys.extend((0..sk).filter(|&j| x.visible(bh / x.h, j)));
             }
-            let keys = x.mask.as_ref().map(|_| sc.keys.as_slice());
+            // A mask that hides nothing reads the rows as if there were none.
+            let keys = x
+                .mask
+                .as_ref()
+                .map(|_| sc.keys.as_slice())
+                .filter(|k| k.len() < sk);
             let n = keys.map_or(sk, <[usize]>::len);
             if n == 0 {
                 o.iter_mut().for_each(|v| *v = T::default());
                 return Work::ZERO;
             }
-            let q = &x.q[bh * sq * d..(bh + 1) * sq * d];
-            let qf: &[f32] = match T::as_f32s(q) {
-                Some(q) => q,
-                None => {
-                    sc.qf.clear();
-                    sc.qf.extend(q.iter().map(|v| v.to_f32()));
-                    &sc.qf
-                }
-            };
-            let all = keys.is_none();
-            let kf: &[f32] = match rows_in_place(&x.k, kb, all, sk, d) {
-                Some(k) => k,
-                None => {
-                    gather_rows(&mut sc.kf, &x.k, kb, keys, sk, d);
-                    &sc.kf
-                }
-            };
-            let vf: &[f32] = match rows_in_place(&x.v, vb, all, sk, d) {
-                Some(v) => v,
-                None => {
-                    gather_rows(&mut sc.vf, &x.v, vb, keys, sk, d);
-                    &sc.vf
-                }
-            };
+            let qf = x.q_rows(bh, &mut sc.qf);
+            let (kf, vf) = x.kv_rows(bh, keys, &mut sc.kf, &mut sc.vf);
             // S (s_q, n) = Q (s_q, d) · K_visᵀ (d, n): K_vis read with its rows as columns.
             sc.s.clear();
             sc.s.resize(sq * n, 0f32);

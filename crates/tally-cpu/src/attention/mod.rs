@@ -16,17 +16,52 @@ use tally_core::{Counted, DType, FloatElem, Layout, Work};
 use crate::buffers;
 use crate::util::{bytes, contiguous, Contig};
 
-/// The operands with their geometry: q (b, h, s_q, d) read contiguously, k and v
-/// (b, h_kv, s_k, d) read in place when each head's rows are one dense run (a KV cache's
-/// (b, h_kv, capacity, d) buffer narrowed to its filled positions is), else gathered;
-/// query head `hi` reads kv head `hi / group`.
+/// One operand (b, heads, s, d), read in place: row j of (batch bi, head hi) is the d
+/// elements from `off + bi·sb + hi·sh + j·sr`. Only a view whose last dimension is strided
+/// is gathered first.
+pub(super) struct Operand<'a, T: 'static> {
+    data: Contig<'a, T>,
+    off: usize,
+    sb: usize,
+    sh: usize,
+    sr: usize,
+}
+
+impl<'a, T: Copy + 'static> Operand<'a, T> {
+    fn new(data: &'a [T], l: &Layout) -> Operand<'a, T> {
+        let (dims, st) = (l.dims(), l.strides());
+        let (h, s, d) = (dims[1], dims[2], dims[3]);
+        if d <= 1 || st[3] == 1 {
+            Operand {
+                data: Contig::Borrowed(data),
+                off: l.offset(),
+                sb: st[0],
+                sh: st[1],
+                sr: if s <= 1 { d } else { st[2] },
+            }
+        } else {
+            Operand {
+                data: contiguous(data, l),
+                off: 0,
+                sb: h * s * d,
+                sh: s * d,
+                sr: d,
+            }
+        }
+    }
+
+    /// Offset of row 0 of (batch `bi`, head `hi`).
+    fn base(&self, bi: usize, hi: usize) -> usize {
+        self.off + bi * self.sb + hi * self.sh
+    }
+}
+
+/// The operands with their geometry: q (b, h, s_q, d) over k, v (b, h_kv, s_k, d), query
+/// head `hi` reading kv head `hi / group`.
 pub(super) struct Heads<'a, T: 'static> {
-    q: Contig<'a, T>,
-    k: Contig<'a, T>,
-    v: Contig<'a, T>,
-    /// Offset of the first kv head's rows, and the strides between batch rows and between
-    /// kv heads, in k's and v's elements.
-    kv_at: [(usize, usize, usize); 2],
+    q: Operand<'a, T>,
+    k: Operand<'a, T>,
+    v: Operand<'a, T>,
     mask: Option<Vec<u32>>,
     h: usize,
     hk: usize,
@@ -35,14 +70,28 @@ pub(super) struct Heads<'a, T: 'static> {
     d: usize,
 }
 
-impl<T> Heads<'_, T> {
-    /// Offsets of the k rows and the v rows that (batch·h + head) `bh` reads: s_k rows of
-    /// d elements each, dense, from there.
-    fn kv_base(&self, bh: usize) -> (usize, usize) {
+impl<T: FloatElem> Heads<'_, T> {
+    /// The s_q query rows of (batch·h + head) `bh` in f32: in place when they are dense
+    /// f32, else converted into `dst`.
+    fn q_rows<'s>(&'s self, bh: usize, dst: &'s mut Vec<f32>) -> &'s [f32] {
+        let base = self.q.base(bh / self.h, bh % self.h);
+        rows_f32(&self.q, base, None, self.sq, self.d, dst)
+    }
+
+    /// The visible key and value rows that (batch·h + head) `bh` reads (`keys`, or all s_k
+    /// when `None`) in f32: in place when they are dense f32, else gathered into `kd`, `vd`.
+    fn kv_rows<'s>(
+        &'s self,
+        bh: usize,
+        keys: Option<&[usize]>,
+        kd: &'s mut Vec<f32>,
+        vd: &'s mut Vec<f32>,
+    ) -> (&'s [f32], &'s [f32]) {
         let (bi, hi) = (bh / self.h, bh % self.h);
         let kh = hi / (self.h / self.hk);
-        let at = |(off, sb, sh): (usize, usize, usize)| off + bi * sb + kh * sh;
-        (at(self.kv_at[0]), at(self.kv_at[1]))
+        let k = rows_f32(&self.k, self.k.base(bi, kh), keys, self.sk, self.d, kd);
+        let v = rows_f32(&self.v, self.v.base(bi, kh), keys, self.sk, self.d, vd);
+        (k, v)
     }
 
     /// Whether key `j` of batch row `bi` may be attended (no mask: all may).
@@ -51,20 +100,31 @@ impl<T> Heads<'_, T> {
     }
 }
 
-/// A k or v operand (b, h_kv, s_k, d): in place, with (offset, batch stride, head stride),
-/// when each head's s_k rows of d elements are one dense run; else gathered contiguous.
-fn kv_view<'a, T: Copy + 'static>(
-    data: &'a [T],
-    l: &Layout,
-) -> (Contig<'a, T>, (usize, usize, usize)) {
-    let (dims, st) = (l.dims(), l.strides());
-    let (sk, d) = (dims[2], dims[3]);
-    let rows_dense = (d <= 1 || st[3] == 1) && (sk <= 1 || st[2] == d);
-    if rows_dense {
-        (Contig::Borrowed(data), (l.offset(), st[0], st[1]))
-    } else {
-        (contiguous(data, l), (0, dims[1] * sk * d, sk * d))
+/// Rows `keys` (all `n` when `None`) of d elements from `base`, `x.sr` apart, as dense f32:
+/// the operand's own elements when they already are, else widened into `dst`.
+fn rows_f32<'s, T: FloatElem>(
+    x: &'s Operand<'_, T>,
+    base: usize,
+    keys: Option<&[usize]>,
+    n: usize,
+    d: usize,
+    dst: &'s mut Vec<f32>,
+) -> &'s [f32] {
+    if keys.is_none() && (x.sr == d || n <= 1) {
+        if let Some(rows) = T::as_f32s(&x.data[base..base + n * d]) {
+            return rows;
+        }
     }
+    dst.clear();
+    let mut row = |j: usize| {
+        let at = base + j * x.sr;
+        dst.extend(x.data[at..at + d].iter().map(|v| v.to_f32()));
+    };
+    match keys {
+        None => (0..n).for_each(&mut row),
+        Some(keys) => keys.iter().for_each(|&j| row(j)),
+    }
+    dst
 }
 
 /// Per-thread f32 scratch of the attention units (gathered keys and values, converted
@@ -95,45 +155,6 @@ pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     r
 }
 
-/// `dst` cleared and filled with the rows `keys` (all s_k rows when `None`) of d elements
-/// from `base`, widened to f32.
-pub(super) fn gather_rows<T: FloatElem>(
-    dst: &mut Vec<f32>,
-    src: &[T],
-    base: usize,
-    keys: Option<&[usize]>,
-    sk: usize,
-    d: usize,
-) {
-    dst.clear();
-    match keys {
-        None => dst.extend(src[base..base + sk * d].iter().map(|v| v.to_f32())),
-        Some(keys) => {
-            for &j in keys {
-                dst.extend(
-                    src[base + j * d..base + (j + 1) * d]
-                        .iter()
-                        .map(|v| v.to_f32()),
-                );
-            }
-        }
-    }
-}
-
-/// The s_k rows of d elements from `base` as f32 in place, when `T` is f32 and every key is
-/// visible: no gather is needed.
-pub(super) fn rows_in_place<T: FloatElem>(
-    src: &[T],
-    base: usize,
-    all_visible: bool,
-    sk: usize,
-    d: usize,
-) -> Option<&[f32]> {
-    all_visible
-        .then(|| T::as_f32s(&src[base..base + sk * d]))
-        .flatten()
-}
-
 /// q (b, h, s_q, d) over k, v (b, h_kv, s_k, d); `mask` (b, s_k), non-zero = visible.
 pub(crate) fn attention<T: FloatElem>(
     q: (&[T], &Layout),
@@ -143,13 +164,10 @@ pub(crate) fn attention<T: FloatElem>(
     p: AttentionParams,
 ) -> Counted<Vec<T>> {
     let (qd, kd) = (q.1.dims(), k.1.dims());
-    let (kc, k_at) = kv_view(k.0, k.1);
-    let (vc, v_at) = kv_view(v.0, v.1);
     let heads = Heads {
-        q: contiguous(q.0, q.1),
-        k: kc,
-        v: vc,
-        kv_at: [k_at, v_at],
+        q: Operand::new(q.0, q.1),
+        k: Operand::new(k.0, k.1),
+        v: Operand::new(v.0, v.1),
         mask: mask.map(|(m, l)| contiguous(m, l).into_owned()),
         h: qd[1],
         hk: kd[1],
@@ -158,7 +176,7 @@ pub(crate) fn attention<T: FloatElem>(
         d: qd[3],
     };
     // Every (batch, head) unit writes its rows whole (zeros for a row that sees no key).
-    let mut out = buffers::for_overwrite(heads.q.len(), T::default());
+    let mut out = buffers::for_overwrite(q.1.shape().elem_count(), T::default());
     let work = if out.is_empty() {
         Work::ZERO
     } else if p.causal {
@@ -170,7 +188,7 @@ pub(crate) fn attention<T: FloatElem>(
         .mask
         .as_ref()
         .map_or(0, |m| bytes(m.len(), DType::U32));
-    let read = heads.q.len() + k.1.shape().elem_count() + v.1.shape().elem_count();
+    let read = out.len() + k.1.shape().elem_count() + v.1.shape().elem_count();
     let work = work.with_bytes(
         bytes(read, T::DTYPE) + mask_bytes,
         bytes(out.len(), T::DTYPE),
