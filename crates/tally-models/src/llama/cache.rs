@@ -147,3 +147,125 @@ impl KvCache {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tally_core::backend::AttentionParams;
+    use tally_core::{measure, Device, OpId};
+    use tally_tensor::Tensor;
+
+    use super::{KvCache, MIN_CAPACITY};
+
+    const B: usize = 2;
+    const H: usize = 3;
+    const D: usize = 4;
+
+    /// (B, H, s, D) f32 with distinct values from `seed`.
+    fn kv(s: usize, seed: usize) -> Tensor {
+        let n = B * H * s * D;
+        let data = (0..n).map(|i| (seed * 1000 + i) as f32 * 0.001).collect();
+        Tensor::from_vec(data, [B, H, s, D], Device::Cpu).unwrap()
+    }
+
+    fn vals(t: &Tensor) -> Vec<f32> {
+        t.to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn appends_in_place_as_concatenation_would_counting_new_positions() {
+        let mut cache = KvCache::new(1);
+        let (mut want_k, mut want_v): (Option<Tensor>, Option<Tensor>) = (None, None);
+        let mut past = 0;
+        for step in 0..70 {
+            let s = if step == 0 { 5 } else { 1 };
+            let (k, v) = (kv(s, 2 * step), kv(s, 2 * step + 1));
+            let join = |w: Option<Tensor>, x: &Tensor| match w {
+                None => x.clone(),
+                Some(w) => Tensor::cat(&[&w, x], 2).unwrap(),
+            };
+            want_k = Some(join(want_k, &k));
+            want_v = Some(join(want_v, &v));
+            let room = cache.capacity();
+            let ((ck, cv), ledger) = measure(|| cache.append(0, k, v).unwrap());
+            assert_eq!(vals(&ck), vals(want_k.as_ref().unwrap()), "step {step}");
+            assert_eq!(vals(&cv), vals(want_v.as_ref().unwrap()), "step {step}");
+            // k and v: the new positions read and written once (4-byte elements), plus,
+            // when the buffers grew, the filled positions moved once.
+            let moved = if past + s > room && past > 0 { past } else { 0 };
+            let per = |positions: usize| (B * H * positions * D * 4) as u64;
+            let (read, written) = ledger
+                .records()
+                .iter()
+                .filter(|r| r.op == OpId::Concat)
+                .fold((0, 0), |(r0, w0), r| {
+                    (r0 + r.work.bytes_read, w0 + r.work.bytes_written)
+                });
+            assert_eq!(read, 2 * per(s) + 2 * per(moved), "step {step}");
+            assert_eq!(written, read, "step {step}");
+            assert!(ledger.records().iter().all(|r| r.work.fpo() == 0));
+            past += s;
+            assert_eq!(cache.len(), past);
+        }
+        // 5 positions first: room for 2·5, at least MIN_CAPACITY; full at 65, doubled.
+        assert_eq!(cache.capacity(), 2 * (MIN_CAPACITY + 1));
+        // Attention reads the narrowed buffers in place, as it reads contiguous copies.
+        let (k, v) = cache.append(0, kv(1, 500), kv(1, 501)).unwrap();
+        assert!(!k.is_contiguous());
+        let q = kv(1, 502);
+        let p = AttentionParams {
+            scale: 0.5,
+            causal: true,
+        };
+        let got = q.attention(&k, &v, None, p).unwrap();
+        let want = q
+            .attention(&k.contiguous().unwrap(), &v.contiguous().unwrap(), None, p)
+            .unwrap();
+        assert_eq!(vals(&got), vals(&want));
+    }
+
+    #[test]
+    fn a_clone_never_sees_the_other_s_new_positions() {
+        let mut a = KvCache::new(1);
+        a.append(0, kv(3, 0), kv(3, 1)).unwrap();
+        let mut b = a.clone();
+        let (ak, _) = a.append(0, kv(1, 2), kv(1, 3)).unwrap();
+        let (bk, _) = b.append(0, kv(1, 4), kv(1, 5)).unwrap();
+        let want = |x: usize| vals(&Tensor::cat(&[&kv(3, 0), &kv(1, x)], 2).unwrap());
+        assert_eq!(vals(&ak), want(2));
+        assert_eq!(vals(&bk), want(4));
+        drop((ak, bk));
+        let (ak, _) = a.append(0, kv(1, 6), kv(1, 7)).unwrap();
+        assert_eq!(ak.dims(), [B, H, 5, D]);
+        assert_eq!(vals(&ak.narrow(2, 3, 1).unwrap()), vals(&kv(1, 2)));
+    }
+
+    #[test]
+    fn truncate_keeps_the_buffers_and_overwrites_later_positions() {
+        let mut cache = KvCache::new(2);
+        cache.reserve(100);
+        for layer in 0..2 {
+            cache.append(layer, kv(4, 0), kv(4, 1)).unwrap();
+        }
+        assert_eq!((cache.len(), cache.capacity()), (4, 100));
+        cache.truncate(2);
+        assert_eq!(cache.len(), 2);
+        let (k, _) = cache.append(0, kv(1, 9), kv(1, 9)).unwrap();
+        let want = Tensor::cat(&[&kv(4, 0).narrow(2, 0, 2).unwrap(), &kv(1, 9)], 2).unwrap();
+        assert_eq!(vals(&k), vals(&want));
+        cache.clear();
+        assert!(cache.is_empty());
+        assert_eq!(cache.capacity(), 100);
+    }
+
+    #[test]
+    fn appending_another_shape_to_cached_positions_is_an_error() {
+        let mut cache = KvCache::new(1);
+        cache.append(0, kv(2, 0), kv(2, 1)).unwrap();
+        let other = Tensor::zeros([1, H, 1, D], tally_core::DType::F32, Device::Cpu).unwrap();
+        let err = cache
+            .append(0, other.clone(), other)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("KvCache::append"), "{err}");
+    }
+}
