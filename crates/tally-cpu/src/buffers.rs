@@ -3,23 +3,24 @@
 //! one shape (decode steps, batches of one size) stops calling the system allocator for
 //! them after its first run.
 //!
-//! Buckets are keyed by exact (dtype, capacity): a model at a fixed shape asks for the same
-//! few sizes in every layer and on every call, so exact reuse finds them, and a buffer
-//! handed out is never larger than asked (power-of-two buckets would waste up to half of
-//! every buffer, beyond a peak-memory budget of 1.2× the live activations). Only sizes
-//! that have been asked for are kept: a weight's buffer dropped after packing, or a
-//! model's weights when it is dropped, are freed unless an op output has that size. The
-//! pool holds
-//! at most [`limit`] bytes (default [`DEFAULT_LIMIT`]); a buffer that would overflow it
-//! evicts the buffers of the least recently used sizes, and one larger than the limit is
-//! freed. And when a request finds no buffer of its size, so that memory must grow, the
-//! pool first frees idle buffers (least recently used sizes first) until it holds at most
-//! a fifth of the bytes it has handed out and not got back ([`IDLE_SHARE`]): the buffers
-//! in use plus those kept idle then stay within 1.2× the most in use at once, while a
-//! pass that asks for the sizes it asked for before (decode steps) finds them all. One mutex guards it, taken once per buffer handed out or returned (an op's
-//! output, not its elements). A reused buffer keeps its old contents unless zeroing is
-//! asked for ([`zeroed`]); kernels that write every output element take
-//! [`for_overwrite`], which never writes an element it hands out.
+//! - Buckets are keyed by exact (dtype, capacity): a model at a fixed shape asks for the
+//!   same few sizes in every layer and on every call, so exact reuse finds them, and a
+//!   buffer handed out is never larger than asked (power-of-two buckets would waste up to
+//!   half of every buffer, beyond a peak-memory budget of 1.2× the live activations).
+//! - Only sizes that have been asked for are kept: a weight's buffer dropped after
+//!   packing, or a dropped model's weights, are freed unless an op output has that size.
+//! - When a request finds no buffer of its size, so that memory must grow, the pool first
+//!   frees idle buffers (least recently used sizes first) until it holds at most
+//!   1/[`IDLE_SHARE`] of the bytes it has handed out and not got back: the buffers in use
+//!   plus those kept idle then stay within 1.2× the most in use at once, while a pass that
+//!   asks for the sizes it asked for before (a decode step) finds them all.
+//! - It holds at most [`limit`] bytes (default [`DEFAULT_LIMIT`]); a buffer that would
+//!   overflow it evicts the least recently used sizes, and one larger than it is freed.
+//!
+//! One mutex guards it, taken once per buffer handed out or returned (an op's output, not
+//! its elements). A reused buffer keeps its old contents unless filling is asked for
+//! ([`filled`]): kernels that write every output element take [`for_overwrite`], which
+//! writes nothing into a reused buffer.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -329,7 +330,7 @@ pub fn for_overwrite<T: Copy + 'static>(n: usize, fill: T) -> Vec<T> {
 }
 
 /// `n` copies of `value`, in a held buffer when one fits.
-pub fn zeroed<T: Copy + 'static>(n: usize, value: T) -> Vec<T> {
+pub fn filled<T: Copy + 'static>(n: usize, value: T) -> Vec<T> {
     let mut v = empty(n);
     v.resize(n, value);
     v

@@ -86,7 +86,7 @@ pub(crate) fn conv2d<T: FloatElem>(
     let pointwise = g.kh == 1 && g.kw == 1 && g.stride == 1 && g.padding == 0;
     let kdim = c_per * g.kh * g.kw;
     let pix = g.h_out() * g.w_out();
-    let mut out = buffers::zeroed(g.out_elems(), T::default());
+    let mut out = buffers::filled(g.out_elems(), T::default());
     let mut col = vec![T::default(); if pointwise { 0 } else { kdim * pix }];
     let mut work = Work::ZERO;
     for n in 0..g.batch {

@@ -65,7 +65,7 @@ pub(crate) fn depthwise<T: FloatElem>(
     let plane_in = g.h_in * g.w_in;
     let ph = Phases::new(g);
     let isa = detect();
-    let mut out = buffers::zeroed(g.out_elems(), T::default());
+    let mut out = buffers::filled(g.out_elems(), T::default());
     let work = for_units(&mut out, ho * wo, ho * wo * taps, |u, o| {
         let ch = u % g.c_out;
         let x = &src[u * plane_in..(u + 1) * plane_in];

@@ -50,11 +50,11 @@ impl CpuStorage {
     /// A zero-filled buffer of `n` elements (a pooled one when the pool holds that size).
     pub fn zeros(dtype: DType, n: usize) -> Self {
         match dtype {
-            DType::F32 => CpuStorage::F32(buffers::zeroed(n, 0.0)),
-            DType::F16 => CpuStorage::F16(buffers::zeroed(n, f16::ZERO)),
-            DType::BF16 => CpuStorage::BF16(buffers::zeroed(n, bf16::ZERO)),
-            DType::I64 => CpuStorage::I64(buffers::zeroed(n, 0)),
-            DType::U32 => CpuStorage::U32(buffers::zeroed(n, 0)),
+            DType::F32 => CpuStorage::F32(buffers::filled(n, 0.0)),
+            DType::F16 => CpuStorage::F16(buffers::filled(n, f16::ZERO)),
+            DType::BF16 => CpuStorage::BF16(buffers::filled(n, bf16::ZERO)),
+            DType::I64 => CpuStorage::I64(buffers::filled(n, 0)),
+            DType::U32 => CpuStorage::U32(buffers::filled(n, 0)),
         }
     }
 

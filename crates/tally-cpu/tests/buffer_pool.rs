@@ -4,13 +4,13 @@
 //! trimmed on a miss, and the byte limit with its eviction order.
 
 use tally_cpu::buffers::{
-    clear, empty, for_overwrite, give, set_limit, stats, zeroed, DEFAULT_LIMIT,
+    clear, empty, filled, for_overwrite, give, set_limit, stats, DEFAULT_LIMIT,
 };
 
 #[test]
 fn reuses_exact_sizes_within_its_bounds() {
     clear();
-    let a: Vec<f32> = zeroed(1000, 0.0);
+    let a: Vec<f32> = filled(1000, 0.0);
     let ptr = a.as_ptr();
     give(a);
     assert_eq!(stats().held_bytes, 4000); // 1000 f32
@@ -24,8 +24,8 @@ fn reuses_exact_sizes_within_its_bounds() {
     assert_eq!((c.as_ptr(), c.len(), c.capacity()), (ptr, 0, 1000));
     c.resize(1000, 3.0);
     give(c);
-    // zeroed writes every element.
-    let d: Vec<f32> = zeroed(1000, 0.0);
+    // filled writes every element.
+    let d: Vec<f32> = filled(1000, 0.0);
     assert_eq!(d.as_ptr(), ptr);
     assert!(d.iter().all(|&v| v == 0.0));
     assert_eq!(stats().hits, hits + 3);
