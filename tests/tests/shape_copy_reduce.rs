@@ -253,6 +253,60 @@ fn copy_counts_pinned() {
 }
 
 #[test]
+fn write_slice_writes_in_place_counting_the_source_alone() {
+    let mut dst = Tensor::zeros([2, 4, 3], DType::F16, tally_core::Device::Cpu).unwrap();
+    let src = make(
+        &[1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12.],
+        &[2, 2, 3],
+        DType::F16,
+    );
+    let (_, ledger) = tally_core::measure(|| dst.write_slice(1, 1, &src));
+    let [rec] = ledger.records() else {
+        panic!("one record: {:?}", ledger.records())
+    };
+    assert_eq!(rec.op, OpId::Concat);
+    assert_eq!(rec.work, rec.analytic);
+    assert_eq!(
+        rec.work,
+        Work {
+            bytes_read: 12 * 2,
+            bytes_written: 12 * 2,
+            ..Work::ZERO
+        }
+    ); // f16: the source's 12 elements, not the destination's 24
+    let row = |a: f64| [a, a + 1., a + 2.];
+    let want: Vec<f64> = [
+        [0.; 3],
+        row(1.),
+        row(4.),
+        [0.; 3],
+        [0.; 3],
+        row(7.),
+        row(10.),
+        [0.; 3],
+    ]
+    .concat();
+    assert_eq!(dst.to_f64_vec().unwrap(), want);
+
+    // A view shares the storage: the destination is copied first, the view unchanged.
+    let view = dst.narrow(1, 0, 2).unwrap();
+    let before = view.to_f64_vec().unwrap();
+    let one = make(&[9.; 6], &[2, 1, 3], DType::F16);
+    let (_, ledger) = tally_core::measure(|| dst.write_slice(1, 0, &one));
+    let ops: Vec<OpId> = ledger.records().iter().map(|r| r.op).collect();
+    assert_eq!(ops, [OpId::Copy, OpId::Concat]);
+    assert_eq!(view.to_f64_vec().unwrap(), before);
+    assert_eq!(dst.to_f64_vec().unwrap()[..3], [9., 9., 9.]);
+
+    // Errors name the op: past the end, another shape, a view as destination.
+    let err = |r: tally_core::Result<()>| r.unwrap_err().to_string();
+    assert!(err(dst.write_slice(1, 3, &src)).contains("write_slice"));
+    assert!(err(dst.write_slice(0, 0, &src)).contains("write_slice"));
+    let mut v = dst.narrow(1, 0, 2).unwrap();
+    assert!(err(v.write_slice(1, 0, &one)).contains("whole contiguous"));
+}
+
+#[test]
 fn cat_counts_pinned() {
     let a = make(&[1.0; 6], &[2, 3], DType::F16);
     let b = make(&[2.0; 4], &[2, 2], DType::F16);

@@ -278,14 +278,16 @@ fn smollm2(shape: &Shape) -> Result<Measured> {
         Tensor::from_vec(all, [batch, range.len()], Device::Cpu)
     };
     // The prompt before the measured pass fills a cache once, outside the measurement;
-    // every pass starts from a copy of it (cached tensors are shared, never written).
-    let mut prompt_cache = model.new_cache();
+    // every pass starts from its positions: the cache is cut back to them (its buffers,
+    // with room for the pass, are kept; the pass's positions are written over in place).
+    let mut cache = model.new_cache();
+    cache.reserve(past + seq);
     if past > 0 {
-        model.forward(&rows(0..past)?, &mut prompt_cache)?;
+        model.forward(&rows(0..past)?, &mut cache)?;
     }
     let new = rows(past..past + seq)?;
     let (_, ledger, walls) = best_of(shape.repeat, || {
-        let mut cache = prompt_cache.clone();
+        cache.truncate(past);
         model.forward(&new, &mut cache)
     })?;
     let mut facts = serde_json::Map::new();

@@ -146,6 +146,17 @@ pub trait BackendStorage: Sized {
     fn copy_contiguous(&self, x: &Layout) -> Result<Counted<Self>>;
     /// Views concatenated along `dim` into a new contiguous buffer.
     fn concat(parts: &[View<'_, Self>], dim: usize) -> Result<Counted<Self>>;
+    /// `src` written in place into this buffer, seen as the contiguous `dst` from its first
+    /// element, at positions `start..start + src.dims()[dim]` along `dim` (every other
+    /// dimension equal); the rest of the buffer is untouched. The work: `src`'s distinct
+    /// elements read and its elements written, bytes only.
+    fn write_slice(
+        &mut self,
+        dst: &Layout,
+        dim: usize,
+        start: usize,
+        src: View<'_, Self>,
+    ) -> Result<crate::Work>;
     /// The view converted to `dtype`, contiguous.
     fn cast(&self, x: &Layout, dtype: DType) -> Result<Counted<Self>>;
     /// A reduction over `dim`, which is kept with size 1.

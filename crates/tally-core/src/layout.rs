@@ -130,7 +130,7 @@ impl Layout {
     /// A view with the dimensions reordered: output dim `i` is input dim `perm[i]`.
     pub fn permute(&self, perm: &[usize]) -> Result<Self> {
         let rank = self.shape.rank();
-        let mut seen = vec![false; rank];
+        let mut seen: smallvec::SmallVec<[bool; 8]> = smallvec::smallvec![false; rank];
         if perm.len() != rank
             || perm
                 .iter()

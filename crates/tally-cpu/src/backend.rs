@@ -186,6 +186,39 @@ impl BackendStorage for CpuStorage {
         }
     }
 
+    fn write_slice(
+        &mut self,
+        dst: &Layout,
+        dim: usize,
+        start: usize,
+        src: View<'_, Self>,
+    ) -> Result<tally_core::Work> {
+        fn typed<T: crate::CpuElem>(
+            d: &mut CpuStorage,
+            dl: &Layout,
+            dim: usize,
+            start: usize,
+            (s, sl): View<'_, CpuStorage>,
+        ) -> Result<tally_core::Work> {
+            const OP: &str = "write_slice";
+            let sv = s.as_slice::<T>(OP)?;
+            let lhs = d.dtype();
+            let dv = T::unwrap_mut(d).ok_or(Error::DTypeMismatch {
+                op: OP,
+                lhs,
+                rhs: T::DTYPE,
+            })?;
+            Ok(copy::write_slice(dv, dl.dims(), dim, start, sv, sl))
+        }
+        match self.dtype() {
+            DType::F32 => typed::<f32>(self, dst, dim, start, src),
+            DType::F16 => typed::<f16>(self, dst, dim, start, src),
+            DType::BF16 => typed::<bf16>(self, dst, dim, start, src),
+            DType::I64 => typed::<i64>(self, dst, dim, start, src),
+            DType::U32 => typed::<u32>(self, dst, dim, start, src),
+        }
+    }
+
     fn cast(&self, x: &Layout, dtype: DType) -> Result<Counted<Self>> {
         fn to<S: crate::CpuElem>(v: &[S], x: &Layout, dtype: DType) -> Counted<CpuStorage> {
             match dtype {

@@ -6,6 +6,7 @@
 
 use tally_core::{cost, BinaryOp, Counted, FloatElem, Layout};
 
+use crate::buffers;
 use crate::util::{bytes, for_units, CHUNK};
 
 /// One operand over one output row.
@@ -128,7 +129,8 @@ pub(crate) fn binary<T: FloatElem>(
 ) -> Counted<Vec<T>> {
     let shape = al.shape();
     let n = shape.elem_count();
-    let mut out = vec![T::default(); n];
+    // Every element is written below (both branches cover the whole output).
+    let mut out = buffers::for_overwrite(n, T::default());
     let per = cost::binary_per_elem(op);
     let work = match (flat(a, al), flat(b, bl)) {
         (Some(fa), Some(fb)) => for_units(&mut out, CHUNK, CHUNK, |u, o| {

@@ -8,6 +8,7 @@ use tally_core::backend::Conv2dParams;
 use tally_core::cost::Conv2dGeometry;
 use tally_core::{Counted, FloatElem, Layout, Work};
 
+use crate::buffers;
 use crate::conv_depthwise::depthwise;
 use crate::gemm::{gemm_biased, Bias, Clamp, MatRef};
 use crate::util::{bytes, contiguous};
@@ -87,7 +88,7 @@ pub(crate) fn conv2d<T: FloatElem>(
     let pointwise = g.kh == 1 && g.kw == 1 && g.stride == 1 && g.padding == 0;
     let kdim = c_per * g.kh * g.kw;
     let pix = g.h_out() * g.w_out();
-    let mut out = vec![T::default(); g.out_elems()];
+    let mut out = buffers::filled(g.out_elems(), T::default());
     let mut col = vec![T::default(); if pointwise { 0 } else { kdim * pix }];
     let mut work = Work::ZERO;
     for n in 0..g.batch {

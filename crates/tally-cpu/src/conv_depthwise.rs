@@ -15,6 +15,7 @@ use std::cell::RefCell;
 use tally_core::cost::Conv2dGeometry;
 use tally_core::{FloatElem, Work};
 
+use crate::buffers;
 use crate::gemm::{detect, Clamp, Isa};
 use crate::util::for_units;
 
@@ -65,7 +66,7 @@ pub(crate) fn depthwise<T: FloatElem>(
     let plane_in = g.h_in * g.w_in;
     let ph = Phases::new(g);
     let isa = detect();
-    let mut out = vec![T::default(); g.out_elems()];
+    let mut out = buffers::filled(g.out_elems(), T::default());
     let work = for_units(&mut out, ho * wo, ho * wo * taps, |u, o| {
         let ch = u % g.c_out;
         let x = &src[u * plane_in..(u + 1) * plane_in];

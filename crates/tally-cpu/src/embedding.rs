@@ -2,6 +2,7 @@
 
 use tally_core::{Counted, Error, FloatElem, Layout, Result, Work};
 
+use crate::buffers;
 use crate::util::{bytes, contiguous};
 
 /// Rows of the (vocab, dim) `table` picked by `ids` (already widened to u64, read through
@@ -14,7 +15,7 @@ pub(crate) fn embedding<T: FloatElem>(
 ) -> Result<Counted<Vec<T>>> {
     let (vocab, dim) = (tl.dims()[0], tl.dims()[1]);
     let table = contiguous(table, tl);
-    let mut out = Vec::with_capacity(ids.len() * dim);
+    let mut out = buffers::empty(ids.len() * dim);
     let mut work = Work::ZERO;
     for (pos, &id) in ids.iter().enumerate() {
         let id = id as usize;
@@ -33,7 +34,7 @@ pub(crate) fn embedding<T: FloatElem>(
 }
 
 /// The ids as u64 in row-major order, rejecting negatives.
-pub(crate) fn widen_ids<I: Copy + TryInto<u64> + std::fmt::Display>(
+pub(crate) fn widen_ids<I: Copy + TryInto<u64> + std::fmt::Display + 'static>(
     ids: &[I],
     l: &Layout,
 ) -> Result<Vec<u64>> {

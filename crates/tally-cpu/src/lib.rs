@@ -6,6 +6,7 @@
 mod attention;
 mod backend;
 mod binary;
+pub mod buffers;
 mod conv;
 mod conv_depthwise;
 mod copy;

@@ -5,6 +5,7 @@
 
 use tally_core::{Counted, FloatElem, Layout, Result};
 
+use crate::buffers;
 use crate::gemm::{gemm_prepacked, MatRef, PackedB};
 use crate::util::{bytes, contiguous};
 use crate::CpuStorage;
@@ -24,7 +25,9 @@ fn product<T: FloatElem>(
         rs: xl.strides()[0],
         cs: xl.strides()[1],
     };
-    let mut out = vec![T::default(); m * n];
+    // The GEMM assigns every output (tiles and GEMV rows cover all m·n; it never accumulates
+    // into `out`).
+    let mut out = buffers::for_overwrite(m * n, T::default());
     let work = gemm_prepacked(m, a, b, bias.as_deref(), &mut out);
     let read = xl.distinct_elems() + k * n + bias.as_ref().map_or(0, |b| b.len());
     Counted::executed(

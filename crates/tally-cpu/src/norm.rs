@@ -2,10 +2,17 @@
 
 use tally_core::{Counted, FloatElem, Layout, Work};
 
+use crate::buffers;
 use crate::util::{bytes, contiguous, for_units};
 
+/// A weight or bias widened to f32, in a pooled buffer (return it with [`buffers::give`]).
 fn param<T: FloatElem>(p: Option<(&[T], &Layout)>) -> Option<Vec<f32>> {
-    p.map(|(d, l)| contiguous(d, l).iter().map(|v| v.to_f32()).collect())
+    p.map(|(d, l)| {
+        let src = contiguous(d, l);
+        let mut v = buffers::empty(src.len());
+        v.extend(src.iter().map(|v| v.to_f32()));
+        v
+    })
 }
 
 /// (x − mean)/√(var + eps) · w + b per row of the last dimension.
@@ -19,7 +26,8 @@ pub(crate) fn layer_norm<T: FloatElem>(
     let src = contiguous(x, l);
     let n = l.shape().last().max(1);
     let (w, b) = (param(weight), param(bias));
-    let mut out = vec![T::default(); src.len()];
+    // Every element is written by its row.
+    let mut out = buffers::for_overwrite(src.len(), T::default());
     let work = for_units(&mut out, n, 4 * n, |r, o| {
         let i = &src[r * n..(r + 1) * n];
         let n64 = n as u64;
@@ -52,6 +60,7 @@ pub(crate) fn layer_norm<T: FloatElem>(
         }
     });
     let params = w.as_ref().map_or(0, |_| n) + b.as_ref().map_or(0, |_| n);
+    w.into_iter().chain(b).for_each(buffers::give);
     let work = work.with_bytes(
         bytes(l.distinct_elems() + params, T::DTYPE),
         bytes(out.len(), T::DTYPE),
@@ -69,7 +78,8 @@ pub(crate) fn rms_norm<T: FloatElem>(
     let src = contiguous(x, l);
     let n = l.shape().last().max(1);
     let w = param(weight);
-    let mut out = vec![T::default(); src.len()];
+    // Every element is written by its row.
+    let mut out = buffers::for_overwrite(src.len(), T::default());
     let work = for_units(&mut out, n, 3 * n, |r, o| {
         let i = &src[r * n..(r + 1) * n];
         let n64 = n as u64;
@@ -94,6 +104,7 @@ pub(crate) fn rms_norm<T: FloatElem>(
         }
     });
     let params = w.as_ref().map_or(0, |_| n);
+    w.into_iter().for_each(buffers::give);
     let work = work.with_bytes(
         bytes(l.distinct_elems() + params, T::DTYPE),
         bytes(out.len(), T::DTYPE),

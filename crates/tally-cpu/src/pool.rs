@@ -3,6 +3,7 @@
 use tally_core::backend::{Pool2dParams, PoolKind};
 use tally_core::{Counted, FloatElem, Layout, Work};
 
+use crate::buffers;
 use crate::util::{bytes, contiguous, for_units};
 
 /// Pools every (n, c) plane of the view with a square window.
@@ -12,7 +13,7 @@ pub(crate) fn pool2d<T: FloatElem>(x: &[T], l: &Layout, p: Pool2dParams) -> Coun
     let ho = (h - p.kernel) / p.stride + 1;
     let wo = (w - p.kernel) / p.stride + 1;
     let planes = l.dims()[0] * l.dims()[1];
-    let mut out = vec![T::default(); planes * ho * wo];
+    let mut out = buffers::filled(planes * ho * wo, T::default());
     let window = (p.kernel * p.kernel) as u64;
     let work = for_units(&mut out, ho * wo, ho * wo * p.kernel * p.kernel, |pi, o| {
         let plane = &src[pi * h * w..(pi + 1) * h * w];

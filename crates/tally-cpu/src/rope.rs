@@ -3,6 +3,7 @@
 use tally_core::backend::RopeStyle;
 use tally_core::{Counted, FloatElem, Layout, Work};
 
+use crate::buffers;
 use crate::util::{bytes, contiguous, for_units};
 
 /// x (…, s, d) rotated by position: pair (a, b) at position t, frequency i becomes
@@ -21,7 +22,10 @@ pub(crate) fn rope<T: FloatElem>(
     let tables = cos.1.distinct_elems() + sin.1.distinct_elems();
     let cos = contiguous(cos.0, cos.1);
     let sin = contiguous(sin.0, sin.1);
-    let mut out = vec![T::default(); src.len()];
+    // Every element is written: the pairs cover each row, since the tensor layer admits
+    // only an even head dimension.
+    debug_assert_eq!(d % 2, 0, "rope needs an even head dimension");
+    let mut out = buffers::for_overwrite(src.len(), T::default());
     let work = for_units(&mut out, d, 3 * d, |row, o| {
         let i = &src[row * d..(row + 1) * d];
         let t = row % s;

@@ -2,6 +2,7 @@
 
 use tally_core::{Counted, FloatElem, Layout, Work};
 
+use crate::buffers;
 use crate::util::{bytes, contiguous, for_units};
 use crate::vmath;
 
@@ -23,7 +24,8 @@ pub(crate) fn softmax_row(row: &mut [f32]) -> Work {
 pub(crate) fn softmax_last<T: FloatElem>(x: &[T], l: &Layout) -> Counted<Vec<T>> {
     let src = contiguous(x, l);
     let n = l.shape().last().max(1);
-    let mut out = vec![T::default(); src.len()];
+    // Every row is written whole (copied, then normalised in place, or converted back).
+    let mut out = buffers::for_overwrite(src.len(), T::default());
     let work = for_units(&mut out, n, 20 * n, |r, o| {
         let x = &src[r * n..(r + 1) * n];
         if let (Some(x), Some(o)) = (T::as_f32s(x), T::as_f32s_mut(o)) {

@@ -1,5 +1,6 @@
 //! [`CpuStorage`]: a host buffer of one dtype.
 
+use crate::buffers;
 use half::{bf16, f16};
 use tally_core::{DType, Error, Result, WithDType};
 
@@ -46,14 +47,14 @@ impl CpuStorage {
         self.len() == 0
     }
 
-    /// A zero-filled buffer of `n` elements.
+    /// A zero-filled buffer of `n` elements (a pooled one when the pool holds that size).
     pub fn zeros(dtype: DType, n: usize) -> Self {
         match dtype {
-            DType::F32 => CpuStorage::F32(vec![0.0; n]),
-            DType::F16 => CpuStorage::F16(vec![f16::ZERO; n]),
-            DType::BF16 => CpuStorage::BF16(vec![bf16::ZERO; n]),
-            DType::I64 => CpuStorage::I64(vec![0; n]),
-            DType::U32 => CpuStorage::U32(vec![0; n]),
+            DType::F32 => CpuStorage::F32(buffers::filled(n, 0.0)),
+            DType::F16 => CpuStorage::F16(buffers::filled(n, f16::ZERO)),
+            DType::BF16 => CpuStorage::BF16(buffers::filled(n, bf16::ZERO)),
+            DType::I64 => CpuStorage::I64(buffers::filled(n, 0)),
+            DType::U32 => CpuStorage::U32(buffers::filled(n, 0)),
         }
     }
 
@@ -78,6 +79,8 @@ pub trait CpuElem: WithDType {
     fn wrap(v: Vec<Self>) -> CpuStorage;
     /// Borrows the vector when the variant matches.
     fn unwrap_ref(s: &CpuStorage) -> Option<&[Self]>;
+    /// Borrows the vector mutably when the variant matches.
+    fn unwrap_mut(s: &mut CpuStorage) -> Option<&mut [Self]>;
 }
 
 macro_rules! cpu_elem {
@@ -87,6 +90,12 @@ macro_rules! cpu_elem {
                 CpuStorage::$variant(v)
             }
             fn unwrap_ref(s: &CpuStorage) -> Option<&[Self]> {
+                match s {
+                    CpuStorage::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn unwrap_mut(s: &mut CpuStorage) -> Option<&mut [Self]> {
                 match s {
                     CpuStorage::$variant(v) => Some(v),
                     _ => None,

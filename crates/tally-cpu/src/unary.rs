@@ -2,6 +2,7 @@
 
 use tally_core::{cost, Counted, FloatElem, Layout, UnaryOp, Work};
 
+use crate::buffers;
 use crate::util::{bytes, contiguous, for_units, CHUNK};
 use crate::vmath::{self, Func};
 
@@ -78,7 +79,8 @@ fn vectorised<T: FloatElem>(f: Func, x: &[T], o: &mut [T]) {
 /// `op` over the view `x`. Shape in = shape out; output contiguous.
 pub(crate) fn unary<T: FloatElem>(x: &[T], l: &Layout, op: UnaryOp) -> Counted<Vec<T>> {
     let src = contiguous(x, l);
-    let mut out = vec![T::default(); src.len()];
+    // Every element is written by its chunk.
+    let mut out = buffers::for_overwrite(src.len(), T::default());
     let per = cost::unary_per_elem(op);
     // A special function costs an order of magnitude more than a compare or a multiply.
     let weight = if per.special > 0 { 16 } else { 1 };
@@ -96,7 +98,8 @@ pub(crate) fn unary<T: FloatElem>(x: &[T], l: &Layout, op: UnaryOp) -> Counted<V
 /// `mul·x + add` over the view `x`: one FMA per element.
 pub(crate) fn affine<T: FloatElem>(x: &[T], l: &Layout, mul: f32, add: f32) -> Counted<Vec<T>> {
     let src = contiguous(x, l);
-    let mut out = vec![T::default(); src.len()];
+    // Every element is written by its chunk.
+    let mut out = buffers::for_overwrite(src.len(), T::default());
     let work = for_units(&mut out, CHUNK, CHUNK, |u, o| {
         let i = &src[u * CHUNK..u * CHUNK + o.len()];
         for (o, &i) in o.iter_mut().zip(i) {

@@ -1,28 +1,71 @@
 //! Helpers shared by kernels: contiguous reads and work-unit sizes.
 
-use std::borrow::Cow;
+use std::ops::Deref;
 
 use rayon::prelude::*;
 use tally_core::{DType, Layout, Work};
 
+use crate::buffers;
+
 /// Elements per parallel work unit for elementwise kernels.
 pub(crate) const CHUNK: usize = 16 * 1024;
 
+/// A view's elements in row-major order: borrowed when the view is contiguous, else
+/// gathered into a pooled buffer that returns to the pool when this is dropped.
+pub(crate) enum Contig<'a, T: 'static> {
+    /// The view's own elements.
+    Borrowed(&'a [T]),
+    /// A gathered copy.
+    Owned(Vec<T>),
+}
+
+impl<T: Copy + 'static> Contig<'_, T> {
+    /// The elements as an owned vector (a pooled copy when borrowed).
+    pub(crate) fn into_owned(mut self) -> Vec<T> {
+        match &mut self {
+            Contig::Borrowed(s) => {
+                let mut v = buffers::empty(s.len());
+                v.extend_from_slice(s);
+                v
+            }
+            Contig::Owned(v) => std::mem::take(v),
+        }
+    }
+}
+
+impl<T: 'static> Deref for Contig<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match self {
+            Contig::Borrowed(s) => s,
+            Contig::Owned(v) => v,
+        }
+    }
+}
+
+impl<T: 'static> Drop for Contig<'_, T> {
+    fn drop(&mut self) {
+        if let Contig::Owned(v) = self {
+            buffers::give(std::mem::take(v));
+        }
+    }
+}
+
 /// The view's elements in row-major order: borrowed when contiguous, gathered otherwise.
-pub(crate) fn contiguous<'a, T: Copy>(data: &'a [T], l: &Layout) -> Cow<'a, [T]> {
+pub(crate) fn contiguous<'a, T: Copy + 'static>(data: &'a [T], l: &Layout) -> Contig<'a, T> {
     match l.contiguous_range() {
-        Some(r) => Cow::Borrowed(&data[r]),
-        None => Cow::Owned(gather(data, l)),
+        Some(r) => Contig::Borrowed(&data[r]),
+        None => Contig::Owned(gather(data, l)),
     }
 }
 
 /// The view's elements in row-major order, copied one row of the last dimension at a
 /// time: a slice copy when that dimension is dense (a transpose of the outer axes, the
 /// usual case), a strided walk otherwise. Row starts advance like an odometer.
-fn gather<T: Copy>(data: &[T], l: &Layout) -> Vec<T> {
+fn gather<T: Copy + 'static>(data: &[T], l: &Layout) -> Vec<T> {
     let (dims, strides) = (l.dims(), l.strides());
     let n = l.shape().elem_count();
-    let mut out = Vec::with_capacity(n);
+    let mut out = buffers::empty(n);
     if n == 0 {
         return out;
     }
@@ -33,7 +76,7 @@ fn gather<T: Copy>(data: &[T], l: &Layout) -> Vec<T> {
         (dims[r - 1], strides[r - 1])
     };
     let outer = r.saturating_sub(1);
-    let mut counter = vec![0usize; outer];
+    let mut counter = tally_core::shape::Dims::from_elem(0, outer);
     let mut start = l.offset();
     for _ in 0..n / last {
         if step == 1 {

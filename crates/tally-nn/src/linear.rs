@@ -135,7 +135,7 @@ impl Linear {
         let y = x
             .reshape([rows, in_dim])?
             .matmul_bias(wt, self.bias.as_ref())?;
-        let mut dims = x.dims().to_vec();
+        let mut dims = tally_core::shape::Dims::from_slice(x.dims());
         if let Some(last) = dims.last_mut() {
             *last = out_dim;
         }

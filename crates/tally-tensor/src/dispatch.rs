@@ -60,6 +60,42 @@ pub(crate) fn run_shaped(
     ))
 }
 
+/// Runs `kernel`, an op that writes into an existing storage instead of making one, and
+/// records its work against `analytic` under `op`, as [`run`] does.
+pub(crate) fn run_in_place(
+    op: OpId,
+    inputs: &[&Tensor],
+    out_shape: Shape,
+    analytic: Work,
+    kernel: impl FnOnce() -> Result<Work>,
+) -> Result<()> {
+    let recording = meter::is_recording();
+    let start = recording.then(Instant::now);
+    let work = kernel()?;
+    if let Some(start) = start {
+        let elapsed_ns = start.elapsed().as_nanos() as u64;
+        let first = inputs.first();
+        meter::record(
+            Record {
+                op,
+                dtype: first.map_or(tally_core::DType::F32, |t| t.dtype()),
+                device: first.map_or(tally_core::Device::Cpu, |t| t.device()),
+                inputs: inputs.iter().map(|t| t.shape().clone()).collect(),
+                output: out_shape,
+                source: tally_core::Source::Executed,
+                work,
+                analytic,
+                start_ns: 0,
+                elapsed_ns,
+                thread: 0,
+                scope: Default::default(),
+            },
+            start,
+        );
+    }
+    Ok(())
+}
+
 /// The CPU storage and layout of an optional operand (bias, weight, mask).
 pub(crate) fn cpu_view(t: Option<&Tensor>) -> Option<(&tally_cpu::CpuStorage, &Layout)> {
     t.map(|t| match t.storage() {

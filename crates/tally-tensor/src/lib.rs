@@ -14,6 +14,6 @@ mod tensor;
 mod threads;
 
 pub use packed::{packs, PackedWeight};
-pub use storage::Storage;
+pub use storage::{live_bytes, peak_live_bytes, reset_peak_live_bytes, Storage};
 pub use tensor::Tensor;
 pub use threads::{num_threads, set_num_threads};

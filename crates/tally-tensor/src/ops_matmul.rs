@@ -47,11 +47,11 @@ impl Tensor {
         let batch_a = Shape::new(&self.dims()[..self.rank() - 2]);
         let batch_b = Shape::new(&rhs.dims()[..rhs.rank() - 2]);
         let batch = Shape::broadcast(OP, &batch_a, &batch_b)?;
-        let mut a_dims = batch.dims().to_vec();
+        let mut a_dims = tally_core::shape::Dims::from_slice(batch.dims());
         a_dims.extend([m, k]);
-        let mut b_dims = batch.dims().to_vec();
+        let mut b_dims = tally_core::shape::Dims::from_slice(batch.dims());
         b_dims.extend([k, n]);
-        let mut out_dims = batch.dims().to_vec();
+        let mut out_dims = tally_core::shape::Dims::from_slice(batch.dims());
         out_dims.extend([m, n]);
         let a = self.layout().broadcast_as(&Shape::new(a_dims))?;
         let b = rhs.layout().broadcast_as(&Shape::new(b_dims))?;
@@ -65,7 +65,7 @@ impl Tensor {
             bias.is_some(),
             self.dtype(),
         );
-        let mut inputs = vec![self, rhs];
+        let mut inputs: smallvec::SmallVec<[&Tensor; 3]> = smallvec::smallvec![self, rhs];
         inputs.extend(bias);
         run(
             OpId::Matmul,

@@ -59,7 +59,7 @@ impl Tensor {
         let params = weight.map_or(0, Tensor::reads) + bias.map_or(0, Tensor::reads);
         let analytic = cost::layer_norm(rows, n, weight.is_some(), bias.is_some(), self.dtype())
             .with_read(self.reads() + params);
-        let mut inputs = vec![self];
+        let mut inputs: smallvec::SmallVec<[&Tensor; 3]> = smallvec::smallvec![self];
         inputs.extend(weight);
         inputs.extend(bias);
         run(
@@ -84,7 +84,7 @@ impl Tensor {
         let rows = self.elem_count() / n.max(1);
         let analytic = cost::rms_norm(rows, n, weight.is_some(), self.dtype())
             .with_read(self.reads() + weight.map_or(0, Tensor::reads));
-        let mut inputs = vec![self];
+        let mut inputs: smallvec::SmallVec<[&Tensor; 3]> = smallvec::smallvec![self];
         inputs.extend(weight);
         run(
             OpId::RmsNorm,
@@ -376,7 +376,7 @@ impl Tensor {
         };
         let mask_elems = mask.map(|m| m.elem_count()).unwrap_or(0);
         let analytic = cost::attention_dense(&g, mask_elems, self.dtype());
-        let mut inputs = vec![self, k, v];
+        let mut inputs: smallvec::SmallVec<[&Tensor; 4]> = smallvec::smallvec![self, k, v];
         inputs.extend(mask);
         run(
             OpId::Attention,

@@ -4,7 +4,7 @@ use tally_core::backend::BackendStorage;
 use tally_core::{cost, DType, Error, OpId, ReduceOp, Result, Shape};
 use tally_cpu::CpuStorage;
 
-use crate::dispatch::run;
+use crate::dispatch::{run, run_in_place};
 use crate::{Storage, Tensor};
 
 impl Tensor {
@@ -43,7 +43,7 @@ impl Tensor {
         if dim >= rank {
             return Err(Error::DimOutOfRange { op: OP, dim, rank });
         }
-        let mut out = first.dims().to_vec();
+        let mut out = tally_core::shape::Dims::from_slice(first.dims());
         out[dim] = 0;
         for p in parts {
             first.same_kind(OP, p)?;
@@ -75,6 +75,67 @@ impl Tensor {
                 .collect();
             Ok(CpuStorage::concat(&views, dim)?.map(Storage::Cpu))
         })
+    }
+
+    /// Writes `src` into this tensor in place at positions `start..start + src.dims()[dim]`
+    /// along `dim` (every other dimension equal): an append into reserved room, such as a
+    /// KV cache's. Recorded as a `concat` whose bytes are `src`'s elements read once and
+    /// written once; the rest of this tensor is neither read nor written. This tensor must
+    /// be a whole contiguous buffer (made by an op or [`Tensor::zeros`], not a view). When
+    /// another tensor or view shares its storage, the storage is copied first (a counted
+    /// `copy`), so the write is never seen through them.
+    pub fn write_slice(&mut self, dim: usize, start: usize, src: &Tensor) -> Result<()> {
+        const OP: &str = "write_slice";
+        self.same_kind(OP, src)?;
+        let rank = self.rank();
+        if dim >= rank {
+            return Err(Error::DimOutOfRange { op: OP, dim, rank });
+        }
+        let fits = src.rank() == rank
+            && start + src.dims()[dim] <= self.dims()[dim]
+            && (0..rank).all(|i| i == dim || src.dims()[i] == self.dims()[i]);
+        if !fits {
+            return Err(Error::shape(
+                OP,
+                src.shape(),
+                format!("does not fit {} at {start} along dim {dim}", self.shape()),
+            ));
+        }
+        let whole = self.layout().contiguous_range() == Some(0..self.elem_count())
+            && self.storage().len() == self.elem_count();
+        if !whole {
+            return Err(Error::invalid(
+                OP,
+                format!(
+                    "the destination {} must be a whole contiguous buffer, not a view",
+                    self.shape()
+                ),
+            ));
+        }
+        if self.storage_mut().is_none() {
+            *self = self.copy()?;
+        }
+        let n = src.elem_count();
+        let size = src.dtype().size_in_bytes();
+        let analytic = cost::copy(n, src.dtype()).with_bytes(
+            (src.layout().distinct_elems() * size) as u64,
+            (n * size) as u64,
+        );
+        let layout = self.layout().clone();
+        let storage = self
+            .storage_mut()
+            .ok_or_else(|| Error::invalid(OP, "storage still shared after copying it"))?;
+        run_in_place(
+            OpId::Concat,
+            &[src],
+            src.shape().clone(),
+            analytic,
+            || match (storage, src.storage()) {
+                (Storage::Cpu(d), Storage::Cpu(s)) => {
+                    d.write_slice(&layout, dim, start, (s, src.layout()))
+                }
+            },
+        )
     }
 
     /// The elements converted to `dtype` (a counted copy; a no-op for the same dtype).
@@ -109,7 +170,7 @@ impl Tensor {
                 format!("dimension {dim} is empty"),
             ));
         }
-        let mut dims = self.dims().to_vec();
+        let mut dims = tally_core::shape::Dims::from_slice(self.dims());
         dims[dim] = 1;
         let analytic = cost::reduce(op, outer * inner, n, self.dtype()).with_bytes(
             (self.layout().distinct_elems() * self.dtype().size_in_bytes()) as u64,

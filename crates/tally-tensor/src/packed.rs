@@ -107,7 +107,7 @@ impl Tensor {
         } else {
             self.contiguous()?.reshape([m, k])?
         };
-        let mut out_dims = self.dims().to_vec();
+        let mut out_dims = tally_core::shape::Dims::from_slice(self.dims());
         if let Some(last) = out_dims.last_mut() {
             *last = n;
         }
@@ -123,7 +123,7 @@ impl Tensor {
         );
         let shapes = || {
             let mut s: smallvec::SmallVec<[Shape; 3]> =
-                smallvec::smallvec![x.shape().clone(), Shape::new(vec![k, n])];
+                smallvec::smallvec![x.shape().clone(), Shape::new([k, n])];
             s.extend(bias.map(|b| b.shape().clone()));
             s
         };
@@ -131,7 +131,7 @@ impl Tensor {
             OpId::Matmul,
             Some(self.dtype()),
             shapes,
-            Shape::new(vec![m, n]),
+            Shape::new([m, n]),
             analytic,
             || match x.storage() {
                 Storage::Cpu(s) => {

@@ -39,6 +39,7 @@ fn check_device(device: Device) -> Result<()> {
 impl Tensor {
     /// Wraps a storage seen through `layout`.
     pub(crate) fn from_storage(storage: Storage, layout: Layout) -> Tensor {
+        crate::storage::track(&storage);
         Tensor {
             storage: Arc::new(storage),
             layout,
@@ -153,6 +154,11 @@ impl Tensor {
         &self.storage
     }
 
+    /// The storage, mutably, when no other tensor or view shares it.
+    pub(crate) fn storage_mut(&mut self) -> Option<&mut Storage> {
+        Arc::get_mut(&mut self.storage)
+    }
+
     /// Bytes the byte convention charges for reading this view: each distinct element once.
     pub fn reads(&self) -> u64 {
         (self.layout.distinct_elems() * self.dtype().size_in_bytes()) as u64
@@ -265,8 +271,8 @@ impl Tensor {
                 rank: self.rank(),
             });
         }
-        let mut dims = self.dims().to_vec();
-        let mut strides = self.layout.strides().to_vec();
+        let mut dims = tally_core::shape::Dims::from_slice(self.dims());
+        let mut strides = tally_core::shape::Dims::from_slice(self.layout.strides());
         let stride = strides.get(dim).map(|&s| s * dims[dim]).unwrap_or(1);
         dims.insert(dim, 1);
         strides.insert(dim, stride);
@@ -287,8 +293,8 @@ impl Tensor {
                 format!("dimension {dim} is not 1"),
             ));
         }
-        let mut dims = self.dims().to_vec();
-        let mut strides = self.layout.strides().to_vec();
+        let mut dims = tally_core::shape::Dims::from_slice(self.dims());
+        let mut strides = tally_core::shape::Dims::from_slice(self.layout.strides());
         dims.remove(dim);
         strides.remove(dim);
         Ok(self.with_layout(Layout::from_parts(

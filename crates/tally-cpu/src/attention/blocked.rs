@@ -4,7 +4,7 @@
 use tally_core::backend::AttentionParams;
 use tally_core::{FloatElem, Work};
 
-use super::Heads;
+use super::{with_scratch, Heads};
 use crate::gemm::{gemm, MatRef};
 use crate::softmax::softmax_row;
 use crate::util::for_units;
@@ -13,46 +13,49 @@ use crate::util::for_units;
 pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut [T]) -> Work {
     let (sq, sk, d) = (x.sq, x.sk, x.d);
     for_units(out, sq * d, 2 * sq * sk * d, |bh, o| {
-        let kv = x.kv_base(bh);
-        let keys: Vec<usize> = (0..sk).filter(|&j| x.visible(bh / x.h, j)).collect();
-        let n = keys.len();
-        if n == 0 {
-            o.iter_mut().for_each(|v| *v = T::default());
-            return Work::ZERO;
-        }
-        let qf: Vec<f32> = x.q[bh * sq * d..(bh + 1) * sq * d]
-            .iter()
-            .map(|v| v.to_f32())
-            .collect();
-        let gather = |src: &[T]| {
-            let mut g = Vec::with_capacity(n * d);
-            for &j in &keys {
-                g.extend(src[kv + j * d..kv + (j + 1) * d].iter().map(|v| v.to_f32()));
+        with_scratch(|sc| {
+            // Visible key positions (listed when there is a mask).
+            sc.keys.clear();
+            if x.mask.is_some() {
+                sc.keys.extend((0..sk).filter(|&j| x.visible(bh / x.h, j)));
             }
-            g
-        };
-        let (kf, vf) = (gather(&x.k), gather(&x.v));
-        // S (s_q, n) = Q (s_q, d) · K_visᵀ (d, n): K_vis read with its rows as columns.
-        let mut s = vec![0f32; sq * n];
-        let qm = MatRef::rows(&qf, 0, d);
-        let km = MatRef::transposed(&kf, 0, d);
-        let mut w = gemm(sq, n, d, qm, km, None, &mut s);
-        for row in s.chunks_mut(n) {
-            row.iter_mut().for_each(|v| *v *= p.scale);
-            w += softmax_row(row)
-                + Work {
-                    mul: n as u64,
-                    ..Work::ZERO
-                };
-        }
-        // O (s_q, d) = P (s_q, n) · V_vis (n, d).
-        let mut of = vec![0f32; sq * d];
-        let pm = MatRef::rows(&s, 0, n);
-        let vm = MatRef::rows(&vf, 0, d);
-        w += gemm(sq, d, n, pm, vm, None, &mut of);
-        for (o, v) in o.iter_mut().zip(&of) {
-            *o = T::from_f32(*v);
-        }
-        w
+            // A mask that hides nothing reads the rows as if there were none.
+            let keys = x
+                .mask
+                .as_ref()
+                .map(|_| sc.keys.as_slice())
+                .filter(|k| k.len() < sk);
+            let n = keys.map_or(sk, <[usize]>::len);
+            if n == 0 {
+                o.iter_mut().for_each(|v| *v = T::default());
+                return Work::ZERO;
+            }
+            let qf = x.q_rows(bh, &mut sc.qf);
+            let (kf, vf) = x.kv_rows(bh, keys, &mut sc.kf, &mut sc.vf);
+            // S (s_q, n) = Q (s_q, d) · K_visᵀ (d, n): K_vis read with its rows as columns.
+            sc.s.clear();
+            sc.s.resize(sq * n, 0f32);
+            let qm = MatRef::rows(qf, 0, d);
+            let km = MatRef::transposed(kf, 0, d);
+            let mut w = gemm(sq, n, d, qm, km, None, &mut sc.s);
+            for row in sc.s.chunks_mut(n) {
+                row.iter_mut().for_each(|v| *v *= p.scale);
+                w += softmax_row(row)
+                    + Work {
+                        mul: n as u64,
+                        ..Work::ZERO
+                    };
+            }
+            // O (s_q, d) = P (s_q, n) · V_vis (n, d).
+            sc.acc.clear();
+            sc.acc.resize(sq * d, 0f32);
+            let pm = MatRef::rows(&sc.s, 0, n);
+            let vm = MatRef::rows(vf, 0, d);
+            w += gemm(sq, d, n, pm, vm, None, &mut sc.acc);
+            for (o, v) in o.iter_mut().zip(&sc.acc) {
+                *o = T::from_f32(*v);
+            }
+            w
+        })
     })
 }

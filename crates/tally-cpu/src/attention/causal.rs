@@ -8,7 +8,7 @@
 use tally_core::backend::AttentionParams;
 use tally_core::{FloatElem, Work};
 
-use super::Heads;
+use super::{with_scratch, Heads};
 use crate::gemm::{gemm, MatRef};
 use crate::softmax::softmax_row;
 use crate::util::for_units;
@@ -40,88 +40,94 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut [T]) -> Work {
     let (sq, sk, d) = (x.sq, x.sk, x.d);
     for_units(out, sq * d, 2 * sq * sk * d, |bh, o| {
-        let bi = bh / x.h;
-        let kv = x.kv_base(bh);
-        // Visible key positions, ascending, and their rows gathered in f32.
-        let keys: Vec<usize> = (0..sk).filter(|&j| x.visible(bi, j)).collect();
-        let gather = |src: &[T]| -> Vec<f32> {
-            let mut g = Vec::with_capacity(keys.len() * d);
-            for &j in &keys {
-                g.extend(src[kv + j * d..kv + (j + 1) * d].iter().map(|v| v.to_f32()));
+        with_scratch(|sc| {
+            let bi = bh / x.h;
+            // Visible key positions, ascending (only listed when a mask hides some), and
+            // their rows in f32: read in place when nothing needs converting or skipping.
+            sc.keys.clear();
+            if x.mask.is_some() {
+                sc.keys.extend((0..sk).filter(|&j| x.visible(bi, j)));
             }
-            g
-        };
-        let (kf, vf) = (gather(&x.k), gather(&x.v));
-        let qf: Vec<f32> = x.q[bh * sq * d..(bh + 1) * sq * d]
-            .iter()
-            .map(|v| v.to_f32())
-            .collect();
-        // Row i sees the first `seen(i)` visible keys.
-        let seen = |i: usize| {
-            let end = (i + sk + 1).saturating_sub(sq).min(sk);
-            keys.partition_point(|&j| j < end)
-        };
-        let mut w = Work::ZERO;
-        let mut probs = Vec::new();
-        let mut acc = Vec::new();
-        for i0 in (0..sq).step_by(BLOCK) {
-            let i1 = (i0 + BLOCK).min(sq);
-            let rows = i1 - i0;
-            let rect = seen(i0);
-            let width = seen(i1 - 1);
-            // Scores of the rectangle: S (rows, rect) = Q_blk · K[..rect]ᵀ, row stride `width`.
-            probs.clear();
-            probs.resize(rows * width.max(1), 0f32);
-            if rect > 0 {
-                let qm = MatRef::rows(&qf, i0 * d, d);
-                let km = MatRef::transposed(&kf, 0, d);
-                let mut s = vec![0f32; rows * rect];
-                w += gemm(rows, rect, d, qm, km, None, &mut s);
-                for (r, srow) in s.chunks(rect).enumerate() {
-                    probs[r * width..r * width + rect].copy_from_slice(srow);
-                }
-            }
-            // The diagonal: each row's keys past the rectangle, then the softmax over its row.
-            for r in 0..rows {
-                let n = seen(i0 + r);
-                let row = &mut probs[r * width..r * width + n];
-                let q = &qf[(i0 + r) * d..(i0 + r + 1) * d];
-                for (c, s) in row.iter_mut().enumerate().skip(rect) {
-                    *s = dot(q, &kf[c * d..(c + 1) * d]);
-                }
-                w.fma += ((n - rect.min(n)) * d) as u64;
-                if n > 0 {
-                    row.iter_mut().for_each(|s| *s *= p.scale);
-                    w += softmax_row(row)
-                        + Work {
-                            mul: n as u64,
-                            ..Work::ZERO
-                        };
-                }
-            }
-            // O_blk (rows, d) = P[.., ..rect] · V[..rect], then each row's diagonal axpys.
-            acc.clear();
-            acc.resize(rows * d, 0f32);
-            if rect > 0 {
-                let pm = MatRef::rows(&probs, 0, width);
-                let vm = MatRef::rows(&vf, 0, d);
-                w += gemm(rows, d, rect, pm, vm, None, &mut acc);
-            }
-            for r in 0..rows {
-                let n = seen(i0 + r);
-                let a = &mut acc[r * d..(r + 1) * d];
-                for c in rect..n {
-                    let pc = probs[r * width + c];
-                    for (a, v) in a.iter_mut().zip(&vf[c * d..(c + 1) * d]) {
-                        *a += pc * v;
+            // A mask that hides nothing reads the rows as if there were none.
+            let keys = x
+                .mask
+                .as_ref()
+                .map(|_| sc.keys.as_slice())
+                .filter(|k| k.len() < sk);
+            let (kf, vf) = x.kv_rows(bh, keys, &mut sc.kf, &mut sc.vf);
+            let qf = x.q_rows(bh, &mut sc.qf);
+            // Row i sees the first `seen(i)` visible keys.
+            let seen = |i: usize| {
+                let end = (i + sk + 1).saturating_sub(sq).min(sk);
+                keys.map_or(end, |k| k.partition_point(|&j| j < end))
+            };
+            let (probs, acc, s) = (&mut sc.probs, &mut sc.acc, &mut sc.s);
+            let mut w = Work::ZERO;
+            for i0 in (0..sq).step_by(BLOCK) {
+                let i1 = (i0 + BLOCK).min(sq);
+                let rows = i1 - i0;
+                // A block of one row (a decode step) runs all its keys as dot products and
+                // axpys, the same pairs and count as the product would, without its call.
+                let rect = if rows == 1 { 0 } else { seen(i0) };
+                let width = seen(i1 - 1);
+                // Scores of the rectangle: S (rows, rect) = Q_blk · K[..rect]ᵀ, row stride
+                // `width`.
+                probs.clear();
+                probs.resize(rows * width.max(1), 0f32);
+                if rect > 0 {
+                    let qm = MatRef::rows(qf, i0 * d, d);
+                    let km = MatRef::transposed(kf, 0, d);
+                    s.clear();
+                    s.resize(rows * rect, 0f32);
+                    w += gemm(rows, rect, d, qm, km, None, s);
+                    for (r, srow) in s.chunks(rect).enumerate() {
+                        probs[r * width..r * width + rect].copy_from_slice(srow);
                     }
                 }
-                w.fma += ((n - rect.min(n)) * d) as u64;
+                // The diagonal: each row's keys past the rectangle, then the softmax over
+                // its row.
+                for r in 0..rows {
+                    let n = seen(i0 + r);
+                    let row = &mut probs[r * width..r * width + n];
+                    let q = &qf[(i0 + r) * d..(i0 + r + 1) * d];
+                    for (c, s) in row.iter_mut().enumerate().skip(rect) {
+                        *s = dot(q, &kf[c * d..(c + 1) * d]);
+                    }
+                    w.fma += ((n - rect.min(n)) * d) as u64;
+                    if n > 0 {
+                        row.iter_mut().for_each(|s| *s *= p.scale);
+                        w += softmax_row(row)
+                            + Work {
+                                mul: n as u64,
+                                ..Work::ZERO
+                            };
+                    }
+                }
+                // O_blk (rows, d) = P[.., ..rect] · V[..rect], then each row's diagonal
+                // axpys.
+                acc.clear();
+                acc.resize(rows * d, 0f32);
+                if rect > 0 {
+                    let pm = MatRef::rows(probs, 0, width);
+                    let vm = MatRef::rows(vf, 0, d);
+                    w += gemm(rows, d, rect, pm, vm, None, acc);
+                }
+                for r in 0..rows {
+                    let n = seen(i0 + r);
+                    let a = &mut acc[r * d..(r + 1) * d];
+                    for c in rect..n {
+                        let pc = probs[r * width + c];
+                        for (a, v) in a.iter_mut().zip(&vf[c * d..(c + 1) * d]) {
+                            *a += pc * v;
+                        }
+                    }
+                    w.fma += ((n - rect.min(n)) * d) as u64;
+                }
+                for (o, a) in o[i0 * d..i1 * d].iter_mut().zip(acc.iter()) {
+                    *o = T::from_f32(*a);
+                }
             }
-            for (o, a) in o[i0 * d..i1 * d].iter_mut().zip(&acc) {
-                *o = T::from_f32(*a);
-            }
-        }
-        w
+            w
+        })
     })
 }

@@ -8,19 +8,60 @@
 mod blocked;
 mod causal;
 
-use std::borrow::Cow;
+use std::cell::RefCell;
 
 use tally_core::backend::AttentionParams;
 use tally_core::{Counted, DType, FloatElem, Layout, Work};
 
-use crate::util::{bytes, contiguous};
+use crate::buffers;
+use crate::util::{bytes, contiguous, Contig};
 
-/// The operands read contiguously, with their geometry: q (b, h, s_q, d) over k, v
-/// (b, h_kv, s_k, d), query head `hi` reading kv head `hi / group`.
-pub(super) struct Heads<'a, T: Clone> {
-    q: Cow<'a, [T]>,
-    k: Cow<'a, [T]>,
-    v: Cow<'a, [T]>,
+/// One operand (b, heads, s, d), read in place: row j of (batch bi, head hi) is the d
+/// elements from `off + bi·sb + hi·sh + j·sr`. Only a view whose last dimension is strided
+/// is gathered first.
+pub(super) struct Operand<'a, T: 'static> {
+    data: Contig<'a, T>,
+    off: usize,
+    sb: usize,
+    sh: usize,
+    sr: usize,
+}
+
+impl<'a, T: Copy + 'static> Operand<'a, T> {
+    fn new(data: &'a [T], l: &Layout) -> Operand<'a, T> {
+        let (dims, st) = (l.dims(), l.strides());
+        let (h, s, d) = (dims[1], dims[2], dims[3]);
+        if d <= 1 || st[3] == 1 {
+            Operand {
+                data: Contig::Borrowed(data),
+                off: l.offset(),
+                sb: st[0],
+                sh: st[1],
+                sr: if s <= 1 { d } else { st[2] },
+            }
+        } else {
+            Operand {
+                data: contiguous(data, l),
+                off: 0,
+                sb: h * s * d,
+                sh: s * d,
+                sr: d,
+            }
+        }
+    }
+
+    /// Offset of row 0 of (batch `bi`, head `hi`).
+    fn base(&self, bi: usize, hi: usize) -> usize {
+        self.off + bi * self.sb + hi * self.sh
+    }
+}
+
+/// The operands with their geometry: q (b, h, s_q, d) over k, v (b, h_kv, s_k, d), query
+/// head `hi` reading kv head `hi / group`.
+pub(super) struct Heads<'a, T: 'static> {
+    q: Operand<'a, T>,
+    k: Operand<'a, T>,
+    v: Operand<'a, T>,
     mask: Option<Vec<u32>>,
     h: usize,
     hk: usize,
@@ -29,17 +70,89 @@ pub(super) struct Heads<'a, T: Clone> {
     d: usize,
 }
 
-impl<T: Clone> Heads<'_, T> {
-    /// Offset of the k/v rows that (batch·h + head) `bh` reads.
-    fn kv_base(&self, bh: usize) -> usize {
+impl<T: FloatElem> Heads<'_, T> {
+    /// The s_q query rows of (batch·h + head) `bh` in f32: in place when they are dense
+    /// f32, else converted into `dst`.
+    fn q_rows<'s>(&'s self, bh: usize, dst: &'s mut Vec<f32>) -> &'s [f32] {
+        let base = self.q.base(bh / self.h, bh % self.h);
+        rows_f32(&self.q, base, None, self.sq, self.d, dst)
+    }
+
+    /// The visible key and value rows that (batch·h + head) `bh` reads (`keys`, or all s_k
+    /// when `None`) in f32: in place when they are dense f32, else gathered into `kd`, `vd`.
+    fn kv_rows<'s>(
+        &'s self,
+        bh: usize,
+        keys: Option<&[usize]>,
+        kd: &'s mut Vec<f32>,
+        vd: &'s mut Vec<f32>,
+    ) -> (&'s [f32], &'s [f32]) {
         let (bi, hi) = (bh / self.h, bh % self.h);
-        (bi * self.hk + hi / (self.h / self.hk)) * self.sk * self.d
+        let kh = hi / (self.h / self.hk);
+        let k = rows_f32(&self.k, self.k.base(bi, kh), keys, self.sk, self.d, kd);
+        let v = rows_f32(&self.v, self.v.base(bi, kh), keys, self.sk, self.d, vd);
+        (k, v)
     }
 
     /// Whether key `j` of batch row `bi` may be attended (no mask: all may).
     fn visible(&self, bi: usize, j: usize) -> bool {
         self.mask.as_ref().is_none_or(|m| m[bi * self.sk + j] != 0)
     }
+}
+
+/// Rows `keys` (all `n` when `None`) of d elements from `base`, `x.sr` apart, as dense f32:
+/// the operand's own elements when they already are, else widened into `dst`.
+fn rows_f32<'s, T: FloatElem>(
+    x: &'s Operand<'_, T>,
+    base: usize,
+    keys: Option<&[usize]>,
+    n: usize,
+    d: usize,
+    dst: &'s mut Vec<f32>,
+) -> &'s [f32] {
+    if keys.is_none() && (x.sr == d || n <= 1) {
+        if let Some(rows) = T::as_f32s(&x.data[base..base + n * d]) {
+            return rows;
+        }
+    }
+    dst.clear();
+    let mut row = |j: usize| {
+        let at = base + j * x.sr;
+        dst.extend(x.data[at..at + d].iter().map(|v| v.to_f32()));
+    };
+    match keys {
+        None => (0..n).for_each(&mut row),
+        Some(keys) => keys.iter().for_each(|&j| row(j)),
+    }
+    dst
+}
+
+/// Per-thread f32 scratch of the attention units (gathered keys and values, converted
+/// queries, scores, accumulators), reused from call to call: its sizes change with every
+/// decode step, so it is not worth pooling by size.
+#[derive(Default)]
+pub(super) struct Scratch {
+    kf: Vec<f32>,
+    vf: Vec<f32>,
+    qf: Vec<f32>,
+    s: Vec<f32>,
+    probs: Vec<f32>,
+    acc: Vec<f32>,
+    keys: Vec<usize>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this thread's scratch. It is taken out for the call and put back after,
+/// so a unit that the pool runs on this thread while `f` waits (work stealing inside a
+/// nested GEMM) gets fresh vectors instead of a double borrow.
+pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    let mut s = SCRATCH.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    let r = f(&mut s);
+    SCRATCH.with(|c| *c.borrow_mut() = s);
+    r
 }
 
 /// q (b, h, s_q, d) over k, v (b, h_kv, s_k, d); `mask` (b, s_k), non-zero = visible.
@@ -52,9 +165,9 @@ pub(crate) fn attention<T: FloatElem>(
 ) -> Counted<Vec<T>> {
     let (qd, kd) = (q.1.dims(), k.1.dims());
     let heads = Heads {
-        q: contiguous(q.0, q.1),
-        k: contiguous(k.0, k.1),
-        v: contiguous(v.0, v.1),
+        q: Operand::new(q.0, q.1),
+        k: Operand::new(k.0, k.1),
+        v: Operand::new(v.0, v.1),
         mask: mask.map(|(m, l)| contiguous(m, l).into_owned()),
         h: qd[1],
         hk: kd[1],
@@ -62,7 +175,8 @@ pub(crate) fn attention<T: FloatElem>(
         sk: kd[2],
         d: qd[3],
     };
-    let mut out = vec![T::default(); heads.q.len()];
+    // Every (batch, head) unit writes its rows whole (zeros for a row that sees no key).
+    let mut out = buffers::for_overwrite(q.1.shape().elem_count(), T::default());
     let work = if out.is_empty() {
         Work::ZERO
     } else if p.causal {
@@ -74,10 +188,13 @@ pub(crate) fn attention<T: FloatElem>(
         .mask
         .as_ref()
         .map_or(0, |m| bytes(m.len(), DType::U32));
-    let read = heads.q.len() + heads.k.len() + heads.v.len();
+    let read = out.len() + k.1.shape().elem_count() + v.1.shape().elem_count();
     let work = work.with_bytes(
         bytes(read, T::DTYPE) + mask_bytes,
         bytes(out.len(), T::DTYPE),
     );
+    if let Some(m) = heads.mask {
+        buffers::give(m);
+    }
     Counted::executed(out, work)
 }

@@ -3,7 +3,7 @@
 //! [`RopeRows`], the rotary tables one pass uses (shared, or one per batch row).
 
 use tally_core::backend::{AttentionParams, RopeStyle};
-use tally_core::{scope, Result};
+use tally_core::{meter, scope, Result};
 use tally_nn::{Linear, RmsNorm, WeightView};
 use tally_tensor::Tensor;
 
@@ -44,6 +44,16 @@ impl RopeRows {
             .map(|(r, (cos, sin))| x.narrow(0, r, 1)?.rope(cos, sin, RopeStyle::Interleaved))
             .collect::<Result<Vec<_>>>()?;
         Tensor::cat(&parts.iter().collect::<Vec<_>>(), 0)
+    }
+}
+
+/// `f` under the scope `layers.{index}.{part}`, the name formatted only while a region
+/// records (a decode step makes no string otherwise).
+fn in_scope<T>(index: usize, part: &str, f: impl FnOnce() -> T) -> T {
+    if meter::is_recording() {
+        scope(&format!("layers.{index}.{part}"), f)
+    } else {
+        f()
     }
 }
 
@@ -111,10 +121,10 @@ impl DecoderLayer {
         cache: &mut KvCache,
         index: usize,
     ) -> Result<Tensor> {
-        let x = scope(&format!("layers.{index}.attn"), || {
+        let x = in_scope(index, "attn", || {
             self.attention(x, rope, mask, cache, index)
         })?;
-        scope(&format!("layers.{index}.mlp"), || self.mlp(&x))
+        in_scope(index, "mlp", || self.mlp(&x))
     }
 
     /// x + o(softmax(q·kᵀ/√d, causal)·v) over RMSNorm(x), q (b, h, s, d) against the cached

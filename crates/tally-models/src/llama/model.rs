@@ -249,6 +249,7 @@ impl Llama {
             .collect();
         let mut input = Tensor::from_vec(flat, [b, s], Device::Cpu)?;
         let mut cache = self.new_cache();
+        cache.reserve(s + max_tokens);
         let mut out = vec![Vec::new(); b];
         let mut shown = vec![0usize; b];
         let mut done = vec![false; b];
