@@ -17,7 +17,8 @@ pub(crate) fn batched<T: FloatElem>(
     let (m, k, n) = (al.dims()[r - 2], al.dims()[r - 1], bl.dims()[r - 1]);
     let batch: usize = al.dims()[..r - 2].iter().product();
     let bias = bias.map(|(d, l)| crate::util::contiguous(d, l));
-    let mut out = vec![T::default(); batch * m * n];
+    // Every element is written by its product (a first k slice stores, k = 0 fills).
+    let mut out = crate::buffers::for_overwrite(batch * m * n, T::default());
     let mut work = tally_core::Work::ZERO;
     let offset = |l: &tally_core::Layout, mut idx: usize| {
         let mut off = l.offset();

@@ -259,13 +259,39 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
             return work;
         }
     }
-    scratch::with_b(n.div_ceil(NR) * k * NR, |b_packed| {
-        pack::pack_b_into::<T, NR>(k, n, b, b_packed);
-        let outp = OutPtr(out.as_mut_ptr());
-        run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
-            block::<T, MR, NR>(isa, rows, panels, n, k, a, b_packed, e, outp)
-        })
-    })
+    // Column blocks whose packed B fits in `B_BLOCK_BYTES`: a wide B (a tied vocabulary
+    // projection) is never packed whole, and each block's panels stay in cache.
+    let nc = (B_BLOCK_BYTES / (4 * k * NR)).max(1) * NR;
+    let mut work = Work::ZERO;
+    for j0 in (0..n).step_by(nc) {
+        let w = nc.min(n - j0);
+        let bj = MatRef {
+            offset: b.offset + j0 * b.cs,
+            ..b
+        };
+        let ej = e.from_column(j0, w);
+        // SAFETY: j0 < n, so the pointer stays inside the m·n output; tasks below write
+        // columns j0..j0 + w of each row through it, with row stride n.
+        let outp = OutPtr(unsafe { out.as_mut_ptr().add(j0) });
+        work += scratch::with_b(w.div_ceil(NR) * k * NR, |b_packed| {
+            pack::pack_b_into::<T, NR>(k, w, bj, b_packed);
+            run_tasks(m, w, k, MR, w.div_ceil(NR), |rows, panels| {
+                let cols = Cols { n: w, ld: n };
+                block::<T, MR, NR>(isa, rows, panels, cols, k, a, b_packed, ej, outp)
+            })
+        });
+    }
+    work
+}
+
+/// Packed B per column block (bytes): a block's panels stay in the shared cache.
+const B_BLOCK_BYTES: usize = 4 << 20;
+
+/// The columns a task's product covers: `n` of them, in output rows `ld` elements apart.
+#[derive(Clone, Copy, Debug)]
+struct Cols {
+    n: usize,
+    ld: usize,
 }
 
 /// What happens to each output after the sum over k: its bias, then its clamp.
@@ -288,6 +314,15 @@ impl<'a, T: FloatElem> Epilogue<'a, T> {
     fn finish(self, sum: f32, i: usize, j: usize) -> f32 {
         let v = sum + self.bias.at(i, j);
         self.clamp.map_or(v, |c| c.apply(v))
+    }
+
+    /// The epilogue of columns j0..j0 + w alone (a column block of the product).
+    fn from_column(self, j0: usize, w: usize) -> Epilogue<'a, T> {
+        let bias = match self.bias {
+            Bias::Columns(b) => Bias::Columns(&b[j0..j0 + w]),
+            other => other,
+        };
+        Epilogue { bias, ..self }
     }
 
     /// Adds counted per output: one for a bias, the clamp's comparisons.
@@ -361,13 +396,14 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     isa: Isa,
     rows: std::ops::Range<usize>,
     panels: std::ops::Range<usize>,
-    n: usize,
+    cols: Cols,
     k: usize,
     a: MatRef<'_, T>,
     b_packed: &[f32],
     e: Epilogue<'_, T>,
     out: OutPtr<T>,
 ) -> Work {
+    let (n, ldc) = (cols.n, cols.ld);
     let mr_rows = rows.len();
     let col0 = panels.start * NR;
     let col1 = (panels.end * NR).min(n);
@@ -375,10 +411,13 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     let direct = T::DTYPE == DType::F32;
     scratch::with(mr_rows.div_ceil(MR) * MR * KC.min(k), |a_packed, tile| {
         // The f32 destination: the output itself, or this task's tile.
-        let (c0, ldc) = if direct {
+        let (c0, c_ld) = if direct {
             // SAFETY: T is f32 (its dtype says so), so the output is an f32 buffer; row
-            // `rows.start`, column col0 lies inside it (rows.start < m, col0 < n).
-            (unsafe { (out.0 as *mut f32).add(rows.start * n + col0) }, n)
+            // `rows.start`, column col0 lies inside it (rows.start < m, col0 < n ≤ ldc).
+            (
+                unsafe { (out.0 as *mut f32).add(rows.start * ldc + col0) },
+                ldc,
+            )
         } else {
             tile.clear();
             tile.resize(mr_rows * width, 0.0);
@@ -415,8 +454,8 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
                     let dest = kernel::Dest {
                         // SAFETY: tile rows ip·MR.. and columns j0 - col0.. stay inside
                         // this task's rows × col0..col1 of the destination.
-                        c: unsafe { c0.add(ip * MR * ldc + (j0 - col0)) },
-                        ldc,
+                        c: unsafe { c0.add(ip * MR * c_ld + (j0 - col0)) },
+                        ldc: c_ld,
                         rows: mr_eff,
                         cols: nr_eff,
                         accumulate: pc > 0,
@@ -436,14 +475,14 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
             }
         }
         if !direct {
-            work.add += write_tile(rows, col0, col1, n, tile, e, out);
+            work.add += write_tile(rows, col0, col1, ldc, tile, e, out);
         }
         work
     })
 }
 
-/// Rounds a task's f32 tile (rows × columns col0..col1) into the output, its epilogue
-/// (bias, clamp) applied in f32 first. Returns the adds the epilogue made.
+/// Rounds a task's f32 tile (rows × columns col0..col1) into the output (rows `n` apart),
+/// its epilogue (bias, clamp) applied in f32 first. Returns the adds the epilogue made.
 fn write_tile<T: FloatElem>(
     rows: std::ops::Range<usize>,
     col0: usize,
@@ -694,6 +733,44 @@ mod tests {
         let w = gemm_biased(2, 3, 0, ar, br, Bias::Rows(&[1.0, -1.0]), None, &mut out);
         assert_eq!(out, [1.0, 1.0, 1.0, -1.0, -1.0, -1.0]);
         assert_eq!(w.add, 6);
+    }
+
+    /// A B wider than one packed column block (a vocabulary projection) runs block by
+    /// block: values, the bias per block, and the counts must not notice.
+    #[test]
+    fn wide_products_run_in_column_blocks() {
+        let (m, k) = (9, 600);
+        let n = B_BLOCK_BYTES / (4 * k) + 77; // just over one block
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0)
+            .collect();
+        // B read transposed (a tied embedding's rows as columns).
+        let bt: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 8.0)
+            .collect();
+        let bias: Vec<f32> = (0..n).map(|j| (j % 17) as f32).collect();
+        let mut out = vec![f32::NAN; m * n];
+        let w = gemm(
+            m,
+            n,
+            k,
+            MatRef::rows(&a, 0, k),
+            MatRef::transposed(&bt, 0, k),
+            Some(&bias),
+            &mut out,
+        );
+        assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
+        for (idx, g) in out.iter().enumerate() {
+            let (i, j) = (idx / n, idx % n);
+            let want: f64 = (0..k)
+                .map(|p| a[i * k + p] as f64 * bt[j * k + p] as f64)
+                .sum::<f64>()
+                + bias[j] as f64;
+            assert!(
+                (*g as f64 - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                "({i}, {j})"
+            );
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use tally_core::{FloatElem, Work};
 
 use super::aligned::Aligned;
-use super::{block, detect, pack, run_tasks, Epilogue, Isa, MatRef, OutPtr, SMALL_M};
+use super::{block, detect, pack, run_tasks, Cols, Epilogue, Isa, MatRef, OutPtr, SMALL_M};
 
 /// B (k, n) packed for one kernel: see [`Panels`].
 pub struct PackedB {
@@ -155,7 +155,7 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
                 isa,
                 rows,
                 panels,
-                n,
+                Cols { n, ld: n },
                 k,
                 a,
                 data,
@@ -165,52 +165,56 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
         });
     }
     // A few rows: each row of A sweeps the panels, NR accumulators at a time.
-    let mut work = Work::ZERO;
-    for i in 0..m {
-        let row: Vec<f32> = (0..k)
-            .map(|p| a.data[a.offset + i * a.rs + p * a.cs].to_f32())
-            .collect();
-        let dst = &mut out[i * n..(i + 1) * n];
-        let gemv = |c0: usize, d: &mut [T]| -> Work {
-            let mut work = Work::ZERO;
-            for (jp, cols) in d.chunks_mut(NR).enumerate() {
-                let panel = &data[((c0 / NR + jp) * k) * NR..((c0 / NR + jp + 1) * k) * NR];
-                let mut acc = [0f32; NR];
-                for (p, &x) in row.iter().enumerate() {
-                    let lane = &panel[p * NR..(p + 1) * NR];
-                    for l in 0..NR {
-                        acc[l] += x * lane[l];
-                    }
-                }
-                match bias {
-                    Some(bias) => {
-                        let j0 = c0 + jp * NR;
-                        for ((o, a), b) in cols.iter_mut().zip(acc).zip(&bias[j0..]) {
-                            *o = T::from_f32(a + b.to_f32());
-                        }
-                        work.add += cols.len() as u64;
-                    }
-                    None => {
-                        for (o, a) in cols.iter_mut().zip(acc) {
-                            *o = T::from_f32(a);
-                        }
-                    }
-                }
-                work.fma += (cols.len() * k) as u64;
+    // The row in f32 lives in this thread's packed-A scratch: no allocation per call.
+    super::scratch::with::<f32, _>(k, |row, _| {
+        let mut work = Work::ZERO;
+        for i in 0..m {
+            for (p, r) in row.iter_mut().enumerate() {
+                *r = a.data[a.offset + i * a.rs + p * a.cs].to_f32();
             }
-            work
-        };
-        let threads = rayon::current_num_threads();
-        work += if k * n >= GEMV_PARALLEL_MIN && threads > 1 {
-            // Two tasks per thread, in whole panels, so no thread is left with the tail.
-            let cols = n.div_ceil(NR).div_ceil(2 * threads) * NR;
-            dst.par_chunks_mut(cols)
-                .enumerate()
-                .map(|(t, d)| gemv(t * cols, d))
-                .sum::<Work>()
-        } else {
-            gemv(0, dst)
-        };
-    }
-    work
+            let row = &*row;
+            let dst = &mut out[i * n..(i + 1) * n];
+            let gemv = |c0: usize, d: &mut [T]| -> Work {
+                let mut work = Work::ZERO;
+                for (jp, cols) in d.chunks_mut(NR).enumerate() {
+                    let panel = &data[((c0 / NR + jp) * k) * NR..((c0 / NR + jp + 1) * k) * NR];
+                    let mut acc = [0f32; NR];
+                    for (p, &x) in row.iter().enumerate() {
+                        let lane = &panel[p * NR..(p + 1) * NR];
+                        for l in 0..NR {
+                            acc[l] += x * lane[l];
+                        }
+                    }
+                    match bias {
+                        Some(bias) => {
+                            let j0 = c0 + jp * NR;
+                            for ((o, a), b) in cols.iter_mut().zip(acc).zip(&bias[j0..]) {
+                                *o = T::from_f32(a + b.to_f32());
+                            }
+                            work.add += cols.len() as u64;
+                        }
+                        None => {
+                            for (o, a) in cols.iter_mut().zip(acc) {
+                                *o = T::from_f32(a);
+                            }
+                        }
+                    }
+                    work.fma += (cols.len() * k) as u64;
+                }
+                work
+            };
+            let threads = rayon::current_num_threads();
+            work += if k * n >= GEMV_PARALLEL_MIN && threads > 1 {
+                // Two tasks per thread, in whole panels, so no thread is left with the tail.
+                let cols = n.div_ceil(NR).div_ceil(2 * threads) * NR;
+                dst.par_chunks_mut(cols)
+                    .enumerate()
+                    .map(|(t, d)| gemv(t * cols, d))
+                    .sum::<Work>()
+            } else {
+                gemv(0, dst)
+            };
+        }
+        work
+    })
 }

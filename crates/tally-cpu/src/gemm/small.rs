@@ -44,71 +44,70 @@ pub(super) fn gemm_small<T: FloatElem>(
     if b.rs != 1 && b.cs != 1 {
         return None;
     }
-    let mut row = vec![0f32; k];
-    let mut acc = vec![0f32; n];
-    let mut col = if b.rs == 1 && std::mem::size_of::<T>() != 4 {
-        vec![0f32; k]
-    } else {
-        Vec::new()
-    };
-    let mut work = Work::ZERO;
-    let threads = rayon::current_num_threads();
-    for i in 0..m {
-        for (p, r) in row.iter_mut().enumerate() {
-            *r = a.data[a.offset + i * a.rs + p * a.cs].to_f32();
-        }
-        if b.rs == 1 && as_f32(b.data).is_some() && k * n >= PARALLEL_MIN && threads > 1 {
-            // A large f32 weight read as dot products (a tied lm_head): memory-bound, so
-            // both threads stream it, in column ranges of whole cache lines of outputs.
-            let per = n.div_ceil(2 * threads).next_multiple_of(16);
-            let row = &row;
-            acc.par_chunks_mut(per).enumerate().for_each(|(t, part)| {
-                for (jj, c) in part.iter_mut().enumerate() {
-                    let j = t * per + jj;
-                    let src = &b.data[b.offset + j * b.cs..][..k];
-                    *c = dot(row, as_f32(src).expect("checked f32 above"));
-                }
-            });
-        } else if b.rs == 1 {
-            for (j, c) in acc.iter_mut().enumerate() {
-                let src = &b.data[b.offset + j * b.cs..][..k];
-                *c = match as_f32(src) {
-                    Some(s) => dot(&row, s),
-                    None => {
-                        for (d, s) in col.iter_mut().zip(src) {
-                            *d = s.to_f32();
-                        }
-                        dot(&row, &col)
+    // The row, the accumulators and a converted column live in this thread's scratch.
+    Some(super::scratch::with::<f32, _>(k, |row, scratch| {
+        scratch.clear();
+        scratch.resize(n + k, 0.0);
+        let (acc, col) = scratch.split_at_mut(n);
+        let mut work = Work::ZERO;
+        let threads = rayon::current_num_threads();
+        for i in 0..m {
+            for (p, r) in row.iter_mut().enumerate() {
+                *r = a.data[a.offset + i * a.rs + p * a.cs].to_f32();
+            }
+            if b.rs == 1 && as_f32(b.data).is_some() && k * n >= PARALLEL_MIN && threads > 1 {
+                // A large f32 weight read as dot products (a tied lm_head): memory-bound, so
+                // both threads stream it, in column ranges of whole cache lines of outputs.
+                let per = n.div_ceil(2 * threads).next_multiple_of(16);
+                let row = &*row;
+                acc.par_chunks_mut(per).enumerate().for_each(|(t, part)| {
+                    for (jj, c) in part.iter_mut().enumerate() {
+                        let j = t * per + jj;
+                        let src = &b.data[b.offset + j * b.cs..][..k];
+                        *c = dot(row, as_f32(src).expect("checked f32 above"));
                     }
-                };
-            }
-        } else {
-            acc.iter_mut().for_each(|c| *c = 0.0);
-            for (p, &x) in row.iter().enumerate() {
-                let src = &b.data[b.offset + p * b.rs..][..n];
-                for (c, s) in acc.iter_mut().zip(src) {
-                    *c += x * s.to_f32();
+                });
+            } else if b.rs == 1 {
+                for (j, c) in acc.iter_mut().enumerate() {
+                    let src = &b.data[b.offset + j * b.cs..][..k];
+                    *c = match as_f32(src) {
+                        Some(s) => dot(row, s),
+                        None => {
+                            for (d, s) in col.iter_mut().zip(src) {
+                                *d = s.to_f32();
+                            }
+                            dot(row, col)
+                        }
+                    };
+                }
+            } else {
+                acc.iter_mut().for_each(|c| *c = 0.0);
+                for (p, &x) in row.iter().enumerate() {
+                    let src = &b.data[b.offset + p * b.rs..][..n];
+                    for (c, s) in acc.iter_mut().zip(src) {
+                        *c += x * s.to_f32();
+                    }
                 }
             }
+            let dst = &mut out[i * n..(i + 1) * n];
+            match bias {
+                Some(bias) => {
+                    for ((d, &c), b) in dst.iter_mut().zip(acc.iter()).zip(bias) {
+                        *d = T::from_f32(c + b.to_f32());
+                    }
+                    work.add += n as u64;
+                }
+                None => {
+                    for (d, &c) in dst.iter_mut().zip(acc.iter()) {
+                        *d = T::from_f32(c);
+                    }
+                }
+            }
+            // This row: n outputs of k multiply-adds each (a dot product or k axpy steps).
+            work.fma += (n * k) as u64;
         }
-        let dst = &mut out[i * n..(i + 1) * n];
-        match bias {
-            Some(bias) => {
-                for ((d, &c), b) in dst.iter_mut().zip(&acc).zip(bias) {
-                    *d = T::from_f32(c + b.to_f32());
-                }
-                work.add += n as u64;
-            }
-            None => {
-                for (d, &c) in dst.iter_mut().zip(&acc) {
-                    *d = T::from_f32(c);
-                }
-            }
-        }
-        // This row: n outputs of k multiply-adds each (a dot product or k axpy steps).
-        work.fma += (n * k) as u64;
-    }
-    Some(work)
+        work
+    }))
 }
 
 /// The slice as f32 when `T` is f32 (no conversion needed).
