@@ -269,7 +269,7 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
             offset: b.offset + j0 * b.cs,
             ..b
         };
-        let ej = e.from_column(j0, w);
+        let ej = e.column_block(j0, w);
         // SAFETY: j0 < n, so the pointer stays inside the m·n output; tasks below write
         // columns j0..j0 + w of each row through it, with row stride n.
         let outp = OutPtr(unsafe { out.as_mut_ptr().add(j0) });
@@ -317,7 +317,7 @@ impl<'a, T: FloatElem> Epilogue<'a, T> {
     }
 
     /// The epilogue of columns j0..j0 + w alone (a column block of the product).
-    fn from_column(self, j0: usize, w: usize) -> Epilogue<'a, T> {
+    fn column_block(self, j0: usize, w: usize) -> Epilogue<'a, T> {
         let bias = match self.bias {
             Bias::Columns(b) => Bias::Columns(&b[j0..j0 + w]),
             other => other,
