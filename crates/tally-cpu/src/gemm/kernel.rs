@@ -218,6 +218,7 @@ unsafe fn avx512_nr32<const MR: usize>(kc: usize, a: *const f32, b: *const f32, 
 /// AVX-512F present; `dest` as in [`run`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
+#[inline]
 pub(super) unsafe fn store_nr32<const MR: usize>(
     acc: &[[std::arch::x86_64::__m512; 2]; MR],
     dest: &Dest,
