@@ -15,6 +15,41 @@ fn param<T: FloatElem>(p: Option<(&[T], &Layout)>) -> Option<Vec<f32>> {
     })
 }
 
+/// Lanes of partial sums: a row's reductions run 16 independent chains, so they vectorise
+/// instead of waiting on one add after another.
+const LANES: usize = 16;
+
+/// Σ f(v) over `v`, in [`LANES`] partial sums.
+#[inline(always)]
+fn lane_sum(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|&x| f(x)).sum();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += f(x);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+thread_local! {
+    /// One row widened to f32, reused.
+    static ROW: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with row `i` widened to f32 (in this thread's scratch).
+fn with_row<T: FloatElem, R>(i: &[T], f: impl FnOnce(&[f32]) -> R) -> R {
+    ROW.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut row) => {
+            row.clear();
+            row.extend(i.iter().map(|v| v.to_f32()));
+            f(&row)
+        }
+        Err(_) => f(&i.iter().map(|v| v.to_f32()).collect::<Vec<_>>()),
+    })
+}
+
 /// (x − mean)/√(var + eps) · w + b per row of the last dimension.
 pub(crate) fn layer_norm<T: FloatElem>(
     x: &[T],
@@ -29,25 +64,22 @@ pub(crate) fn layer_norm<T: FloatElem>(
     // Every element is written by its row.
     let mut out = buffers::for_overwrite(src.len(), T::default());
     let work = for_units(&mut out, n, 4 * n, |r, o| {
-        let i = &src[r * n..(r + 1) * n];
         let n64 = n as u64;
-        let mean = i.iter().map(|v| v.to_f32()).sum::<f32>() * (1.0 / n as f32);
-        let var = i
-            .iter()
-            .map(|v| v.to_f32() - mean)
-            .fold(0f32, |acc, c| acc + c * c)
-            * (1.0 / n as f32);
-        let rstd = 1.0 / (var + eps).sqrt();
-        for (j, (o, v)) in o.iter_mut().zip(i).enumerate() {
-            let mut y = (v.to_f32() - mean) * rstd;
-            if let Some(w) = &w {
-                y *= w[j];
+        with_row(&src[r * n..(r + 1) * n], |i| {
+            let mean = lane_sum(i, |v| v) * (1.0 / n as f32);
+            let var = lane_sum(i, |v| (v - mean) * (v - mean)) * (1.0 / n as f32);
+            let rstd = 1.0 / (var + eps).sqrt();
+            for (j, (o, &v)) in o.iter_mut().zip(i).enumerate() {
+                let mut y = (v - mean) * rstd;
+                if let Some(w) = &w {
+                    y *= w[j];
+                }
+                if let Some(b) = &b {
+                    y += b[j];
+                }
+                *o = T::from_f32(y);
             }
-            if let Some(b) = &b {
-                y += b[j];
-            }
-            *o = T::from_f32(y);
-        }
+        });
         // mean: n adds + 1 mul; centre: n adds; var: n fma + 1 mul; +eps: 1 add;
         // rsqrt: 1 special; normalise: n muls; weight: n muls; bias: n adds.
         // (The centring subtraction is done twice in registers but counted once.)
@@ -81,20 +113,18 @@ pub(crate) fn rms_norm<T: FloatElem>(
     // Every element is written by its row.
     let mut out = buffers::for_overwrite(src.len(), T::default());
     let work = for_units(&mut out, n, 3 * n, |r, o| {
-        let i = &src[r * n..(r + 1) * n];
         let n64 = n as u64;
-        let ss = i.iter().fold(0f32, |acc, v| {
-            let v = v.to_f32();
-            acc + v * v
-        });
-        let rstd = 1.0 / (ss * (1.0 / n as f32) + eps).sqrt();
-        for (j, (o, v)) in o.iter_mut().zip(i).enumerate() {
-            let mut y = v.to_f32() * rstd;
-            if let Some(w) = &w {
-                y *= w[j];
+        with_row(&src[r * n..(r + 1) * n], |i| {
+            let ss = lane_sum(i, |v| v * v);
+            let rstd = 1.0 / (ss * (1.0 / n as f32) + eps).sqrt();
+            for (j, (o, &v)) in o.iter_mut().zip(i).enumerate() {
+                let mut y = v * rstd;
+                if let Some(w) = &w {
+                    y *= w[j];
+                }
+                *o = T::from_f32(y);
             }
-            *o = T::from_f32(y);
-        }
+        });
         Work {
             add: 1,
             mul: 1 + n64 + if w.is_some() { n64 } else { 0 },
