@@ -100,19 +100,9 @@ pub(super) fn packed(
     bias: Option<&[bf16]>,
     out: &mut [bf16],
 ) -> Work {
-    assert_eq!(out.len(), m * n, "gemm output buffer");
-    if m == 0 || n == 0 {
-        return Work::ZERO;
-    }
-    if k == 0 {
-        return empty_sum(m, n, Epilogue::columns(bias), out);
-    }
     scratch::with_b(n.div_ceil(NR) * k.div_ceil(2) * NR, |b_packed| {
         pack_b(k, n, b, b_packed);
-        let outp = OutPtr(out.as_mut_ptr());
-        run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
-            block(rows, panels, n, k, a, b_packed, bias, outp)
-        })
+        prepacked(m, n, k, a, b_packed, bias, out)
     })
 }
 

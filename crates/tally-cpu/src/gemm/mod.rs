@@ -617,36 +617,37 @@ mod tests {
         assert_eq!(w, Work::ZERO);
     }
 
-    /// f32 accumulates in the output itself and f16 in an f32 tile: both must add the bias
-    /// once, after every slice of k, at edge tiles too, and count one add per output.
-    #[test]
-    fn bias_joins_once_after_every_slice_in_place_and_through_a_tile() {
-        let (m, n, k) = (19, 45, 2 * KC + 3); // edge rows, edge columns, three k slices
+    /// Runs C = A·B + bias (a column bias when `rows` is false, a row bias otherwise) in
+    /// f32, which accumulates in the output itself, and in f16, which goes through an f32
+    /// tile, against the f64 product; both must add the bias once, after every slice of k,
+    /// at edge tiles too, and count one add per output.
+    fn check_bias_in_f32_and_f16(m: usize, n: usize, k: usize, rows: bool) {
         let a: Vec<f32> = (0..m * k)
             .map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0)
             .collect();
         let b: Vec<f32> = (0..k * n)
             .map(|i| ((i * 5 % 11) as f32 - 5.0) / 8.0)
             .collect();
-        let bias: Vec<f32> = (0..n).map(|j| j as f32 - 20.0).collect();
+        let len = if rows { m } else { n };
+        let bias: Vec<f32> = (0..len).map(|j| 3.0 * j as f32 - 20.0).collect();
         let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
         let b64: Vec<f64> = b.iter().map(|&x| x as f64).collect();
         let want: Vec<f64> = gemm_naive(m, n, k, &a64, &b64)
             .iter()
             .enumerate()
-            .map(|(i, v)| v + bias[i % n] as f64)
+            .map(|(i, v)| v + bias[if rows { i / n } else { i % n }] as f64)
             .collect();
+        fn which<T>(rows: bool, b: &[T]) -> Bias<'_, T> {
+            if rows {
+                Bias::Rows(b)
+            } else {
+                Bias::Columns(b)
+            }
+        }
 
         let mut out = vec![f32::NAN; m * n];
-        let w = gemm(
-            m,
-            n,
-            k,
-            MatRef::rows(&a, 0, k),
-            MatRef::rows(&b, 0, n),
-            Some(&bias),
-            &mut out,
-        );
+        let (ar, br) = (MatRef::rows(&a, 0, k), MatRef::rows(&b, 0, n));
+        let w = gemm_biased(m, n, k, ar, br, which(rows, &bias), None, &mut out);
         assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
         for (g, w) in out.iter().zip(&want) {
             assert!(
@@ -662,15 +663,8 @@ mod tests {
         };
         let (a16, b16, bias16) = (h(&a), h(&b), h(&bias));
         let mut out16 = vec![half::f16::NAN; m * n];
-        let w = gemm(
-            m,
-            n,
-            k,
-            MatRef::rows(&a16, 0, k),
-            MatRef::rows(&b16, 0, n),
-            Some(&bias16),
-            &mut out16,
-        );
+        let (ar, br) = (MatRef::rows(&a16, 0, k), MatRef::rows(&b16, 0, n));
+        let w = gemm_biased(m, n, k, ar, br, which(rows, &bias16), None, &mut out16);
         assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
         for (g, w) in out16.iter().zip(&want) {
             // Operands are exact in f16 (eighths); only the final rounding differs.
@@ -681,51 +675,15 @@ mod tests {
         }
     }
 
-    /// A row bias (a convolution's per-channel bias) joins once per output, in place for
-    /// f32 and through the tile for f16, at edge tiles and after several k slices.
+    #[test]
+    fn bias_joins_once_after_every_slice_in_place_and_through_a_tile() {
+        check_bias_in_f32_and_f16(19, 45, 2 * KC + 3, false); // edge rows and columns, 3 slices
+    }
+
+    /// A row bias (a convolution's per-channel bias) joins once per output the same way.
     #[test]
     fn row_bias_joins_each_row_once() {
-        let (m, n, k) = (21, 37, KC + 5);
-        let a: Vec<f32> = (0..m * k)
-            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0)
-            .collect();
-        let b: Vec<f32> = (0..k * n)
-            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 8.0)
-            .collect();
-        let rb: Vec<f32> = (0..m).map(|i| 3.0 * i as f32 - 30.0).collect();
-        let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
-        let b64: Vec<f64> = b.iter().map(|&x| x as f64).collect();
-        let want: Vec<f64> = gemm_naive(m, n, k, &a64, &b64)
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v + rb[i / n] as f64)
-            .collect();
-        let mut out = vec![f32::NAN; m * n];
-        let (ar, br) = (MatRef::rows(&a, 0, k), MatRef::rows(&b, 0, n));
-        let w = gemm_biased(m, n, k, ar, br, Bias::Rows(&rb), None, &mut out);
-        assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
-        for (g, w) in out.iter().zip(&want) {
-            assert!(
-                (*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()),
-                "f32 {g} vs {w}"
-            );
-        }
-        let h = |v: &[f32]| {
-            v.iter()
-                .map(|&x| half::f16::from_f32(x))
-                .collect::<Vec<_>>()
-        };
-        let (a16, b16, rb16) = (h(&a), h(&b), h(&rb));
-        let mut out16 = vec![half::f16::NAN; m * n];
-        let (ar, br) = (MatRef::rows(&a16, 0, k), MatRef::rows(&b16, 0, n));
-        let w = gemm_biased(m, n, k, ar, br, Bias::Rows(&rb16), None, &mut out16);
-        assert_eq!((w.fma, w.add), ((m * n * k) as u64, (m * n) as u64));
-        for (g, w) in out16.iter().zip(&want) {
-            assert!(
-                (g.to_f64() - w).abs() <= 1e-3 * (1.0 + w.abs()),
-                "f16 {g} vs {w}"
-            );
-        }
+        check_bias_in_f32_and_f16(21, 37, KC + 5, true);
         // k = 0: the outputs are the row bias itself.
         let none: [f32; 0] = [];
         let mut out = vec![f32::NAN; 2 * 3];
