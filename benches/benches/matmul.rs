@@ -9,21 +9,11 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tally::{Device, Tensor};
 
-fn operands(n: usize) -> (Vec<f32>, Vec<f32>) {
-    let a = (0..n * n)
-        .map(|i| ((i * 31 % 97) as f32 - 48.0) / 97.0)
-        .collect();
-    let b = (0..n * n)
-        .map(|i| ((i * 17 % 89) as f32 - 44.0) / 89.0)
-        .collect();
-    (a, b)
-}
-
 fn matmul(c: &mut Criterion) {
     let mut g = c.benchmark_group("matmul_f32");
     g.sample_size(10);
     for &n in &[128usize, 256, 512, 1024] {
-        let (a, b) = operands(n);
+        let (a, b) = tally_benches::square_operands(n);
         let fpo = 2 * n * n * n;
         g.throughput(Throughput::Elements(fpo as u64));
         let (ta, tb) = (
@@ -62,7 +52,7 @@ fn summary() {
     let before = peak();
     let mut rows = Vec::new();
     for n in SUMMARY_SIZES {
-        let (a, b) = operands(n);
+        let (a, b) = tally_benches::square_operands(n);
         let (ta, tb) = (
             Tensor::from_slice(&a, [n, n], Device::Cpu).expect("tally a"),
             Tensor::from_slice(&b, [n, n], Device::Cpu).expect("tally b"),

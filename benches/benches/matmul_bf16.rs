@@ -11,18 +11,6 @@ use tally::{DType, Device, Tensor};
 
 const SIZES: [usize; 3] = [256, 512, 1024];
 
-/// A (n, n) and B (n, n) with values in [-0.5, 0.5], exact in bf16 steps of 1/97 or 1/89
-/// rounded once.
-fn operands(n: usize) -> (Vec<f32>, Vec<f32>) {
-    let a = (0..n * n)
-        .map(|i| ((i * 31 % 97) as f32 - 48.0) / 97.0)
-        .collect();
-    let b = (0..n * n)
-        .map(|i| ((i * 17 % 89) as f32 - 44.0) / 89.0)
-        .collect();
-    (a, b)
-}
-
 /// The three products timed at one size: Tally f32, Tally bf16, candle bf16.
 struct Case {
     f32: (Tensor, Tensor),
@@ -32,7 +20,7 @@ struct Case {
 
 impl Case {
     fn new(n: usize) -> Case {
-        let (a, b) = operands(n);
+        let (a, b) = tally_benches::square_operands(n);
         let t = |v: &[f32]| Tensor::from_slice(v, [n, n], Device::Cpu).expect("tally operand");
         let c = |v: &[f32]| {
             candle_core::Tensor::from_slice(v, (n, n), &candle_core::Device::Cpu)

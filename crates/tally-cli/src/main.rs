@@ -69,25 +69,10 @@ fn default_sigpipe() {
     }
 }
 
-/// Asks glibc's allocator to serve blocks up to 32 MiB (its maximum) from its heap and to
-/// keep freed heap memory instead of returning it to the kernel. The buffer pool frees
-/// idle activation buffers to stay within 1.2× the live ones; with glibc's defaults each
-/// such block was unmapped and the next one of its size faulted in fresh pages (12k page
-/// faults, ~48 MB, per MiniLM 8×128 pass). What the process counts as allocated is
-/// unchanged; only where the freed bytes wait differs.
-fn keep_freed_pages() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator tuning parameters; it is called once, before
-    // any thread is spawned, with valid parameter numbers and values.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-    }
-}
-
 fn main() -> ExitCode {
     default_sigpipe();
-    keep_freed_pages();
+    // Freed activation buffers wait in the heap, not the kernel (see the function).
+    tally::cpu::buffers::keep_freed_heap_pages();
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         if let Err(e) = tally::set_num_threads(n) {

@@ -7,6 +7,26 @@ use crate::dispatch::run;
 use crate::{Storage, Tensor};
 
 impl Tensor {
+    /// A product's bias: `self`'s kind (device, dtype) and shape (n), or a typed error.
+    pub(crate) fn check_bias(
+        &self,
+        op: &'static str,
+        bias: Option<&Tensor>,
+        n: usize,
+    ) -> Result<()> {
+        if let Some(bias) = bias {
+            self.same_kind(op, bias)?;
+            if bias.dims() != [n] {
+                return Err(Error::shape(
+                    op,
+                    bias.shape(),
+                    format!("bias must be ({n})"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// (…, m, k) · (…, k, n) → (…, m, n); batch dimensions broadcast. Transposed
     /// operands (from [`Tensor::t`]) are read in place, not copied.
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
@@ -34,16 +54,7 @@ impl Tensor {
                 rhs: rhs.shape().clone(),
             });
         }
-        if let Some(bias) = bias {
-            self.same_kind(OP, bias)?;
-            if bias.dims() != [n] {
-                return Err(Error::shape(
-                    OP,
-                    bias.shape(),
-                    format!("bias must be ({n})"),
-                ));
-            }
-        }
+        self.check_bias(OP, bias, n)?;
         let batch_a = Shape::new(&self.dims()[..self.rank() - 2]);
         let batch_b = Shape::new(&rhs.dims()[..rhs.rank() - 2]);
         let batch = Shape::broadcast(OP, &batch_a, &batch_b)?;

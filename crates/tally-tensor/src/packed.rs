@@ -91,16 +91,7 @@ impl Tensor {
                 rhs: Shape::new(w.dims()),
             });
         }
-        if let Some(bias) = bias {
-            self.same_kind(OP, bias)?;
-            if bias.dims() != [n] {
-                return Err(Error::shape(
-                    OP,
-                    bias.shape(),
-                    format!("bias must be ({n})"),
-                ));
-            }
-        }
+        self.check_bias(OP, bias, n)?;
         let m = self.elem_count() / k.max(1);
         let x = if self.rank() == 2 {
             self.clone()

@@ -21,6 +21,7 @@ pub use tally_core as core;
 pub use tally_core::{
     measure, scope, try_measure, DType, Device, Error, Ledger, Region, Result, Shape, Work,
 };
+pub use tally_cpu as cpu;
 pub use tally_hw as hw;
 pub use tally_models as models;
 pub use tally_nn as nn;

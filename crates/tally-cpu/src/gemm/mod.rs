@@ -218,11 +218,36 @@ fn gemm_f32_kernels<T: FloatElem>(
     out: &mut [T],
     small: bool,
 ) -> Work {
-    let e = Epilogue { bias, clamp };
-    match detect() {
-        Isa::Avx512 => gemm_with::<T, 8, 32>(Isa::Avx512, m, n, k, a, b, e, out, small),
-        Isa::Avx2 => gemm_with::<T, 6, 16>(Isa::Avx2, m, n, k, a, b, e, out, small),
-        Isa::Portable => gemm_with::<T, 4, 8>(Isa::Portable, m, n, k, a, b, e, out, small),
+    gemm_on(
+        detect(),
+        m,
+        n,
+        k,
+        a,
+        b,
+        Epilogue { bias, clamp },
+        out,
+        small,
+    )
+}
+
+/// [`gemm_with`] at the tile shape of `isa`'s micro-kernel (`isa` from [`Isa::available`]).
+#[allow(clippy::too_many_arguments)]
+fn gemm_on<T: FloatElem>(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    e: Epilogue<'_, T>,
+    out: &mut [T],
+    small: bool,
+) -> Work {
+    match isa {
+        Isa::Avx512 => gemm_with::<T, 8, 32>(isa, m, n, k, a, b, e, out, small),
+        Isa::Avx2 => gemm_with::<T, 6, 16>(isa, m, n, k, a, b, e, out, small),
+        Isa::Portable => gemm_with::<T, 4, 8>(isa, m, n, k, a, b, e, out, small),
     }
 }
 
@@ -554,41 +579,17 @@ mod tests {
             rs: n,
             cs: 1,
         };
-        let work = match isa {
-            Isa::Avx512 => gemm_with::<f32, 8, 32>(
-                isa,
-                m,
-                n,
-                k,
-                ar,
-                br,
-                Epilogue::columns(None),
-                &mut out,
-                true,
-            ),
-            Isa::Avx2 => gemm_with::<f32, 6, 16>(
-                isa,
-                m,
-                n,
-                k,
-                ar,
-                br,
-                Epilogue::columns(None),
-                &mut out,
-                true,
-            ),
-            Isa::Portable => gemm_with::<f32, 4, 8>(
-                isa,
-                m,
-                n,
-                k,
-                ar,
-                br,
-                Epilogue::columns(None),
-                &mut out,
-                true,
-            ),
-        };
+        let work = gemm_on(
+            isa,
+            m,
+            n,
+            k,
+            ar,
+            br,
+            Epilogue::columns(None),
+            &mut out,
+            true,
+        );
         assert_eq!(work.fma, (m * n * k) as u64);
         assert_eq!(work.add, 0, "no bias, no adds");
         let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
