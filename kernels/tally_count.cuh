@@ -46,6 +46,19 @@ __device__ __forceinline__ TallyWork tally_elems(unsigned long long elems, unsig
     return w;
 }
 
+// How many of `total` elements this thread owns when the grid shares them out grid-stride
+// (element i to global thread i mod gridDim.x·blockDim.x). For operands that many threads
+// read, such as a convolution's input: each distinct element is counted exactly once.
+__device__ __forceinline__ unsigned long long tally_grid_share(unsigned long long total) {
+    const unsigned long long threads = (unsigned long long)gridDim.x * gridDim.y * gridDim.z *
+                                       blockDim.x;
+    const unsigned long long block =
+        blockIdx.x + (unsigned long long)gridDim.x * (blockIdx.y + (unsigned long long)gridDim.y *
+                                                                       blockIdx.z);
+    const unsigned long long me = block * blockDim.x + threadIdx.x;
+    return me < total ? (total - me + threads - 1) / threads : 0;
+}
+
 __device__ __forceinline__ unsigned long long tally_warp_sum(unsigned long long v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);

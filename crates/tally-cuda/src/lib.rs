@@ -20,6 +20,13 @@ pub const KERNELS: &[(&str, &str)] = &[
         include_str!("../../../kernels/embedding.cu"),
     ),
     ("copy.cu", include_str!("../../../kernels/copy.cu")),
+    ("reduce.cu", include_str!("../../../kernels/reduce.cu")),
+    ("conv.cu", include_str!("../../../kernels/conv.cu")),
+    ("pool.cu", include_str!("../../../kernels/pool.cu")),
+    (
+        "attention.cu",
+        include_str!("../../../kernels/attention.cu"),
+    ),
 ];
 
 /// The shared headers kernels include as `#include "name.cuh"`: (file name, source).

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use tally_core::{BinaryOp, UnaryOp};
+use tally_core::{BinaryOp, ReduceOp, UnaryOp};
 use tally_cuda::{compile_ptx, nvrtc_available, Arch, CompileError, HEADERS, KERNELS};
 
 const DTYPES: [&str; 3] = ["f32", "bf16", "f16"];
@@ -65,8 +65,18 @@ fn expected_entries(file: &str) -> Vec<String> {
         "norm.cu" => per_dtype(&names(&["layer_norm", "rms_norm"])),
         "rope.cu" => per_dtype(&names(&["rope_interleaved", "rope_half"])),
         "embedding.cu" => per_dtype(&names(&["embedding"])),
+        "reduce.cu" => {
+            let stems: Vec<String> = ReduceOp::ALL
+                .iter()
+                .flat_map(|o| [format!("{}_rows", o.name()), format!("{}_cols", o.name())])
+                .collect();
+            per_dtype(&stems)
+        }
+        "conv.cu" => per_dtype(&names(&["conv2d"])),
+        "pool.cu" => per_dtype(&names(&["max_pool2d", "avg_pool2d"])),
+        "attention.cu" => per_dtype(&names(&["attention"])),
         "copy.cu" => {
-            let mut v = per_dtype(&names(&["copy_strided"]));
+            let mut v = per_dtype(&names(&["copy_strided", "copy_into"]));
             for (s, d) in [
                 ("f32", "bf16"),
                 ("bf16", "f32"),
