@@ -76,6 +76,16 @@ pub enum Error {
         /// Why it cannot be used.
         reason: String,
     },
+    /// A GPU driver, compiler or library call failed while running an op.
+    #[error("{device}: {op}: {message}")]
+    Gpu {
+        /// The device the op ran on.
+        device: Device,
+        /// The op, or the step (`alloc`, `copy to host`, a kernel's name).
+        op: String,
+        /// What the driver, NVRTC or cuBLAS said.
+        message: String,
+    },
     /// An argument outside the op's domain (an index out of range, a zero stride, ...).
     #[error("{op}: {reason}")]
     InvalidArgument {

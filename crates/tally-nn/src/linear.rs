@@ -31,7 +31,9 @@ impl Linear {
         Linear::checked(&weight, bias.as_ref())?;
         let weight_t = weight.t()?;
         let weight = match weight.dtype() {
-            d if tally_tensor::packs(d) => Weight::Packed(weight_t.pack_for_matmul()?),
+            d if weight_t.device() == tally_core::Device::Cpu && tally_tensor::packs(d) => {
+                Weight::Packed(weight_t.pack_for_matmul()?)
+            }
             // Made at load, outside any measured region: the copy is not a forward step.
             _ => Weight::Plain(weight_t.contiguous()?),
         };

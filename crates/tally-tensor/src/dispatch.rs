@@ -96,9 +96,69 @@ pub(crate) fn run_in_place(
     Ok(())
 }
 
-/// The CPU storage and layout of an optional operand (bias, weight, mask).
-pub(crate) fn cpu_view(t: Option<&Tensor>) -> Option<(&tally_cpu::CpuStorage, &Layout)> {
-    t.map(|t| match t.storage() {
-        Storage::Cpu(s) => (s, t.layout()),
-    })
+/// A backend's storage type, as a [`Storage`] variant holds it.
+pub(crate) trait Backend: tally_core::backend::BackendStorage {
+    /// `t`'s storage when this backend holds it; a device mismatch naming `op` otherwise
+    /// (the ops check devices first, so this is a second line of defence).
+    fn of<'a>(op: &'static str, t: &'a Tensor) -> Result<&'a Self>;
 }
+
+fn mismatch(op: &'static str, t: &Tensor, want: tally_core::Device) -> tally_core::Error {
+    tally_core::Error::DeviceMismatch {
+        op,
+        lhs: want,
+        rhs: t.device(),
+    }
+}
+
+impl Backend for tally_cpu::CpuStorage {
+    fn of<'a>(op: &'static str, t: &'a Tensor) -> Result<&'a Self> {
+        match t.storage() {
+            Storage::Cpu(s) => Ok(s),
+            _ => Err(mismatch(op, t, tally_core::Device::Cpu)),
+        }
+    }
+}
+
+impl Backend for tally_cuda::CudaStorage {
+    fn of<'a>(op: &'static str, t: &'a Tensor) -> Result<&'a Self> {
+        match t.storage() {
+            Storage::Cuda(s) => Ok(s),
+            _ => Err(mismatch(op, t, tally_core::Device::Cuda(0))),
+        }
+    }
+}
+
+/// Operand `t` as backend `B`'s storage and its layout.
+pub(crate) fn view<'a, B: Backend>(op: &'static str, t: &'a Tensor) -> Result<(&'a B, &'a Layout)> {
+    Ok((B::of(op, t)?, t.layout()))
+}
+
+/// An optional operand (bias, weight, mask) as backend `B`'s storage and its layout.
+pub(crate) fn opt_view<'a, B: Backend>(
+    op: &'static str,
+    t: Option<&'a Tensor>,
+) -> Result<Option<(&'a B, &'a Layout)>> {
+    t.map(|t| view::<B>(op, t)).transpose()
+}
+
+/// Runs `$body` with `$s` bound to `$t`'s storage and `$B` to that backend's storage type
+/// (for the other operands: [`view`], [`opt_view`]), wrapping the `Counted` output back
+/// into a [`Storage`].
+macro_rules! on_backend {
+    ($t:expr, |$s:ident: $B:ident| $body:expr) => {
+        match $t.storage() {
+            $crate::Storage::Cpu($s) => {
+                #[allow(dead_code)]
+                type $B = tally_cpu::CpuStorage;
+                Ok($body?.map($crate::Storage::Cpu))
+            }
+            $crate::Storage::Cuda($s) => {
+                #[allow(dead_code)]
+                type $B = tally_cuda::CudaStorage;
+                Ok($body?.map($crate::Storage::Cuda))
+            }
+        }
+    };
+}
+pub(crate) use on_backend;

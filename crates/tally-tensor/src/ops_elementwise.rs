@@ -3,8 +3,8 @@
 use tally_core::backend::BackendStorage;
 use tally_core::{cost, BinaryOp, Result, Shape, UnaryOp};
 
-use crate::dispatch::run;
-use crate::{Storage, Tensor};
+use crate::dispatch::{on_backend, run, Backend};
+use crate::Tensor;
 
 impl Tensor {
     /// Elementwise `op(x)`, for float tensors.
@@ -12,15 +12,9 @@ impl Tensor {
         self.float(op.name())?;
         let n = self.elem_count();
         let analytic = cost::unary(op, n, self.layout().distinct_elems(), self.dtype());
-        run(
-            op.id(),
-            &[self],
-            self.shape().clone(),
-            analytic,
-            || match self.storage() {
-                Storage::Cpu(s) => Ok(s.unary(self.layout(), op)?.map(Storage::Cpu)),
-            },
-        )
+        run(op.id(), &[self], self.shape().clone(), analytic, || {
+            on_backend!(self, |s: B| s.unary(self.layout(), op))
+        })
     }
 
     /// max(x, 0).
@@ -93,9 +87,7 @@ impl Tensor {
             &[self],
             self.shape().clone(),
             analytic,
-            || match self.storage() {
-                Storage::Cpu(s) => Ok(s.affine(self.layout(), mul, add)?.map(Storage::Cpu)),
-            },
+            || on_backend!(self, |s: B| s.affine(self.layout(), mul, add)),
         )
     }
 
@@ -114,11 +106,7 @@ impl Tensor {
             self.dtype(),
         );
         run(op.id(), &[self, rhs], shape, analytic, || {
-            match (self.storage(), rhs.storage()) {
-                (Storage::Cpu(x), Storage::Cpu(y)) => {
-                    Ok(x.binary(&a, y, &b, op)?.map(Storage::Cpu))
-                }
-            }
+            on_backend!(self, |x: B| x.binary(&a, B::of(op.name(), rhs)?, &b, op))
         })
     }
 

@@ -3,8 +3,8 @@
 use tally_core::backend::BackendStorage;
 use tally_core::{cost, Error, OpId, Result, Shape};
 
-use crate::dispatch::run;
-use crate::{Storage, Tensor};
+use crate::dispatch::{on_backend, opt_view, run, Backend};
+use crate::Tensor;
 
 impl Tensor {
     /// A product's bias: `self`'s kind (device, dtype) and shape (n), or a typed error.
@@ -83,11 +83,13 @@ impl Tensor {
             &inputs,
             Shape::new(out_dims),
             analytic,
-            || match (self.storage(), rhs.storage()) {
-                (Storage::Cpu(x), Storage::Cpu(y)) => {
-                    let bias = crate::dispatch::cpu_view(bias);
-                    Ok(x.matmul(&a, y, &b, bias)?.map(Storage::Cpu))
-                }
+            || {
+                on_backend!(self, |x: B| x.matmul(
+                    &a,
+                    B::of("matmul", rhs)?,
+                    &b,
+                    opt_view::<B>("matmul", bias)?
+                ))
             },
         )
     }

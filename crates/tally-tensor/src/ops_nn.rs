@@ -7,8 +7,8 @@ use tally_core::backend::{
 use tally_core::cost::{self, AttentionGeometry, Conv2dGeometry};
 use tally_core::{DType, Error, OpId, Result, Shape};
 
-use crate::dispatch::{cpu_view, run};
-use crate::{Storage, Tensor};
+use crate::dispatch::{on_backend, opt_view, run, view};
+use crate::Tensor;
 
 impl Tensor {
     /// Softmax over the last dimension.
@@ -22,9 +22,7 @@ impl Tensor {
             &[self],
             self.shape().clone(),
             analytic,
-            || match self.storage() {
-                Storage::Cpu(s) => Ok(s.softmax_last(self.layout())?.map(Storage::Cpu)),
-            },
+            || on_backend!(self, |s: B| s.softmax_last(self.layout())),
         )
     }
 
@@ -67,10 +65,13 @@ impl Tensor {
             &inputs,
             self.shape().clone(),
             analytic,
-            || match self.storage() {
-                Storage::Cpu(s) => Ok(s
-                    .layer_norm(self.layout(), cpu_view(weight), cpu_view(bias), eps)?
-                    .map(Storage::Cpu)),
+            || {
+                on_backend!(self, |s: B| s.layer_norm(
+                    self.layout(),
+                    opt_view::<B>("layer_norm", weight)?,
+                    opt_view::<B>("layer_norm", bias)?,
+                    eps
+                ))
             },
         )
     }
@@ -91,10 +92,12 @@ impl Tensor {
             &inputs,
             self.shape().clone(),
             analytic,
-            || match self.storage() {
-                Storage::Cpu(s) => Ok(s
-                    .rms_norm(self.layout(), cpu_view(weight), eps)?
-                    .map(Storage::Cpu)),
+            || {
+                on_backend!(self, |s: B| s.rms_norm(
+                    self.layout(),
+                    opt_view::<B>("rms_norm", weight)?,
+                    eps
+                ))
             },
         )
     }
@@ -125,10 +128,9 @@ impl Tensor {
             &[self, ids],
             Shape::new(out),
             analytic,
-            || match (self.storage(), ids.storage()) {
-                (Storage::Cpu(t), Storage::Cpu(i)) => Ok(t
-                    .embedding(self.layout(), (i, ids.layout()))?
-                    .map(Storage::Cpu)),
+            || {
+                on_backend!(self, |t: B| t
+                    .embedding(self.layout(), view::<B>("embedding", ids)?))
             },
         )
     }
@@ -164,10 +166,13 @@ impl Tensor {
             &[self, cos, sin],
             self.shape().clone(),
             analytic,
-            || match (self.storage(), cos.storage(), sin.storage()) {
-                (Storage::Cpu(x), Storage::Cpu(c), Storage::Cpu(sn)) => Ok(x
-                    .rope(self.layout(), (c, cos.layout()), (sn, sin.layout()), style)?
-                    .map(Storage::Cpu)),
+            || {
+                on_backend!(self, |x: B| x.rope(
+                    self.layout(),
+                    view::<B>("rope", cos)?,
+                    view::<B>("rope", sin)?,
+                    style
+                ))
             },
         )
     }
@@ -260,11 +265,12 @@ impl Tensor {
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         run(OpId::Conv2d, &inputs, out, analytic, || {
-            match (self.storage(), weight.storage()) {
-                (Storage::Cpu(x), Storage::Cpu(wt)) => Ok(x
-                    .conv2d(self.layout(), (wt, weight.layout()), cpu_view(bias), p)?
-                    .map(Storage::Cpu)),
-            }
+            on_backend!(self, |x: B| x.conv2d(
+                self.layout(),
+                view::<B>("conv2d", weight)?,
+                opt_view::<B>("conv2d", bias)?,
+                p
+            ))
         })
     }
 
@@ -310,8 +316,8 @@ impl Tensor {
         let analytic =
             cost::pool2d(&g, p.kind == PoolKind::Avg, self.dtype()).with_read(self.reads());
         let out = Shape::from([n, c, g.h_out(), g.w_out()]);
-        run(op, &[self], out, analytic, || match self.storage() {
-            Storage::Cpu(s) => Ok(s.pool2d(self.layout(), p)?.map(Storage::Cpu)),
+        run(op, &[self], out, analytic, || {
+            on_backend!(self, |s: B| s.pool2d(self.layout(), p))
         })
     }
 
@@ -383,16 +389,14 @@ impl Tensor {
             &inputs,
             self.shape().clone(),
             analytic,
-            || match (self.storage(), k.storage(), v.storage()) {
-                (Storage::Cpu(qs), Storage::Cpu(ks), Storage::Cpu(vs)) => Ok(qs
-                    .attention(
-                        self.layout(),
-                        (ks, k.layout()),
-                        (vs, v.layout()),
-                        cpu_view(mask),
-                        p,
-                    )?
-                    .map(Storage::Cpu)),
+            || {
+                on_backend!(self, |qs: B| qs.attention(
+                    self.layout(),
+                    view::<B>("attention", k)?,
+                    view::<B>("attention", v)?,
+                    opt_view::<B>("attention", mask)?,
+                    p
+                ))
             },
         )
     }

@@ -1,10 +1,9 @@
 //! Copies, concatenation, dtype casts and reductions.
 
-use tally_core::backend::BackendStorage;
+use tally_core::backend::{BackendStorage, View};
 use tally_core::{cost, DType, Error, OpId, ReduceOp, Result, Shape};
-use tally_cpu::CpuStorage;
 
-use crate::dispatch::{run, run_in_place};
+use crate::dispatch::{on_backend, run, run_in_place, view, Backend};
 use crate::{Storage, Tensor};
 
 impl Tensor {
@@ -22,15 +21,9 @@ impl Tensor {
             (self.layout().distinct_elems() * self.dtype().size_in_bytes()) as u64,
             (self.elem_count() * self.dtype().size_in_bytes()) as u64,
         );
-        run(
-            OpId::Copy,
-            &[self],
-            self.shape().clone(),
-            analytic,
-            || match self.storage() {
-                Storage::Cpu(s) => Ok(s.copy_contiguous(self.layout())?.map(Storage::Cpu)),
-            },
-        )
+        run(OpId::Copy, &[self], self.shape().clone(), analytic, || {
+            on_backend!(self, |s: B| s.copy_contiguous(self.layout()))
+        })
     }
 
     /// Tensors joined along `dim`; all other dimensions must agree.
@@ -67,13 +60,10 @@ impl Tensor {
         let analytic = cost::copy(shape.elem_count(), first.dtype())
             .with_bytes((read * size) as u64, (shape.elem_count() * size) as u64);
         run(OpId::Concat, parts, shape, analytic, || {
-            let views: Vec<(&CpuStorage, &tally_core::Layout)> = parts
-                .iter()
-                .map(|p| match p.storage() {
-                    Storage::Cpu(s) => (s, p.layout()),
-                })
-                .collect();
-            Ok(CpuStorage::concat(&views, dim)?.map(Storage::Cpu))
+            fn views<'a, B: Backend>(parts: &[&'a Tensor]) -> Result<Vec<View<'a, B>>> {
+                parts.iter().map(|p| view::<B>("concat", p)).collect()
+            }
+            on_backend!(first, |_s: B| B::concat(&views::<B>(parts)?, dim))
         })
     }
 
@@ -134,6 +124,14 @@ impl Tensor {
                 (Storage::Cpu(d), Storage::Cpu(s)) => {
                     d.write_slice(&layout, dim, start, (s, src.layout()))
                 }
+                (Storage::Cuda(d), Storage::Cuda(s)) => {
+                    d.write_slice(&layout, dim, start, (s, src.layout()))
+                }
+                (d, s) => Err(Error::DeviceMismatch {
+                    op: OP,
+                    lhs: d.device(),
+                    rhs: s.device(),
+                }),
             },
         )
     }
@@ -148,15 +146,9 @@ impl Tensor {
             (self.layout().distinct_elems() * self.dtype().size_in_bytes()) as u64,
             (n * dtype.size_in_bytes()) as u64,
         );
-        run(
-            OpId::Cast,
-            &[self],
-            self.shape().clone(),
-            analytic,
-            || match self.storage() {
-                Storage::Cpu(s) => Ok(s.cast(self.layout(), dtype)?.map(Storage::Cpu)),
-            },
-        )
+        run(OpId::Cast, &[self], self.shape().clone(), analytic, || {
+            on_backend!(self, |s: B| s.cast(self.layout(), dtype))
+        })
     }
 
     /// A reduction over `dim`; the dimension is kept with size 1 when `keepdim`.
@@ -176,15 +168,9 @@ impl Tensor {
             (self.layout().distinct_elems() * self.dtype().size_in_bytes()) as u64,
             cost::reduce(op, outer * inner, n, self.dtype()).bytes_written,
         );
-        let out = run(
-            op.id(),
-            &[self],
-            Shape::new(dims),
-            analytic,
-            || match self.storage() {
-                Storage::Cpu(s) => Ok(s.reduce(self.layout(), dim, op)?.map(Storage::Cpu)),
-            },
-        )?;
+        let out = run(op.id(), &[self], Shape::new(dims), analytic, || {
+            on_backend!(self, |s: B| s.reduce(self.layout(), dim, op))
+        })?;
         if keepdim {
             Ok(out)
         } else {

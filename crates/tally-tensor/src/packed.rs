@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tally_core::{cost, DType, Device, Error, OpId, Result, Shape};
 use tally_cpu::gemm::PackedB;
 
-use crate::dispatch::run_shaped;
+use crate::dispatch::{opt_view, run_shaped, Backend};
 use crate::{Storage, Tensor};
 
 /// A (k, n) weight on the CPU, packed in the GEMM's panel order (f32 panels, or bf16 pairs
@@ -69,6 +69,13 @@ impl Tensor {
                 packed: Arc::new(s.pack_for_matmul(self.layout())?),
                 dtype: self.dtype(),
             }),
+            Storage::Cuda(_) => Err(Error::InvalidArgument {
+                op: OP,
+                reason: format!(
+                    "the weight is on {}: packing is for CPU products (cuBLAS reads it as it is)",
+                    self.device()
+                ),
+            }),
         }
     }
 
@@ -124,12 +131,11 @@ impl Tensor {
             shapes,
             Shape::new([m, n]),
             analytic,
-            || match x.storage() {
-                Storage::Cpu(s) => {
-                    let bias = crate::dispatch::cpu_view(bias);
-                    Ok(s.matmul_prepacked(x.layout(), &w.packed, bias)?
-                        .map(Storage::Cpu))
-                }
+            || {
+                let s = <tally_cpu::CpuStorage as Backend>::of(OP, &x)?;
+                let bias = opt_view::<tally_cpu::CpuStorage>(OP, bias)?;
+                Ok(s.matmul_prepacked(x.layout(), &w.packed, bias)?
+                    .map(Storage::Cpu))
             },
         )?;
         y.reshape(Shape::new(out_dims))

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use tally_core::{DType, Device};
 use tally_cpu::CpuStorage;
+use tally_cuda::CudaStorage;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 static PEAK: AtomicIsize = AtomicIsize::new(0);
@@ -40,6 +41,8 @@ pub(crate) fn track(s: &Storage) {
 pub enum Storage {
     /// Host memory.
     Cpu(CpuStorage),
+    /// GPU memory (its device freed it in stream order when dropped).
+    Cuda(CudaStorage),
 }
 
 impl Drop for Storage {
@@ -49,6 +52,7 @@ impl Drop for Storage {
             Storage::Cpu(s) => {
                 tally_cpu::buffers::recycle(std::mem::replace(s, CpuStorage::F32(Vec::new())))
             }
+            Storage::Cuda(_) => {}
         }
     }
 }
@@ -58,6 +62,7 @@ impl Storage {
     pub fn dtype(&self) -> DType {
         match self {
             Storage::Cpu(s) => s.dtype(),
+            Storage::Cuda(s) => s.dtype(),
         }
     }
 
@@ -65,6 +70,7 @@ impl Storage {
     pub fn device(&self) -> Device {
         match self {
             Storage::Cpu(_) => Device::Cpu,
+            Storage::Cuda(s) => s.device(),
         }
     }
 
@@ -72,6 +78,7 @@ impl Storage {
     pub fn len(&self) -> usize {
         match self {
             Storage::Cpu(s) => s.len(),
+            Storage::Cuda(s) => s.len(),
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use tally_core::backend::BackendStorage;
 use tally_core::{DType, Device, Error, Layout, Result, Shape, WithDType};
 use tally_cpu::{CpuElem, CpuStorage};
 
@@ -26,13 +27,16 @@ impl std::fmt::Debug for Tensor {
     }
 }
 
-fn check_device(device: Device) -> Result<()> {
+/// A host buffer placed on `device`: kept, or copied to the GPU (opening it on first use).
+fn place(host: CpuStorage, device: Device) -> Result<Storage> {
     match device {
-        Device::Cpu => Ok(()),
-        Device::Cuda(_) => Err(Error::DeviceUnavailable {
-            device,
-            reason: "this build of Tally has no CUDA backend".into(),
-        }),
+        Device::Cpu => Ok(Storage::Cpu(host)),
+        Device::Cuda(n) => {
+            let dev = tally_cuda::CudaDevice::get(n)?;
+            Ok(Storage::Cuda(tally_cuda::CudaStorage::from_host(
+                &dev, &host,
+            )?))
+        }
     }
 }
 
@@ -60,7 +64,6 @@ impl Tensor {
         shape: impl Into<Shape>,
         device: Device,
     ) -> Result<Tensor> {
-        check_device(device)?;
         let shape = shape.into();
         if data.len() != shape.elem_count() {
             return Err(Error::shape(
@@ -74,7 +77,7 @@ impl Tensor {
             ));
         }
         Ok(Tensor::from_storage(
-            Storage::Cpu(CpuStorage::from_vec(data)),
+            place(CpuStorage::from_vec(data), device)?,
             Layout::contiguous(shape),
         ))
     }
@@ -106,12 +109,16 @@ impl Tensor {
 
     /// A zero-filled tensor.
     pub fn zeros(shape: impl Into<Shape>, dtype: DType, device: Device) -> Result<Tensor> {
-        check_device(device)?;
         let shape = shape.into();
-        Ok(Tensor::from_storage(
-            Storage::Cpu(CpuStorage::zeros(dtype, shape.elem_count())),
-            Layout::contiguous(shape),
-        ))
+        let storage = match device {
+            Device::Cpu => Storage::Cpu(CpuStorage::zeros(dtype, shape.elem_count())),
+            Device::Cuda(n) => Storage::Cuda(tally_cuda::CudaStorage::zeros(
+                &tally_cuda::CudaDevice::get(n)?,
+                dtype,
+                shape.elem_count(),
+            )?),
+        };
+        Ok(Tensor::from_storage(storage, Layout::contiguous(shape)))
     }
 
     /// The shape.
@@ -171,15 +178,39 @@ impl Tensor {
 
     /// The elements in row-major order as `T`, which must be the tensor's dtype.
     pub fn to_vec<T: CpuElem>(&self) -> Result<Vec<T>> {
-        match &*self.storage {
-            Storage::Cpu(s) => {
-                let data = s.as_slice::<T>("to_vec")?;
-                Ok(match self.layout.contiguous_range() {
-                    Some(r) => data[r].to_vec(),
-                    None => self.layout.indices().map(|i| data[i]).collect(),
-                })
+        let host;
+        let s = match &*self.storage {
+            Storage::Cpu(s) => s,
+            Storage::Cuda(s) => {
+                host = s.to_host()?;
+                &host
             }
+        };
+        let data = s.as_slice::<T>("to_vec")?;
+        Ok(match self.layout.contiguous_range() {
+            Some(r) => data[r].to_vec(),
+            None => self.layout.indices().map(|i| data[i]).collect(),
+        })
+    }
+
+    /// The tensor on `device`: itself when it is there already, else its elements copied
+    /// over (contiguous). Copies between host and GPU are transfers, not kernels: they are
+    /// not recorded.
+    pub fn to_device(&self, device: Device) -> Result<Tensor> {
+        if device == self.device() {
+            return Ok(self.clone());
         }
+        let host = match &*self.storage {
+            Storage::Cpu(s) => s.copy_contiguous(&self.layout)?.out,
+            Storage::Cuda(s) => {
+                let all = s.to_host()?;
+                all.copy_contiguous(&self.layout)?.out
+            }
+        };
+        Ok(Tensor::from_storage(
+            place(host, device)?,
+            Layout::contiguous(self.shape().clone()),
+        ))
     }
 
     /// The elements widened to f64 in row-major order, whatever the dtype.

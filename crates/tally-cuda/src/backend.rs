@@ -1,0 +1,675 @@
+//! [`BackendStorage`] for [`CudaStorage`]: each op launches Tally's kernels inside a counted
+//! region and returns what they tallied (`Source::Executed`); matrix products go to cuBLAS
+//! ([`crate::gemm`], `Source::Launch`).
+
+use tally_core::backend::{
+    AttentionParams, BackendStorage, Conv2dParams, Pool2dParams, PoolKind, RopeStyle, View,
+};
+use tally_core::{
+    BinaryOp, Counted, DType, Device, Error, Layout, ReduceOp, Result, UnaryOp, Work,
+};
+
+use crate::launch::{counted, grid_stride, launch, per_row, suffix, View4, BLOCK};
+use crate::CudaStorage;
+
+/// A contiguous operand: the address of its first element, and the gathered copy that
+/// holds it when the view was not contiguous.
+pub(crate) struct Dense {
+    pub ptr: u64,
+    _copy: Option<CudaStorage>,
+}
+
+impl Dense {
+    /// An operand read in place.
+    pub(crate) fn borrowed(ptr: u64) -> Dense {
+        Dense { ptr, _copy: None }
+    }
+}
+
+/// The view `l` of `s` as a contiguous operand: in place when it is contiguous, else
+/// gathered by `copy_strided` (counted into `counters` when non-zero).
+pub(crate) fn dense(s: &CudaStorage, l: &Layout, counters: u64) -> Result<Dense> {
+    if l.is_contiguous() {
+        return Ok(Dense::borrowed(s.ptr(l.offset())));
+    }
+    let mut copy = gather(s, l, counters)?;
+    Ok(Dense {
+        ptr: copy.ptr_mut(0),
+        _copy: Some(copy),
+    })
+}
+
+/// `l`'s elements copied into a new contiguous buffer.
+fn gather(s: &CudaStorage, l: &Layout, counters: u64) -> Result<CudaStorage> {
+    let dev = s.cuda_device();
+    let n = l.shape().elem_count();
+    let mut out = CudaStorage::alloc(dev, s.dtype(), n)?;
+    if n == 0 {
+        return Ok(out);
+    }
+    let view = View4::of(l).ok_or_else(|| Error::InvalidArgument {
+        op: "copy",
+        reason: format!(
+            "a view of dims {:?} and strides {:?} has more than 4 non-mergeable dimensions",
+            l.dims(),
+            l.strides()
+        ),
+    })?;
+    let y = out.ptr_mut(0);
+    let name = format!("copy_strided_{}", suffix("copy", s.dtype())?);
+    launch!(dev, "copy.cu", name, grid_stride(dev, n); s.ptr(l.offset()), y, view, counters)?;
+    Ok(out)
+}
+
+/// An optional operand's address (0 for none: the kernels take null).
+fn opt_ptr(v: &Option<Dense>) -> u64 {
+    v.as_ref().map_or(0, |d| d.ptr)
+}
+
+/// The row length of `l` when it is a row broadcast: trailing dimensions contiguous, every
+/// leading one of stride 0 (what `a + bias` gives the binary kernels' `_bcast` entries).
+fn row_broadcast(l: &Layout) -> Option<usize> {
+    let v = View4::of(l)?;
+    let first = v.dims.iter().position(|&d| d > 1)?;
+    let last = 3;
+    (v.strides[last] == 1 && (first..last).all(|k| v.strides[k] == 0) && first < last)
+        .then_some(v.dims[last] as usize)
+}
+
+/// `Conv2dParams` and geometry as `kernels/conv.cu`'s `TallyConv`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct ConvArgs {
+    batch: u64,
+    c_in: u64,
+    c_out: u64,
+    h_in: u64,
+    w_in: u64,
+    h_out: u64,
+    w_out: u64,
+    kh: u32,
+    kw: u32,
+    stride: u32,
+    padding: u32,
+    groups: u32,
+    clamp_comparisons: u32,
+    lo: f32,
+    hi: f32,
+}
+// SAFETY: #[repr(C)] plain data laid out as `TallyConv`.
+unsafe impl cudarc::driver::DeviceRepr for ConvArgs {}
+
+/// Attention geometry and strides as `kernels/attention.cu`'s `TallyAttention`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct AttentionArgs {
+    batch: u64,
+    heads: u64,
+    kv_heads: u64,
+    q_len: u64,
+    kv_len: u64,
+    head_dim: u64,
+    strides: [i64; 9],
+    scale: f32,
+    causal: u32,
+}
+// SAFETY: #[repr(C)] plain data laid out as `TallyAttention`.
+unsafe impl cudarc::driver::DeviceRepr for AttentionArgs {}
+
+/// Query rows per attention block and keys per tile (`ATT_ROWS`, `ATT_TILE`), and the
+/// largest head dimension the kernel holds in registers (`ATT_MAX_D`).
+const ATT_ROWS: usize = 8;
+const ATT_TILE: usize = 32;
+const ATT_MAX_D: usize = 128;
+
+fn u32_arg(op: &'static str, what: &str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::InvalidArgument {
+        op,
+        reason: format!("{what} = {v} does not fit the kernel's 32-bit parameter"),
+    })
+}
+
+/// The (batch, head, row) strides of an attention operand whose last dimension is
+/// contiguous, or a gathered contiguous copy and its strides.
+fn attention_operand(s: &CudaStorage, l: &Layout, counters: u64) -> Result<(Dense, [i64; 3])> {
+    let (d, st) = (l.dims(), l.strides());
+    if st[3] == 1 || d[3] <= 1 {
+        let sr = if d[2] <= 1 { d[3] } else { st[2] };
+        return Ok((
+            Dense::borrowed(s.ptr(l.offset())),
+            [st[0] as i64, st[1] as i64, sr as i64],
+        ));
+    }
+    let g = dense(s, l, counters)?;
+    Ok((
+        g,
+        [
+            (d[1] * d[2] * d[3]) as i64,
+            (d[2] * d[3]) as i64,
+            d[3] as i64,
+        ],
+    ))
+}
+
+impl BackendStorage for CudaStorage {
+    fn dtype(&self) -> DType {
+        CudaStorage::dtype(self)
+    }
+
+    fn device(&self) -> Device {
+        CudaStorage::device(self)
+    }
+
+    fn unary(&self, x: &Layout, op: UnaryOp) -> Result<Counted<Self>> {
+        let dev = self.cuda_device();
+        let n = x.shape().elem_count();
+        let name = format!("{}_{}", op.name(), suffix(op.name(), self.dtype())?);
+        let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
+        let y = out.ptr_mut(0);
+        let work = counted(dev, op.name(), |c| {
+            if n == 0 {
+                return Ok(());
+            }
+            let xd = dense(self, x, c)?;
+            launch!(dev, "unary.cu", name, grid_stride(dev, n); xd.ptr, y, n as u64, c)
+        })?;
+        Ok(Counted::executed(out, work))
+    }
+
+    fn affine(&self, x: &Layout, mul: f64, add: f64) -> Result<Counted<Self>> {
+        let dev = self.cuda_device();
+        let n = x.shape().elem_count();
+        let name = format!("affine_{}", suffix("affine", self.dtype())?);
+        let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
+        let y = out.ptr_mut(0);
+        let work = counted(dev, "affine", |c| {
+            if n == 0 {
+                return Ok(());
+            }
+            let xd = dense(self, x, c)?;
+            launch!(dev, "unary.cu", name, grid_stride(dev, n);
+                    xd.ptr, y, n as u64, mul as f32, add as f32, c)
+        })?;
+        Ok(Counted::executed(out, work))
+    }
+
+    fn binary(&self, a: &Layout, rhs: &Self, b: &Layout, op: BinaryOp) -> Result<Counted<Self>> {
+        let dev = self.cuda_device();
+        let n = a.shape().elem_count();
+        let sfx = suffix(op.name(), self.dtype())?;
+        let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
+        let y = out.ptr_mut(0);
+        let work = counted(dev, op.name(), |c| {
+            if n == 0 {
+                return Ok(());
+            }
+            let ad = dense(self, a, c)?;
+            match row_broadcast(b).filter(|_| !b.is_contiguous()) {
+                Some(cols) => launch!(dev, "binary.cu", format!("{}_bcast_{sfx}", op.name()),
+                    grid_stride(dev, n);
+                    ad.ptr, rhs.ptr(b.offset()), y, (n / cols) as u64, cols as u64, c),
+                None => {
+                    let bd = dense(rhs, b, c)?;
+                    launch!(dev, "binary.cu", format!("{}_{sfx}", op.name()), grid_stride(dev, n);
+                        ad.ptr, bd.ptr, y, n as u64, c)
+                }
+            }
+        })?;
+        Ok(Counted::executed(out, work))
+    }
+
+    fn matmul(
+        &self,
+        a: &Layout,
+        rhs: &Self,
+        b: &Layout,
+        bias: Option<View<'_, Self>>,
+    ) -> Result<Counted<Self>> {
+        crate::gemm::matmul(self, a, rhs, b, bias)
+    }
+
+    fn softmax_last(&self, x: &Layout) -> Result<Counted<Self>> {
+        let dev = self.cuda_device();
+        let total = x.shape().elem_count();
+        let n = x.dims().last().copied().unwrap_or(1);
+        let name = format!("softmax_{}", suffix("softmax", self.dtype())?);
+        let mut out = CudaStorage::alloc(dev, self.dtype(), total)?;
+        let y = out.ptr_mut(0);
+        let work = counted(dev, "softmax", |c| {
+            if total == 0 {
+                return Ok(());
+            }
+            let xd = dense(self, x, c)?;
+            launch!(dev, "softmax.cu", name, per_row("softmax", total / n)?; xd.ptr, y, n as u64, c)
+        })?;
+        Ok(Counted::executed(out, work))
+    }
+
+    fn layer_norm(
+        &self,
+        x: &Layout,
+        weight: Option<View<'_, Self>>,
+        bias: Option<View<'_, Self>>,
+        eps: f64,
+    ) -> Result<Counted<Self>> {
+        let dev = self.cuda_device();
+        let total = x.shape().elem_count();
+        let n = x.dims().last().copied().unwrap_or(1);
+        let name = format!("layer_norm_{}", suffix("layer_norm", self.dtype())?);
+        let mut out = CudaStorage::alloc(dev, self.dtype(), total)?;
+        let y = out.ptr_mut(0);
+        let work = counted(dev, "layer_norm", |c| {
+            if total == 0 {
+                return Ok(());
+            }
+            let xd = dense(self, x, c)?;
+            let wd = weight.map(|(s, l)| dense(s, l, c)).transpose()?;
+            let bd = bias.map(|(s, l)| dense(s, l, c)).transpose()?;
+            launch!(dev, "norm.cu", name, per_row("layer_norm", total / n)?;
+                xd.ptr, opt_ptr(&wd), opt_ptr(&bd), y, n as u64, eps as f32, c)
+        })?;
+        Ok(Counted::executed(out, work))
+    }
+
+    fn rms_norm(
+        &self,
+        x: &Layout,
+        weight: Option<View<'_, Self>>,
+        eps: f64,
+    ) -> Result<Counted<Self>> {
+        let dev = self.cuda_device();
+        let total = x.shape().elem_count();
+        let n = x.dims().last().copied().unwrap_or(1);
+        let name = format!("rms_norm_{}", suffix("rms_norm", self.dtype())?);
+        let mut out = CudaStorage::alloc(dev, self.dtype(), total)?;
+        let y = out.ptr_mut(0);
+        let work = counted(dev, "rms_norm", |c| {
+            if total == 0 {
+                return Ok(());
+            }
+            let xd = dense(self, x, c)?;
+            let wd = weight.map(|(s, l)| dense(s, l, c)).transpose()?;
+            launch!(dev, "norm.cu", name, per_row("rms_norm", total / n)?;
+                xd.ptr, opt_ptr(&wd), y, n as u64, eps as f32, c)
+        })?;
+        Ok(Counted::executed(out, work))
+    }
+
+    fn embedding(&self, table: &Layout, ids: View<'_, Self>) -> Result<Counted<Self>> {
+        let dev = self.cuda_device();
+        let (is, il) = ids;
+        let (vocab, dim) = (table.dims()[0], table.dims()[1]);
+        let n_ids = il.shape().elem_count();
+        let name = format!("embedding_{}", suffix("embedding", self.dtype())?);
+        // i64 ids are narrowed to u32 through the host, as the CPU backend narrows them.
+        let narrowed = match is.dtype() {
+            DType::U32 => None,
+            DType::I64 => Some(narrow_ids(is, il)?),
+            other => {
+                return Err(Error::UnsupportedDType {
+                    op: "embedding ids",
+                    dtype: other,
+                })
+            }
+        };
+        let mut out = CudaStorage::alloc(dev, self.dtype(), n_ids * dim)?;
+        let y = out.ptr_mut(0);
+        let work = counted(dev, "embedding", |c| {
+            if n_ids == 0 {
+                return Ok(());
+            }
+            let idd = match &narrowed {
+                Some(s) => Dense::borrowed(s.ptr(0)),
+                None => dense(is, il, c)?,
+            };
+            let td = dense(self, table, c)?;
+            launch!(dev, "embedding.cu", name, per_row("embedding", n_ids)?;
+                idd.ptr, td.ptr, y, vocab as u64, dim as u64, c)
+        })?;
+        Ok(Counted::executed(out, work))
+    }
+
+    fn rope(
+        &self,
+        x: &Layout,
+        cos: View<'_, Self>,
+        sin: View<'_, Self>,
+        style: RopeStyle,
+    ) -> Result<Counted<Self>> {
+        let dev = self.cuda_device();
+        let total = x.shape().elem_count();
+        let r = x.dims().len();
+        let (s, d) = (x.dims()[r - 2], x.dims()[r - 1]);
+        let stem = match style {
+            RopeStyle::Interleaved => "rope_interleaved",
+            RopeStyle::Half => "rope_half",
+        };
+        let name = format!("{stem}_{}", suffix("rope", self.dtype())?);
+        let mut out = CudaStorage::alloc(dev, self.dtype(), total)?;
+        let y = out.ptr_mut(0);
+        let work = counted(dev, "rope", |c| {
+            if total == 0 {
+                return Ok(());
+            }
+            let xd = dense(self, x, c)?;
+            let cd = dense(cos.0, cos.1, c)?;
+            let sd = dense(sin.0, sin.1, c)?;
+            launch!(dev, "rope.cu", name, grid_stride(dev, total / 2);
+                xd.ptr, cd.ptr, sd.ptr, y, (total / (s * d)) as u64, s as u64, d as u64, c)
+        })?;
+        Ok(Counted::executed(out, work))
+    }
+
+    fn copy_contiguous(&self, x: &Layout) -> Result<Counted<Self>> {
+        let dev = self.cuda_device();
+        let mut out = None;
+        let work = counted(dev, "copy", |c| {
+            out = Some(gather(self, x, c)?);
+            Ok(())
+        })?;
+        Ok(Counted::executed(out.expect("set by the region"), work))
+    }
+
+    fn concat(parts: &[View<'_, Self>], dim: usize) -> Result<Counted<Self>> {
+        let (first, fl) = parts.first().ok_or_else(|| Error::InvalidArgument {
+            op: "concat",
+            reason: "no tensors to concatenate".into(),
+        })?;
+        let dev = first.cuda_device();
+        let mut dims = fl.dims().to_vec();
+        dims[dim] = parts.iter().map(|(_, l)| l.dims()[dim]).sum();
+        let out_shape: tally_core::Shape = dims.clone().into();
+        let full = Layout::contiguous(out_shape.clone());
+        let mut out = CudaStorage::alloc(dev, first.dtype(), out_shape.elem_count())?;
+        let work = counted(dev, "concat", |c| {
+            let mut at = 0;
+            for (s, l) in parts {
+                let len = l.dims()[dim];
+                let dst = full.narrow(dim, at, len)?;
+                copy_into(s, l, &mut out, &dst, c)?;
+                at += len;
+            }
+            Ok(())
+        })?;
+        Ok(Counted::executed(out, work))
+    }
+
+    fn write_slice(
+        &mut self,
+        dst: &Layout,
+        dim: usize,
+        start: usize,
+        src: View<'_, Self>,
+    ) -> Result<Work> {
+        let dev = self.cuda_device().clone();
+        let target = dst.narrow(dim, start, src.1.dims()[dim])?;
+        counted(&dev, "write_slice", |c| {
+            copy_into(src.0, src.1, self, &target, c)
+        })
+    }
+
+    fn cast(&self, x: &Layout, dtype: DType) -> Result<Counted<Self>> {
+        if dtype == self.dtype() {
+            return self.copy_contiguous(x);
+        }
+        let dev = self.cuda_device();
+        let n = x.shape().elem_count();
+        let name = format!(
+            "cast_{}_{}",
+            suffix("cast", self.dtype())?,
+            suffix("cast", dtype)?
+        );
+        let mut out = CudaStorage::alloc(dev, dtype, n)?;
+        let y = out.ptr_mut(0);
+        let work = counted(dev, "cast", |c| {
+            if n == 0 {
+                return Ok(());
+            }
+            let xd = dense(self, x, c)?;
+            launch!(dev, "copy.cu", name, grid_stride(dev, n); xd.ptr, y, n as u64, c)
+        })?;
+        Ok(Counted::executed(out, work))
+    }
+
+    fn reduce(&self, x: &Layout, dim: usize, op: ReduceOp) -> Result<Counted<Self>> {
+        let dev = self.cuda_device();
+        let dims = x.dims();
+        let n = dims[dim];
+        let outer: usize = dims[..dim].iter().product();
+        let inner: usize = dims[dim + 1..].iter().product();
+        let sfx = suffix(op.name(), self.dtype())?;
+        let out_dtype = if op == ReduceOp::Argmax {
+            DType::U32
+        } else {
+            self.dtype()
+        };
+        let mut out = CudaStorage::alloc(dev, out_dtype, outer * inner)?;
+        let y = out.ptr_mut(0);
+        let work = counted(dev, op.name(), |c| {
+            if outer * inner == 0 {
+                return Ok(());
+            }
+            let xd = dense(self, x, c)?;
+            if inner == 1 {
+                launch!(dev, "reduce.cu", format!("{}_rows_{sfx}", op.name()),
+                    per_row(op.name(), outer)?; xd.ptr, y, n as u64, c)
+            } else {
+                launch!(dev, "reduce.cu", format!("{}_cols_{sfx}", op.name()),
+                    grid_stride(dev, outer * inner);
+                    xd.ptr, y, outer as u64, n as u64, inner as u64, c)
+            }
+        })?;
+        Ok(Counted::executed(out, work))
+    }
+
+    fn conv2d(
+        &self,
+        x: &Layout,
+        weight: View<'_, Self>,
+        bias: Option<View<'_, Self>>,
+        p: Conv2dParams,
+    ) -> Result<Counted<Self>> {
+        let dev = self.cuda_device();
+        let (xd, wdims) = (x.dims(), weight.1.dims());
+        let (kh, kw) = (wdims[2], wdims[3]);
+        let h_out = (xd[2] + 2 * p.padding - kh) / p.stride + 1;
+        let w_out = (xd[3] + 2 * p.padding - kw) / p.stride + 1;
+        let (lo, hi) = p
+            .activation
+            .bounds()
+            .unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let args = ConvArgs {
+            batch: xd[0] as u64,
+            c_in: xd[1] as u64,
+            c_out: wdims[0] as u64,
+            h_in: xd[2] as u64,
+            w_in: xd[3] as u64,
+            h_out: h_out as u64,
+            w_out: w_out as u64,
+            kh: u32_arg("conv2d", "kh", kh)?,
+            kw: u32_arg("conv2d", "kw", kw)?,
+            stride: u32_arg("conv2d", "stride", p.stride)?,
+            padding: u32_arg("conv2d", "padding", p.padding)?,
+            groups: u32_arg("conv2d", "groups", p.groups)?,
+            clamp_comparisons: p.activation.comparisons() as u32,
+            lo,
+            hi,
+        };
+        let n = xd[0] * wdims[0] * h_out * w_out;
+        let name = format!("conv2d_{}", suffix("conv2d", self.dtype())?);
+        let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
+        let y = out.ptr_mut(0);
+        let work = counted(dev, "conv2d", |c| {
+            if n == 0 {
+                return Ok(());
+            }
+            let xg = dense(self, x, c)?;
+            let wg = dense(weight.0, weight.1, c)?;
+            let bg = bias.map(|(s, l)| dense(s, l, c)).transpose()?;
+            launch!(dev, "conv.cu", name, grid_stride(dev, n);
+                xg.ptr, wg.ptr, opt_ptr(&bg), y, args, c)
+        })?;
+        Ok(Counted::executed(out, work))
+    }
+
+    fn pool2d(&self, x: &Layout, p: Pool2dParams) -> Result<Counted<Self>> {
+        let dev = self.cuda_device();
+        let d = x.dims();
+        let (planes, h, w) = (d[0] * d[1], d[2], d[3]);
+        let n = planes * ((h - p.kernel) / p.stride + 1) * ((w - p.kernel) / p.stride + 1);
+        let stem = match p.kind {
+            PoolKind::Max => "max_pool2d",
+            PoolKind::Avg => "avg_pool2d",
+        };
+        let name = format!("{stem}_{}", suffix(stem, self.dtype())?);
+        let (kernel, stride) = (
+            u32_arg(stem, "kernel", p.kernel)?,
+            u32_arg(stem, "stride", p.stride)?,
+        );
+        let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
+        let y = out.ptr_mut(0);
+        let work = counted(dev, stem, |c| {
+            if n == 0 {
+                return Ok(());
+            }
+            let xg = dense(self, x, c)?;
+            launch!(dev, "pool.cu", name, grid_stride(dev, n);
+                xg.ptr, y, planes as u64, h as u64, w as u64, kernel, stride, c)
+        })?;
+        Ok(Counted::executed(out, work))
+    }
+
+    fn attention(
+        &self,
+        q: &Layout,
+        k: View<'_, Self>,
+        v: View<'_, Self>,
+        mask: Option<View<'_, Self>>,
+        p: AttentionParams,
+    ) -> Result<Counted<Self>> {
+        let dev = self.cuda_device();
+        let (qd, kd) = (q.dims(), k.1.dims());
+        let (b, h, sq, d) = (qd[0], qd[1], qd[2], qd[3]);
+        let (hk, sk) = (kd[1], kd[2]);
+        if d > ATT_MAX_D {
+            return Err(Error::InvalidArgument {
+                op: "attention",
+                reason: format!("head dim {d}: the CUDA kernel holds at most {ATT_MAX_D}"),
+            });
+        }
+        if let Some((m, _)) = mask {
+            if m.dtype() != DType::U32 {
+                return Err(Error::UnsupportedDType {
+                    op: "attention mask",
+                    dtype: m.dtype(),
+                });
+            }
+        }
+        let name = format!("attention_{}", suffix("attention", self.dtype())?);
+        let n = b * h * sq * d;
+        let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
+        let y = out.ptr_mut(0);
+        let work = counted(dev, "attention", |c| {
+            if n == 0 {
+                return Ok(());
+            }
+            let (qg, qs) = attention_operand(self, q, c)?;
+            let (kg, ks) = attention_operand(k.0, k.1, c)?;
+            let (vg, vs) = attention_operand(v.0, v.1, c)?;
+            let mg = mask.map(|(s, l)| dense(s, l, c)).transpose()?;
+            let args = AttentionArgs {
+                batch: b as u64,
+                heads: h as u64,
+                kv_heads: hk as u64,
+                q_len: sq as u64,
+                kv_len: sk as u64,
+                head_dim: d as u64,
+                strides: [
+                    qs[0], qs[1], qs[2], ks[0], ks[1], ks[2], vs[0], vs[1], vs[2],
+                ],
+                scale: p.scale,
+                causal: p.causal as u32,
+            };
+            let cfg = cudarc::driver::LaunchConfig {
+                grid_dim: (
+                    u32_arg("attention", "query blocks", sq.div_ceil(ATT_ROWS))?,
+                    u32_arg("attention", "batch × heads", b * h)?.min(65_535),
+                    1,
+                ),
+                block_dim: (BLOCK.min(32 * ATT_ROWS as u32), 1, 1),
+                shared_mem_bytes: ((ATT_TILE * (2 * d + 1) + ATT_ROWS * d) * 4) as u32,
+            };
+            if b * h > 65_535 {
+                return Err(Error::InvalidArgument {
+                    op: "attention",
+                    reason: format!("batch × heads = {}: the grid's y side holds 65535", b * h),
+                });
+            }
+            launch!(dev, "attention.cu", name, cfg;
+                qg.ptr, kg.ptr, vg.ptr, opt_ptr(&mg), y, args, c)
+        })?;
+        Ok(Counted::executed(out, work))
+    }
+}
+
+/// `src` (its view `sl`) copied into `dst` seen through `dl` (same dims).
+fn copy_into(
+    src: &CudaStorage,
+    sl: &Layout,
+    dst: &mut CudaStorage,
+    dl: &Layout,
+    counters: u64,
+) -> Result<()> {
+    let n = sl.shape().elem_count();
+    if n == 0 {
+        return Ok(());
+    }
+    let dev = src.cuda_device().clone();
+    // Both views over the same dims: merge dimensions only where both allow it, by
+    // viewing them through a common 4-D split.
+    let (sv, dv) = match (View4::of(sl), View4::of(dl)) {
+        (Some(s), Some(d)) if s.dims == d.dims => (s, d),
+        _ => {
+            let dims = sl.dims();
+            if dims.len() > 4 {
+                return Err(Error::InvalidArgument {
+                    op: "concat",
+                    reason: format!("copying a rank-{} view into another", dims.len()),
+                });
+            }
+            let pad = |st: &[usize]| {
+                let mut v = View4 {
+                    dims: [1; 4],
+                    strides: [0; 4],
+                };
+                let off = 4 - dims.len();
+                for i in 0..dims.len() {
+                    v.dims[off + i] = dims[i] as u64;
+                    v.strides[off + i] = st[i] as i64;
+                }
+                v
+            };
+            (pad(sl.strides()), pad(dl.strides()))
+        }
+    };
+    let name = format!("copy_into_{}", suffix("concat", src.dtype())?);
+    let y = dst.ptr_mut(dl.offset());
+    launch!(dev, "copy.cu", name, grid_stride(&dev, n); src.ptr(sl.offset()), y, sv, dv, counters)
+}
+
+/// i64 ids (a view) as a device buffer of u32, each checked to fit.
+fn narrow_ids(ids: &CudaStorage, l: &Layout) -> Result<CudaStorage> {
+    let host = ids.to_host()?;
+    let tally_cpu::CpuStorage::I64(v) = host else {
+        unreachable!("checked to be i64 by the caller")
+    };
+    let mut out = Vec::with_capacity(l.shape().elem_count());
+    for i in l.indices() {
+        let id = v[i];
+        out.push(u32::try_from(id).map_err(|_| Error::InvalidArgument {
+            op: "embedding",
+            reason: format!("id {id} is not a valid u32 row index"),
+        })?);
+    }
+    CudaStorage::from_host(ids.cuda_device(), &tally_cpu::CpuStorage::U32(out))
+}

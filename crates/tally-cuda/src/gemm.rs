@@ -1,0 +1,187 @@
+//! Batched matrix products on cuBLAS (`cublasGemmStridedBatchedEx`, f32 accumulation),
+//! counted from the call's shape (`Source::Launch`): cuBLAS's kernels cannot count.
+
+use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cublasOperation_t, cudaDataType};
+use tally_core::{cost, Counted, DType, Error, Layout, Result, Source};
+
+use crate::backend::{dense, Dense};
+use crate::launch::{grid_stride, launch, suffix, View4};
+use crate::CudaStorage;
+
+/// One operand (…, rows, cols) as cuBLAS reads it: its address, whether it is stored
+/// transposed (column-major), its leading dimension and its batch stride.
+struct Operand {
+    data: Dense,
+    transposed: bool,
+    ld: usize,
+    batch_stride: usize,
+}
+
+/// The operand behind `l` (…, rows, cols), read in place when its two inner dimensions are
+/// row- or column-major and its batch dimensions have one stride, else gathered.
+fn operand(s: &CudaStorage, l: &Layout, batch: usize) -> Result<Operand> {
+    let (d, st) = (l.dims(), l.strides());
+    let r = d.len();
+    let (rows, cols) = (d[r - 2], d[r - 1]);
+    let (sr, sc) = (st[r - 2], st[r - 1]);
+    let batch_stride = uniform_batch_stride(&d[..r - 2], &st[..r - 2]);
+    let inner = if sc == 1 && (sr >= cols || rows == 1) {
+        Some((false, if rows == 1 { cols } else { sr }))
+    } else if sr == 1 && (sc >= rows || cols == 1) {
+        Some((true, if cols == 1 { rows } else { sc }))
+    } else {
+        None
+    };
+    match (inner, batch_stride) {
+        (Some((transposed, ld)), Some(bs)) if ld > 0 => Ok(Operand {
+            data: Dense::borrowed(s.ptr(l.offset())),
+            transposed,
+            ld,
+            batch_stride: if batch <= 1 { 0 } else { bs },
+        }),
+        _ => Ok(Operand {
+            data: dense(s, l, 0)?,
+            transposed: false,
+            ld: cols,
+            batch_stride: rows * cols,
+        }),
+    }
+}
+
+/// The one stride that steps through the flattened batch dimensions, if there is one.
+fn uniform_batch_stride(dims: &[usize], strides: &[usize]) -> Option<usize> {
+    let mut it = dims.iter().zip(strides).filter(|(&d, _)| d > 1).rev();
+    let Some((&d0, &s0)) = it.next() else {
+        return Some(0);
+    };
+    let mut expect = s0 * d0;
+    for (&d, &s) in it {
+        if s != expect {
+            return None;
+        }
+        expect = s * d;
+    }
+    Some(s0)
+}
+
+fn data_type(dtype: DType) -> Result<cudaDataType> {
+    match dtype {
+        DType::F32 => Ok(cudaDataType::CUDA_R_32F),
+        DType::F16 => Ok(cudaDataType::CUDA_R_16F),
+        DType::BF16 => Ok(cudaDataType::CUDA_R_16BF),
+        other => Err(Error::UnsupportedDType {
+            op: "matmul",
+            dtype: other,
+        }),
+    }
+}
+
+fn int(what: &str, v: usize) -> Result<i32> {
+    i32::try_from(v).map_err(|_| Error::InvalidArgument {
+        op: "matmul",
+        reason: format!("{what} = {v} exceeds cuBLAS's 32-bit sizes"),
+    })
+}
+
+/// (…, m, k)·(…, k, n) [+ bias (n)], batch dimensions already broadcast.
+pub(crate) fn matmul(
+    a: &CudaStorage,
+    al: &Layout,
+    b: &CudaStorage,
+    bl: &Layout,
+    bias: Option<(&CudaStorage, &Layout)>,
+) -> Result<Counted<CudaStorage>> {
+    let dev = a.cuda_device();
+    let dtype = a.dtype();
+    let ty = data_type(dtype)?;
+    let (ad, bd) = (al.dims(), bl.dims());
+    let r = ad.len();
+    let (m, k, n) = (ad[r - 2], ad[r - 1], bd[r - 1]);
+    let batch: usize = ad[..r - 2].iter().product();
+    let mut out = CudaStorage::alloc(dev, dtype, batch * m * n)?;
+    let work = cost::matmul(
+        batch,
+        m,
+        n,
+        k,
+        al.distinct_elems(),
+        bl.distinct_elems(),
+        bias.is_some(),
+        dtype,
+    );
+    if out.is_empty() {
+        return Ok(Counted {
+            out,
+            work,
+            source: Source::Launch,
+        });
+    }
+    // A bias is broadcast into the output first and added by the product (beta = 1).
+    let beta: f32 = match bias {
+        Some((bs, bias_l)) => {
+            let rows = Layout::from_parts(
+                vec![batch * m, n].into(),
+                [0, bias_l.strides()[bias_l.dims().len() - 1]],
+                bias_l.offset(),
+            );
+            let view = View4::of(&rows).expect("a 2-D view");
+            let y = out.ptr_mut(0);
+            launch!(dev, "copy.cu", format!("copy_strided_{}", suffix("matmul", dtype)?),
+                    grid_stride(dev, batch * m * n); bs.ptr(bias_l.offset()), y, view, 0u64)?;
+            1.0
+        }
+        None => 0.0,
+    };
+    let alpha: f32 = 1.0;
+    let (pa, pb) = (operand(a, al, batch)?, operand(b, bl, batch)?);
+    let op = |t: bool| {
+        if t {
+            cublasOperation_t::CUBLAS_OP_T
+        } else {
+            cublasOperation_t::CUBLAS_OP_N
+        }
+    };
+    let compute = if dtype == DType::F32 && dev.tf32() {
+        cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32
+    } else {
+        cublasComputeType_t::CUBLAS_COMPUTE_32F
+    };
+    let c = out.ptr_mut(0);
+    // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: cuBLAS's "A" is our B.
+    // SAFETY: the addresses are live device buffers holding the operands' strided extents;
+    // alpha and beta are host f32 (pointer mode host, compute type 32F).
+    unsafe {
+        cudarc::cublas::result::gemm_strided_batched_ex(
+            *dev.blas().handle(),
+            op(pb.transposed),
+            op(pa.transposed),
+            int("n", n)?,
+            int("m", m)?,
+            int("k", k)?,
+            (&alpha as *const f32).cast(),
+            pb.data.ptr as *const _,
+            ty,
+            int("ld of b", pb.ld)?,
+            pb.batch_stride as i64,
+            pa.data.ptr as *const _,
+            ty,
+            int("ld of a", pa.ld)?,
+            pa.batch_stride as i64,
+            (&beta as *const f32).cast(),
+            c as *mut _,
+            ty,
+            int("n", n)?,
+            (m * n) as i64,
+            int("batch", batch)?,
+            compute,
+            cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+        )
+    }
+    .map_err(|e| dev.error("matmul (cublasGemmStridedBatchedEx)", e))?;
+    // Gathered operands are freed in stream order, after the product has read them.
+    Ok(Counted {
+        out,
+        work,
+        source: Source::Launch,
+    })
+}

@@ -1,0 +1,319 @@
+//! The CUDA backend against the CPU backend: every op family run on both with the same
+//! inputs, outputs within the dtype's tolerance (f32 1e-4 relative, bf16 1e-2) and the work
+//! the GPU kernels tallied equal to the CPU's, except the two documented differences
+//! (docs/FPO.md, "On the GPU"): a padded convolution skips its padding taps, and attention
+//! counts its online softmax's rescales and a per-row normalisation.
+//!
+//! Without a GPU every test here prints why it skips and passes; with
+//! `TALLY_REQUIRE_GPU=1` (the GPU run script sets it) a missing GPU fails instead.
+
+use tally_core::backend::{
+    AttentionParams, Conv2dParams, ConvActivation, Pool2dParams, PoolKind, RopeStyle,
+};
+use tally_core::{DType, Device, Error, Record, Source, Work};
+use tally_tensor::Tensor;
+use tally_tests::{input, measure_one, Rng};
+
+const GPU: Device = Device::Cuda(0);
+
+/// Whether cuda:0 can be used; prints why not (or panics when `TALLY_REQUIRE_GPU=1`).
+fn gpu_or_skip() -> bool {
+    match tally_cuda::CudaDevice::get(0) {
+        Ok(_) => true,
+        Err(e) => {
+            if std::env::var("TALLY_REQUIRE_GPU").as_deref() == Ok("1") {
+                panic!("TALLY_REQUIRE_GPU=1 but {e}");
+            }
+            println!("skipping: {e}");
+            false
+        }
+    }
+}
+
+/// Runs `f` on the CPU inputs and on their GPU copies; returns both outputs (as f64) and
+/// both records.
+fn both(
+    inputs: &[&Tensor],
+    f: impl Fn(&[Tensor]) -> tally_core::Result<Tensor>,
+) -> ((Vec<f64>, Record), (Vec<f64>, Record)) {
+    let cpu: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
+    let gpu: Vec<Tensor> = inputs
+        .iter()
+        .map(|t| t.to_device(GPU).expect("copy to the GPU"))
+        .collect();
+    let (c, rc) = measure_one(|| f(&cpu));
+    let (g, rg) = measure_one(|| f(&gpu));
+    assert_eq!(g.device(), GPU, "{} ran on {}", rg.op, g.device());
+    assert_eq!(c.shape(), g.shape(), "{}: shapes", rc.op);
+    ((c.to_f64_vec().unwrap(), rc), (g.to_f64_vec().unwrap(), rg))
+}
+
+/// Outputs within `rel` (plus a small absolute floor), elementwise.
+fn close(what: &str, cpu: &[f64], gpu: &[f64], dtype: DType) {
+    let (rel, abs) = match dtype {
+        DType::F32 => (1e-4, 1e-5),
+        DType::U32 | DType::I64 => (0.0, 0.0),
+        _ => (1e-2, 1e-2),
+    };
+    assert_eq!(cpu.len(), gpu.len(), "{what}: lengths");
+    for (i, (c, g)) in cpu.iter().zip(gpu).enumerate() {
+        assert!(
+            (c - g).abs() <= abs + rel * c.abs() || (c.is_nan() && g.is_nan()),
+            "{what} ({dtype}): element {i}: cpu {c} gpu {g}"
+        );
+    }
+}
+
+/// One op on both backends: close outputs and equal executed work.
+fn same(
+    what: &str,
+    dtype: DType,
+    inputs: &[&Tensor],
+    f: impl Fn(&[Tensor]) -> tally_core::Result<Tensor>,
+) {
+    let ((c, rc), (g, rg)) = both(inputs, f);
+    close(what, &c, &g, dtype);
+    assert_eq!(rg.source, rc.source, "{what}: source");
+    assert_eq!(rg.work, rc.work, "{what} ({dtype}): GPU work vs CPU work");
+    println!("{what} ({dtype}): {} elements, work {:?}", c.len(), rg.work);
+}
+
+fn rand(rng: &mut Rng, shape: &[usize], dtype: DType) -> Tensor {
+    input(rng, shape, dtype, -2.0, 2.0).0
+}
+
+#[test]
+fn asking_for_a_gpu_that_is_not_there_is_an_error() {
+    let e = Tensor::zeros([2, 2], DType::F32, Device::Cuda(77)).unwrap_err();
+    match &e {
+        Error::DeviceUnavailable { device, reason } => {
+            assert_eq!(*device, Device::Cuda(77));
+            assert!(!reason.is_empty());
+        }
+        other => panic!("expected DeviceUnavailable, got {other:?}"),
+    }
+    println!("{e}");
+}
+
+#[test]
+fn elementwise_ops_match_the_cpu() {
+    if !gpu_or_skip() {
+        return;
+    }
+    let mut rng = Rng::new(11);
+    for dtype in [DType::F32, DType::BF16, DType::F16] {
+        let x = rand(&mut rng, &[7, 300], dtype);
+        let y = rand(&mut rng, &[7, 300], dtype);
+        let row = rand(&mut rng, &[300], dtype);
+        let col = rand(&mut rng, &[7, 1], dtype);
+        same("gelu_erf", dtype, &[&x], |t| t[0].gelu_erf());
+        same("silu", dtype, &[&x], |t| t[0].silu());
+        same("exp", dtype, &[&x], |t| t[0].exp());
+        same("affine", dtype, &[&x], |t| t[0].affine(0.5, -1.0));
+        same("add", dtype, &[&x, &y], |t| t[0].add(&t[1]));
+        same("add row broadcast", dtype, &[&x, &row], |t| t[0].add(&t[1]));
+        same("mul column broadcast", dtype, &[&x, &col], |t| {
+            t[0].mul(&t[1])
+        });
+        same("relu of a transposed view", dtype, &[&x], |t| {
+            t[0].t()?.relu()
+        });
+    }
+}
+
+#[test]
+fn rows_norms_and_reductions_match_the_cpu() {
+    if !gpu_or_skip() {
+        return;
+    }
+    let mut rng = Rng::new(12);
+    for dtype in [DType::F32, DType::BF16] {
+        let x = rand(&mut rng, &[5, 3, 130], dtype);
+        let w = rand(&mut rng, &[130], dtype);
+        let b = rand(&mut rng, &[130], dtype);
+        same("softmax", dtype, &[&x], |t| t[0].softmax_last());
+        same("layer_norm", dtype, &[&x, &w, &b], |t| {
+            t[0].layer_norm(Some(&t[1]), Some(&t[2]), 1e-5)
+        });
+        same("rms_norm", dtype, &[&x, &w], |t| {
+            t[0].rms_norm(Some(&t[1]), 1e-6)
+        });
+        same("sum last", dtype, &[&x], |t| t[0].sum(2, true));
+        same("mean middle", dtype, &[&x], |t| t[0].mean(1, true));
+        same("max first", dtype, &[&x], |t| t[0].max(0, true));
+        let ((c, _), (g, rg)) = both(&[&x], |t| t[0].argmax(2, true));
+        close("argmax", &c, &g, DType::U32);
+        println!("argmax ({dtype}): work {:?}", rg.work);
+    }
+}
+
+#[test]
+fn gathers_copies_and_casts_match_the_cpu() {
+    if !gpu_or_skip() {
+        return;
+    }
+    let mut rng = Rng::new(13);
+    for dtype in [DType::F32, DType::BF16] {
+        let table = rand(&mut rng, &[50, 64], dtype);
+        let ids = Tensor::from_vec(vec![3u32, 0, 49, 7, 7], [5], Device::Cpu).unwrap();
+        same("embedding", dtype, &[&table, &ids], |t| {
+            t[0].embedding(&t[1])
+        });
+        let x = rand(&mut rng, &[2, 3, 6, 8], dtype);
+        let cos = rand(&mut rng, &[6, 4], dtype);
+        let sin = rand(&mut rng, &[6, 4], dtype);
+        for style in [RopeStyle::Interleaved, RopeStyle::Half] {
+            same("rope", dtype, &[&x, &cos, &sin], |t| {
+                t[0].rope(&t[1], &t[2], style)
+            });
+        }
+        same("copy of a permuted view", dtype, &[&x], |t| {
+            t[0].permute(&[0, 2, 1, 3])?.contiguous()
+        });
+        let y = rand(&mut rng, &[2, 3, 5, 8], dtype);
+        same("cat", dtype, &[&x, &y], |t| Tensor::cat(&[&t[0], &t[1]], 2));
+    }
+    let x = rand(&mut rng, &[4, 33], DType::F32);
+    same("cast", DType::BF16, &[&x], |t| t[0].to_dtype(DType::BF16));
+}
+
+#[test]
+fn matmul_on_cublas_matches_the_cpu_and_counts_its_launch() {
+    if !gpu_or_skip() {
+        return;
+    }
+    let mut rng = Rng::new(14);
+    for dtype in [DType::F32, DType::BF16, DType::F16] {
+        let a = rand(&mut rng, &[2, 33, 65], dtype);
+        let b = rand(&mut rng, &[2, 65, 17], dtype);
+        let bt = rand(&mut rng, &[17, 65], dtype);
+        let bias = rand(&mut rng, &[17], dtype);
+        for (what, r) in [
+            ("matmul", {
+                let ((c, rc), (g, rg)) = both(&[&a, &b], |t| t[0].matmul(&t[1]));
+                close("matmul", &c, &g, dtype);
+                (rc, rg)
+            }),
+            ("matmul by a transposed weight + bias", {
+                let ((c, rc), (g, rg)) = both(&[&a, &bt, &bias], |t| {
+                    t[0].matmul_bias(&t[1].t()?.broadcast_as([2, 65, 17])?, Some(&t[2]))
+                });
+                close("matmul + bias", &c, &g, dtype);
+                (rc, rg)
+            }),
+        ] {
+            let (rc, rg) = r;
+            assert_eq!(
+                rg.source,
+                Source::Launch,
+                "{what}: cuBLAS is counted at launch"
+            );
+            assert_eq!(
+                rg.work, rg.analytic,
+                "{what}: launch work is the analytic count"
+            );
+            assert_eq!(rg.work.fpo(), rc.work.fpo(), "{what}: FPO as the CPU's");
+            println!("{what} ({dtype}): work {:?}", rg.work);
+        }
+    }
+}
+
+#[test]
+fn convolution_and_pooling_match_the_cpu() {
+    if !gpu_or_skip() {
+        return;
+    }
+    let mut rng = Rng::new(15);
+    let dtype = DType::F32;
+    let x = rand(&mut rng, &[2, 8, 15, 13], dtype);
+    let w = rand(&mut rng, &[16, 8, 3, 3], dtype);
+    let dw = rand(&mut rng, &[8, 1, 3, 3], dtype);
+    let pw = rand(&mut rng, &[16, 8, 1, 1], dtype);
+    let b = rand(&mut rng, &[16], dtype);
+    let p = |stride, padding, groups, activation| Conv2dParams {
+        stride,
+        padding,
+        groups,
+        activation,
+    };
+    // Unpadded: the GPU's executed count equals the CPU's.
+    same(
+        "conv2d 3x3 unpadded + bias + relu6",
+        dtype,
+        &[&x, &w, &b],
+        |t| t[0].conv2d(&t[1], Some(&t[2]), p(1, 0, 1, ConvActivation::Relu6)),
+    );
+    same("conv2d 1x1", dtype, &[&x, &pw], |t| {
+        t[0].conv2d(&t[1], None, p(1, 0, 1, ConvActivation::None))
+    });
+    // Padded: the GPU skips the padding taps, so it counts fewer FMAs (docs/FPO.md).
+    for (what, weight, groups) in [("conv2d 3x3", &w, 1), ("depthwise 3x3", &dw, 8)] {
+        let ((c, rc), (g, rg)) = both(&[&x, weight], |t| {
+            t[0].conv2d(&t[1], None, p(2, 1, groups, ConvActivation::Relu))
+        });
+        close(what, &c, &g, dtype);
+        assert!(
+            rg.work.fma < rc.work.fma,
+            "{what}: padding taps are skipped"
+        );
+        let skipped = Work {
+            fma: rc.work.fma - rg.work.fma,
+            ..Work::ZERO
+        };
+        assert_eq!(
+            rg.work + skipped,
+            rc.work,
+            "{what}: only the FMA count differs"
+        );
+        println!("{what}: GPU fma {} vs CPU {}", rg.work.fma, rc.work.fma);
+    }
+    for kind in [PoolKind::Max, PoolKind::Avg] {
+        same("pool2d", dtype, &[&x], |t| {
+            t[0].pool2d(Pool2dParams {
+                kind,
+                kernel: 3,
+                stride: 2,
+            })
+        });
+    }
+}
+
+#[test]
+fn attention_matches_the_cpu_and_visits_the_same_pairs() {
+    if !gpu_or_skip() {
+        return;
+    }
+    let mut rng = Rng::new(16);
+    for dtype in [DType::F32, DType::BF16] {
+        for (causal, masked, sq, sk) in [
+            (false, true, 37, 37),
+            (true, false, 70, 70),
+            (true, false, 1, 45),
+        ] {
+            let q = rand(&mut rng, &[2, 4, sq, 64], dtype);
+            let k = rand(&mut rng, &[2, 2, sk, 64], dtype);
+            let v = rand(&mut rng, &[2, 2, sk, 64], dtype);
+            let keep: Vec<u32> = (0..2 * sk)
+                .map(|i| u32::from(i % sk < sk - 5 * (i / sk)))
+                .collect();
+            let mask = Tensor::from_vec(keep, [2, sk], Device::Cpu).unwrap();
+            let p = AttentionParams {
+                scale: 0.125,
+                causal,
+            };
+            let ((c, rc), (g, rg)) = both(&[&q, &k, &v, &mask], |t| {
+                t[0].attention(&t[1], &t[2], masked.then_some(&t[3]), p)
+            });
+            let what = format!("attention causal={causal} masked={masked} {sq}x{sk}");
+            close(&what, &c, &g, dtype);
+            // The same visible pairs: 2·d FMAs each on both backends.
+            assert_eq!(rg.work.fma, rc.work.fma, "{what}: q·k and p·v FMAs");
+            assert_eq!(rg.work.bytes_read, rc.work.bytes_read, "{what}: bytes read");
+            assert_eq!(
+                rg.work.bytes_written, rc.work.bytes_written,
+                "{what}: bytes written"
+            );
+            println!("{what} ({dtype}): GPU {:?} CPU {:?}", rg.work, rc.work);
+        }
+    }
+}
