@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds, here, everything the GPU machine runs (it reaches no package registry) into
+# gpu-bundle/ (ignored by git), stripped to fit the 64 MiB that travels with a device call:
+#   gpu-bundle/bin/<name>   the GPU test binaries (tests/tests/cuda.rs, crates/tally-cuda/tests)
+#   gpu-bundle/MANIFEST     what was built, from which commit, and the sizes
+# Then, on the device machine: gpu/run.sh "$OUT" (see gpu/README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bundle=gpu-bundle
+rm -rf "$bundle"
+mkdir -p "$bundle/bin"
+
+# Test binaries: cargo prints each executable in its JSON messages.
+build_tests() {
+    cargo test --release "$@" --no-run --message-format=json 2>/dev/null |
+        python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        print(m["target"]["name"], m["executable"])
+'
+}
+
+{
+    build_tests -p tally-tests --test cuda
+    build_tests -p tally-cuda --test kernels
+} | while read -r name exe; do
+    cp "$exe" "$bundle/bin/$name"
+    strip "$bundle/bin/$name"
+done
+
+{
+    echo "commit $(git rev-parse HEAD)$(git diff --quiet || echo ' (dirty)')"
+    echo "built $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -m)"
+    (cd "$bundle" && du -ab bin | sort -k2)
+} >"$bundle/MANIFEST"
+cat "$bundle/MANIFEST"
+
+total=$(du -sb "$bundle" | cut -f1)
+limit=$((64 * 1024 * 1024))
+if [ "$total" -gt "$limit" ]; then
+    echo "gpu-bundle is $total bytes: over the 64 MiB a device call carries" >&2
+    exit 1
+fi
+echo "gpu-bundle: $total bytes (limit $limit)"

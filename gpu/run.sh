@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs the bundle gpu/build.sh made on the GPU machine and writes every result under
+# OUTDIR (default $OUT, the device tool's returned folder):
+#   OUTDIR/gpu.txt        nvidia-smi's view of the GPU and driver
+#   OUTDIR/libs.txt       where libcuda, libnvrtc and libcublas were found
+#   OUTDIR/<test>.txt     each test binary's output (TALLY_REQUIRE_GPU=1: no silent skips)
+#   OUTDIR/summary.txt    one line per test binary: passed or failed, and its exit code
+# Exit status: non-zero when any test binary failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-${OUT:?give an output folder or set OUT}}
+mkdir -p "$out"
+bundle=gpu-bundle
+if [ ! -d "$bundle/bin" ]; then
+    echo "no $bundle/bin: run gpu/build.sh here first and carry $bundle" >&2
+    exit 2
+fi
+
+nvidia-smi >"$out/gpu.txt" 2>&1 || echo "nvidia-smi failed" >>"$out/gpu.txt"
+nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total,clocks.max.sm,power.limit \
+    --format=csv >>"$out/gpu.txt" 2>&1 || true
+
+# NVRTC and cuBLAS: the CUDA toolkit's, else the ones PyTorch's wheels carry.
+dirs=()
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/*/lib; do
+    [ -d "$d" ] && dirs+=("$d")
+done
+py_nvidia=$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))' 2>/dev/null || true)
+if [ -n "$py_nvidia" ]; then
+    for d in "$py_nvidia"/nvidia/*/lib; do
+        [ -d "$d" ] && dirs+=("$d")
+    done
+fi
+extra=$(IFS=:; echo "${dirs[*]:-}")
+export LD_LIBRARY_PATH="$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+{
+    echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+    for lib in libcuda.so libnvrtc.so libcublas.so libcublasLt.so; do
+        found=$( (ldconfig -p 2>/dev/null | grep -m1 "$lib" | awk '{print $NF}') || true)
+        [ -z "$found" ] && found=$(for d in "${dirs[@]:-}"; do ls "$d"/$lib* 2>/dev/null; done | head -n 1)
+        echo "$lib: ${found:-not found}"
+    done
+} >"$out/libs.txt"
+
+export TALLY_REQUIRE_GPU=1 TALLY_REQUIRE_NVRTC=1
+status=0
+: >"$out/summary.txt"
+for exe in "$bundle"/bin/*; do
+    name=$(basename "$exe")
+    "$exe" --nocapture --test-threads=1 >"$out/$name.txt" 2>&1
+    rc=$?
+    if [ "$rc" -eq 0 ]; then verdict=passed; else verdict=FAILED; status=1; fi
+    echo "$name: $verdict (exit $rc)" | tee -a "$out/summary.txt"
+done
+exit "$status"
