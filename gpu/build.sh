@@ -2,6 +2,10 @@
 # Builds, here, everything the GPU machine runs (it reaches no package registry) into
 # gpu-bundle/ (ignored by git), stripped to fit the 64 MiB that travels with a device call:
 #   gpu-bundle/bin/<name>   the GPU test binaries (tests/tests/cuda.rs, crates/tally-cuda/tests)
+#   gpu-bundle/tally        the CLI, for the model runs (`tally bench --device cuda --seeded`)
+#   gpu-bundle/models/      a TALLY_CACHE with what fits: MiniLM's config and tokenizer (its
+#                           weights are seeded there) and MobileNetV2's 14 MB checkpoint;
+#                           SmolLM2 needs no file (seeded, its configuration is built in)
 #   gpu-bundle/MANIFEST     what was built, from which commit, and the sizes
 # Then, on the device machine: gpu/run.sh "$OUT" (see gpu/README.md).
 set -euo pipefail
@@ -34,10 +38,24 @@ for line in sys.stdin:
     strip "$bundle/bin/$name"
 done
 
+cargo build --release -p tally-cli
+cp target/release/tally "$bundle/tally"
+strip "$bundle/tally"
+
+cache="${TALLY_CACHE:-$HOME/.cache/tally}"
+[ -f "$cache/all-minilm-l6-v2/tokenizer.json" ] || models/fetch minilm
+[ -f "$cache/mobilenet-v2/model.safetensors" ] || models/fetch mobilenet
+for f in config.json tokenizer.json sentence_bert_config.json 1_Pooling/config.json; do
+    mkdir -p "$(dirname "$bundle/models/all-minilm-l6-v2/$f")"
+    cp "$cache/all-minilm-l6-v2/$f" "$bundle/models/all-minilm-l6-v2/$f"
+done
+mkdir -p "$bundle/models/mobilenet-v2"
+cp "$cache/mobilenet-v2/model.safetensors" "$bundle/models/mobilenet-v2/"
+
 {
     echo "commit $(git rev-parse HEAD)$(git diff --quiet || echo ' (dirty)')"
     echo "built $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -m)"
-    (cd "$bundle" && du -ab bin | sort -k2)
+    (cd "$bundle" && du -ab bin tally models | sort -k2)
 } >"$bundle/MANIFEST"
 cat "$bundle/MANIFEST"
 

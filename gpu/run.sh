@@ -5,6 +5,9 @@
 #   OUTDIR/libs.txt       where libcuda, libnvrtc and libcublas were found
 #   OUTDIR/<test>.txt     each test binary's output (TALLY_REQUIRE_GPU=1: no silent skips)
 #   OUTDIR/summary.txt    one line per test binary: passed or failed, and its exit code
+#   OUTDIR/models.txt     each model workload: Tally on the GPU and PyTorch on the same GPU
+#                         (same shapes, seeded weights), medians and their ratio
+#   OUTDIR/profile-*.txt  Tally's per-op table (FPO, bytes, time, GFLOP/s, GB/s) per workload
 # Exit status: non-zero when any test binary failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -51,5 +54,36 @@ for exe in "$bundle"/bin/*; do
     rc=$?
     if [ "$rc" -eq 0 ]; then verdict=passed; else verdict=FAILED; status=1; fi
     echo "$name: $verdict (exit $rc)" | tee -a "$out/summary.txt"
+done
+
+# Models: the issue's workloads, Tally against PyTorch on this GPU, alternating.
+export TALLY_CACHE="$PWD/$bundle/models"
+tally="$bundle/tally"
+py=${PYTHON:-python3}
+median() { sed -n 's/.*median_s=\([0-9.]*\).*/\1/p' | tail -n 1; }
+workloads=(
+    "minilm --batch 32 --seq 128"
+    "smollm2 --seq 128"
+    "smollm2 --past 128 --seq 1"
+    "mobilenet --batch 1"
+    "mobilenet --batch 32"
+)
+: >"$out/models.txt"
+for w in "${workloads[@]}"; do
+    set -- $w
+    seeded=(--seeded 1)
+    [ "$1" = mobilenet ] && seeded=()
+    for dtype in f32 bf16; do
+        tag=$(echo "$w $dtype" | tr ' ' '_' | tr -s '_' | sed 's/--//g')
+        "$tally" profile $w --dtype "$dtype" --device cuda "${seeded[@]}" --repeat 5 \
+            >"$out/profile-$tag.txt" 2>&1
+        t=$("$tally" bench $w --dtype "$dtype" --device cuda "${seeded[@]}" --repeat 20 2>&1 | median)
+        p=$("$py" benches/pytorch/bench.py $w --dtype "$dtype" --device cuda --seeded 1 \
+            --repeat 20 2>>"$out/pytorch-errors.txt" | median)
+        ratio=$("$py" -c "import sys; t, p = sys.argv[1:]; print(f'{float(p) / float(t):.2f}')" \
+            "${t:-nan}" "${p:-nan}" 2>/dev/null || echo "n/a")
+        echo "$w $dtype: tally ${t:-failed} s, pytorch ${p:-failed} s, pytorch/tally $ratio" |
+            tee -a "$out/models.txt"
+    done
 done
 exit "$status"

@@ -1,6 +1,7 @@
 // copy.cu: a strided view (rank ≤ 4) made contiguous, and dtype casts.
 // defines: copy_strided_{f32, bf16, f16}, copy_into_{f32, bf16, f16}
 //          cast_{f32_bf16, bf16_f32, f32_f16, f16_f32, bf16_f16, f16_bf16}
+//          cast_{u32_f32, u32_bf16, u32_f16}   (masks to floats)
 // No FPO (cost::copy, cost::cast): bytes only. A strided copy reads each distinct input
 // element once: an element reached through a stride-0 (broadcast) dimension is counted
 // only at index 0 of that dimension.
@@ -88,3 +89,6 @@ CAST(float, f32, f16, f16)
 CAST(f16, f16, float, f32)
 CAST(bf16, bf16, f16, f16)
 CAST(f16, f16, bf16, bf16)
+CAST(unsigned, u32, float, f32)
+CAST(unsigned, u32, bf16, bf16)
+CAST(unsigned, u32, f16, f16)

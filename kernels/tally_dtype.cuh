@@ -12,6 +12,8 @@ struct f16 {
 };
 
 __device__ __forceinline__ float to_f32(float x) { return x; }
+// u32 (masks, ids) read as a float: exact below 2^24.
+__device__ __forceinline__ float to_f32(unsigned x) { return (float)x; }
 __device__ __forceinline__ float to_f32(bf16 x) {
     return __uint_as_float(((unsigned)x.bits) << 16);
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use tally::core::{try_measure, DType, Device, Error, Ledger, Result};
 use tally::models::bert::{Bert, MINILM_DIR};
 use tally::models::digits::{Digits, DigitsMlp};
-use tally::models::llama::{Llama, SMOLLM2_DIR};
+use tally::models::llama::{Llama, LlamaConfig, GGUF_FILE, SMOLLM2_DIR};
 use tally::models::mobilenet::{MobileNetV2, MOBILENET_DIR};
 use tally::Tensor;
 
@@ -77,6 +77,15 @@ pub struct RunArgs {
     /// --seq 1` measures one decode step after a 128-token prompt.
     #[arg(long, default_value_t = 0)]
     pub past: usize,
+    /// Where to run: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Seeded random weights of the model's real shapes instead of its checkpoint (the
+    /// same work and speed, meaningless outputs): minilm still reads its config and
+    /// tokenizer from the cache, smollm2 needs no file. For machines the checkpoints cannot
+    /// reach.
+    #[arg(long, value_name = "SEED")]
+    pub seeded: Option<u64>,
 }
 
 impl RunArgs {
@@ -93,6 +102,8 @@ impl RunArgs {
             dtype: self.dtype()?,
             repeat: self.repeat,
             past: self.past,
+            device: self.device.parse()?,
+            seeded: self.seeded,
         })
     }
 
@@ -128,6 +139,10 @@ pub struct Shape {
     pub repeat: usize,
     /// Tokens cached before each measured pass (decoders).
     pub past: usize,
+    /// Where the model runs.
+    pub device: Device,
+    /// Seeded random weights (this seed) instead of the checkpoint.
+    pub seeded: Option<u64>,
 }
 
 /// Runs `pass` once to warm up, then `repeat` times measured; keeps the fastest ledger,
@@ -166,6 +181,15 @@ pub fn measure(model: Model, shape: &Shape) -> Result<Measured> {
             ),
         ));
     }
+    if shape.seeded.is_some() && matches!(model, Model::DigitsMlp | Model::Mobilenet) {
+        return Err(Error::invalid(
+            "profile",
+            format!(
+                "--seeded is for the checkpoints too large to move (minilm, smollm2); {} loads its own",
+                model.name()
+            ),
+        ));
+    }
     match model {
         Model::DigitsMlp => digits(shape),
         Model::Minilm => minilm(shape),
@@ -176,6 +200,12 @@ pub fn measure(model: Model, shape: &Shape) -> Result<Measured> {
 
 fn digits(shape: &Shape) -> Result<Measured> {
     let dir = tally::models::models_dir().join("digits");
+    if shape.device != Device::Cpu {
+        return Err(Error::invalid(
+            "profile",
+            "the digits MLP runs on the CPU only (its weights load through the CPU's packing)",
+        ));
+    }
     let model = DigitsMlp::load(&dir.join("mlp.safetensors"), shape.dtype)?;
     let data = Digits::load(&dir.join("digits.csv.gz"))?.held_out();
     let data = match shape.batch {
@@ -208,7 +238,10 @@ needed to produce it per example, beside time, energy and memory. ";
 
 fn minilm(shape: &Shape) -> Result<Measured> {
     let dir = tally::models::cache_dir().join(MINILM_DIR);
-    let model = Bert::load(&dir, shape.dtype)?;
+    let model = match shape.seeded {
+        Some(seed) => Bert::seeded(&dir, shape.dtype, shape.device, seed)?,
+        None => Bert::load_on(&dir, shape.dtype, shape.device)?,
+    };
     let batch = shape.batch.unwrap_or(1);
     // The tokenizer truncates at sentence-transformers' 256; the position table reaches 512.
     let max = model.config().max_position_embeddings;
@@ -230,11 +263,11 @@ fn minilm(shape: &Shape) -> Result<Measured> {
         .chain(std::iter::once(sep))
         .collect();
     let all: Vec<u32> = (0..batch).flat_map(|_| row.iter().copied()).collect();
-    let ids = Tensor::from_vec(all, [batch, shape.seq], Device::Cpu)?;
+    let ids = Tensor::from_vec(all, [batch, shape.seq], shape.device)?;
     let mask = Tensor::from_vec(
         vec![1u32; batch * shape.seq],
         [batch, shape.seq],
-        Device::Cpu,
+        shape.device,
     )?;
     let (emb, ledger, walls) = best_of(shape.repeat, || {
         let hidden = model.forward(&ids, &mask)?;
@@ -256,12 +289,28 @@ fn minilm(shape: &Shape) -> Result<Measured> {
 }
 
 fn smollm2(shape: &Shape) -> Result<Measured> {
-    let model = Llama::load(&tally::models::cache_dir().join(SMOLLM2_DIR), shape.dtype)?;
+    let model = match shape.seeded {
+        Some(seed) => Llama::seeded(LlamaConfig::smollm2_135m(), shape.dtype, shape.device, seed)?,
+        None => Llama::from_gguf_on(
+            &tally::models::cache_dir().join(SMOLLM2_DIR).join(GGUF_FILE),
+            shape.dtype,
+            shape.device,
+        )?,
+    };
     let batch = shape.batch.unwrap_or(1);
     let (past, seq) = (shape.past, shape.seq);
-    let ids = model
-        .tokenizer()
-        .encode(&PARAGRAPH.repeat((past + seq) / 20 + 2))?;
+    let ids = match shape.seeded {
+        // A seeded model's vocabulary is a placeholder: fixed ids spread over it.
+        Some(_) => {
+            let v = model.config().vocab_size as u64;
+            (0..(past + seq) as u64)
+                .map(|i| ((i * 7919 + 13) % v) as u32)
+                .collect()
+        }
+        None => model
+            .tokenizer()
+            .encode(&PARAGRAPH.repeat((past + seq) / 20 + 2))?,
+    };
     if batch == 0 || seq == 0 || ids.len() < past + seq {
         return Err(Error::invalid(
             "profile",
@@ -275,7 +324,7 @@ fn smollm2(shape: &Shape) -> Result<Measured> {
         let all: Vec<u32> = (0..batch)
             .flat_map(|_| ids[range.clone()].iter().copied())
             .collect();
-        Tensor::from_vec(all, [batch, range.len()], Device::Cpu)
+        Tensor::from_vec(all, [batch, range.len()], shape.device)
     };
     // The prompt before the measured pass fills a cache once, outside the measurement;
     // every pass starts from its positions: the cache is cut back to them (its buffers,
@@ -322,12 +371,18 @@ pub fn synthetic_images(batch: usize) -> Result<Tensor> {
 }
 
 fn mobilenet(shape: &Shape) -> Result<Measured> {
-    let model = MobileNetV2::load(tally::models::cache_dir().join(MOBILENET_DIR), shape.dtype)?;
+    let model = MobileNetV2::load_on(
+        tally::models::cache_dir().join(MOBILENET_DIR),
+        shape.dtype,
+        shape.device,
+    )?;
     let batch = shape.batch.unwrap_or(1);
     if batch == 0 {
         return Err(Error::invalid("profile", "--batch must be at least 1"));
     }
-    let x = synthetic_images(batch)?.to_dtype(shape.dtype)?;
+    let x = synthetic_images(batch)?
+        .to_dtype(shape.dtype)?
+        .to_device(shape.device)?;
     let (_, ledger, walls) = best_of(shape.repeat, || model.forward(&x))?;
     let mut facts = serde_json::Map::new();
     facts.insert("batch".into(), batch.into());

@@ -56,9 +56,17 @@ fn gather(s: &CudaStorage, l: &Layout, counters: u64) -> Result<CudaStorage> {
         ),
     })?;
     let y = out.ptr_mut(0);
-    let name = format!("copy_strided_{}", suffix("copy", s.dtype())?);
+    let name = format!("copy_strided_{}", copy_suffix("copy", s.dtype())?);
     launch!(dev, "copy.cu", name, grid_stride(dev, n); s.ptr(l.offset()), y, view, counters)?;
     Ok(out)
+}
+
+/// The copy kernels' suffix for `dtype`: a copy moves bits, so u32 uses the f32 kernel.
+fn copy_suffix(op: &'static str, dtype: DType) -> Result<&'static str> {
+    match dtype {
+        DType::U32 => Ok("f32"),
+        other => suffix(op, other),
+    }
 }
 
 /// An optional operand's address (0 for none: the kernels take null).
@@ -414,11 +422,11 @@ impl BackendStorage for CudaStorage {
         }
         let dev = self.cuda_device();
         let n = x.shape().elem_count();
-        let name = format!(
-            "cast_{}_{}",
-            suffix("cast", self.dtype())?,
-            suffix("cast", dtype)?
-        );
+        let from = match self.dtype() {
+            DType::U32 => "u32",
+            other => suffix("cast", other)?,
+        };
+        let name = format!("cast_{from}_{}", suffix("cast", dtype)?);
         let mut out = CudaStorage::alloc(dev, dtype, n)?;
         let y = out.ptr_mut(0);
         let work = counted(dev, "cast", |c| {
@@ -652,7 +660,7 @@ fn copy_into(
             (pad(sl.strides()), pad(dl.strides()))
         }
     };
-    let name = format!("copy_into_{}", suffix("concat", src.dtype())?);
+    let name = format!("copy_into_{}", copy_suffix("concat", src.dtype())?);
     let y = dst.ptr_mut(dl.offset());
     launch!(dev, "copy.cu", name, grid_stride(&dev, n); src.ptr(sl.offset()), y, sv, dv, counters)
 }

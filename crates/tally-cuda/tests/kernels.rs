@@ -84,6 +84,9 @@ fn expected_entries(file: &str) -> Vec<String> {
                 ("f16", "f32"),
                 ("bf16", "f16"),
                 ("f16", "bf16"),
+                ("u32", "f32"),
+                ("u32", "bf16"),
+                ("u32", "f16"),
             ] {
                 v.push(format!("cast_{s}_{d}"));
             }

@@ -280,3 +280,24 @@ fn padded_keys_are_skipped_exactly() {
         .count();
     assert_eq!(attention, 6);
 }
+
+#[test]
+fn seeded_weights_have_the_checkpoints_shapes_and_work() {
+    let (Some(dir), Some(real)) = (model_dir(), load(DType::F32)) else {
+        return;
+    };
+    let seeded = Bert::seeded(&dir, DType::F32, tally_core::Device::Cpu, 3).unwrap();
+    let texts = ["a short sentence", "and a second, somewhat longer one"];
+    let (er, lr) = measure(|| real.embed(&texts));
+    let (es, ls) = measure(|| seeded.embed(&texts));
+    let (er, es) = (er.unwrap(), es.unwrap());
+    assert_eq!(er.dims(), es.dims());
+    assert_eq!(ls.total().calls, lr.total().calls);
+    assert_eq!(
+        ls.total().work,
+        lr.total().work,
+        "same ops, same counted work"
+    );
+    assert_ne!(er.to_vec::<f32>().unwrap(), es.to_vec::<f32>().unwrap());
+    assert!(es.to_vec::<f32>().unwrap().iter().all(|v| v.is_finite()));
+}

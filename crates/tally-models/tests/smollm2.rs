@@ -446,3 +446,27 @@ fn padded_prefill_counts_only_visible_pairs() {
     assert_eq!(fma, 2 * d * l * h * seen);
     assert_eq!(cache.len(), s + 1);
 }
+
+#[test]
+fn seeded_weights_have_the_checkpoints_shapes_and_work() {
+    let Some(real) = model() else { return };
+    let seeded = Llama::seeded(real.config().clone(), DType::F32, Device::Cpu, 5).unwrap();
+    assert_eq!(seeded.num_params(), real.num_params());
+    let ids = prompt_tensor(&[1, 2, 3, 4, 5, 6, 7]);
+    let run = |m: &Llama| {
+        let mut cache = m.new_cache();
+        let (logits, ledger) = measure(|| m.forward(&ids, &mut cache));
+        (logits.unwrap(), ledger.total())
+    };
+    let ((lr, wr), (ls, ws)) = (run(real), run(&seeded));
+    assert_eq!(lr.dims(), ls.dims());
+    assert_eq!(
+        (ws.calls, ws.work),
+        (wr.calls, wr.work),
+        "same ops, same counted work"
+    );
+    assert_eq!(ws.analytic, wr.analytic);
+    // Different weights: the logits differ (the test could not pass on the real model twice).
+    assert_ne!(lr.to_vec::<f32>().unwrap(), ls.to_vec::<f32>().unwrap());
+    assert!(ls.to_vec::<f32>().unwrap().iter().all(|v| v.is_finite()));
+}

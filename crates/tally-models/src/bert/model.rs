@@ -40,6 +40,32 @@ impl Bert {
     /// `sentence_bert_config.json`, `1_Pooling/config.json`), converting the float weights
     /// to `dtype`. A missing file is an `Io` error naming it and `models/fetch minilm`.
     pub fn load(dir: &Path, dtype: DType) -> Result<Bert> {
+        Bert::load_on(dir, dtype, Device::Cpu)
+    }
+
+    /// [`Bert::load`] with the weights placed on `device` (a GPU: `Device::Cuda(n)`).
+    pub fn load_on(dir: &Path, dtype: DType, device: Device) -> Result<Bert> {
+        Bert::build(dir, dtype, || {
+            Ok(WeightStore::open(model_file(dir, "model.safetensors")?)?.on_device(device))
+        })
+    }
+
+    /// The model of `dir`'s configuration and tokenizer (`model.safetensors` is not read)
+    /// with seeded random weights of its real shapes ([`WeightStore::seeded`]) on
+    /// `device`: the same work and speed as the real model, meaningless embeddings.
+    pub fn seeded(dir: &Path, dtype: DType, device: Device, seed: u64) -> Result<Bert> {
+        Bert::build(dir, dtype, || {
+            Ok(WeightStore::seeded(seed, []).on_device(device))
+        })
+    }
+
+    /// The model of `dir`'s configuration and tokenizer over the weights `store` gives
+    /// (asked for after the configuration is checked, so a bad folder names its config).
+    fn build(
+        dir: &Path,
+        dtype: DType,
+        store: impl FnOnce() -> Result<WeightStore>,
+    ) -> Result<Bert> {
         if !dtype.is_float() {
             return Err(Error::UnsupportedDType {
                 op: "Bert::load",
@@ -50,7 +76,8 @@ impl Bert {
         let max_len = max_seq_length(dir, &config)?;
         check_mean_pooling(dir)?;
         let tokenizer = BertTokenizer::load(dir, max_len)?;
-        let store = WeightStore::open(model_file(dir, "model.safetensors")?)?;
+        let store = store()?;
+        let device = store.device();
         let vb = WeightView::new(store).with_dtype(dtype);
         let h = config.hidden_size;
         let emb = vb.pp("embeddings");
@@ -71,7 +98,7 @@ impl Bert {
         let layers = (0..config.num_hidden_layers)
             .map(|i| EncoderLayer::load(&vb.pp(format!("encoder.layer.{i}")), &config))
             .collect::<Result<Vec<_>>>()?;
-        let floor = |v: f32| Tensor::from_vec(vec![v], [1], Device::Cpu)?.to_dtype(dtype);
+        let floor = |v: f32| Tensor::from_vec(vec![v], [1], device)?.to_dtype(dtype);
         let floors = (floor(COUNT_FLOOR)?, floor(NORM_FLOOR)?);
         Ok(Bert {
             config,
@@ -167,11 +194,18 @@ impl Bert {
     }
 
     /// Unit-length sentence embeddings (b, H) for `texts`: tokenize, [`Bert::forward`],
-    /// [`Bert::pool`].
+    /// [`Bert::pool`], on the model's device.
     pub fn embed(&self, texts: &[&str]) -> Result<Tensor> {
         let batch = self.tokenize(texts)?;
-        let hidden = self.forward(&batch.ids, &batch.mask)?;
-        self.pool(&hidden, &batch.mask)
+        let device = self.device();
+        let (ids, mask) = (batch.ids.to_device(device)?, batch.mask.to_device(device)?);
+        let hidden = self.forward(&ids, &mask)?;
+        self.pool(&hidden, &mask)
+    }
+
+    /// The device its weights are on.
+    pub fn device(&self) -> Device {
+        self.position.device()
     }
 
     /// Parameters the model loads and uses: embeddings (word, position, token type,

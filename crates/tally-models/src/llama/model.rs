@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use tally_core::{scope, DType, Device, Error, Result};
-use tally_nn::{Embedding, Linear, RmsNorm, WeightView};
+use tally_nn::{Embedding, Linear, RmsNorm, WeightStore, WeightView};
 use tally_tensor::Tensor;
 
 use super::gguf::GgufModel;
@@ -43,16 +43,37 @@ impl Llama {
 
     /// Loads the GGUF file `path`, as [`Llama::load`].
     pub fn from_gguf(path: &Path, dtype: DType) -> Result<Llama> {
-        if !dtype.is_float() {
-            return Err(Error::UnsupportedDType {
-                op: "Llama::load",
-                dtype,
-            });
-        }
+        Llama::from_gguf_on(path, dtype, Device::Cpu)
+    }
+
+    /// [`Llama::from_gguf`] with the weights placed on `device` (a GPU: `Device::Cuda(n)`).
+    pub fn from_gguf_on(path: &Path, dtype: DType, device: Device) -> Result<Llama> {
+        check_float(dtype)?;
         let g = GgufModel::read(path)?;
-        let config = g.config;
         let tokenizer = LlamaTokenizer::from_vocab(&g.tokens, &g.merges, &g.token_types, g.eos)?;
-        let vb = WeightView::new(g.store).with_dtype(dtype);
+        Llama::build(g.config, tokenizer, g.store.on_device(device), dtype)
+    }
+
+    /// A decoder of `config`'s shapes with seeded random weights ([`WeightStore::seeded`])
+    /// on `device`, the head tied to the embedding table as SmolLM2's is. Its vocabulary is
+    /// a placeholder (`<0>`, `<1>`, …): it runs token ids, not text. The work and speed are
+    /// the real model's; the logits mean nothing.
+    pub fn seeded(config: LlamaConfig, dtype: DType, device: Device, seed: u64) -> Result<Llama> {
+        check_float(dtype)?;
+        let tokens: Vec<String> = (0..config.vocab_size).map(|i| format!("<{i}>")).collect();
+        let tokenizer = LlamaTokenizer::from_vocab(&tokens, &[], &[], None)?;
+        let store = WeightStore::seeded(seed, ["output.weight".to_string()]).on_device(device);
+        Llama::build(config, tokenizer, store, dtype)
+    }
+
+    fn build(
+        config: LlamaConfig,
+        tokenizer: LlamaTokenizer,
+        store: WeightStore,
+        dtype: DType,
+    ) -> Result<Llama> {
+        let device = store.device();
+        let vb = WeightView::new(store).with_dtype(dtype);
         let (v, h) = (config.vocab_size, config.hidden_size);
         let embed = Embedding::load(&vb.pp("token_embd"), v, h)?;
         let layers = (0..config.num_layers)
@@ -64,7 +85,7 @@ impl Llama {
             true => Linear::load(&vb.pp("output"), h, v, false)?,
             false => Linear::shared(embed.table().clone(), None)?,
         };
-        let (cos, sin) = rope_tables(&config, dtype)?;
+        let (cos, sin) = rope_tables(&config, dtype, device)?;
         Ok(Llama {
             config,
             tokenizer,
@@ -247,7 +268,8 @@ impl Llama {
             .iter()
             .flat_map(|ids| ids.iter().copied().chain(std::iter::repeat(pad)).take(s))
             .collect();
-        let mut input = Tensor::from_vec(flat, [b, s], Device::Cpu)?;
+        let device = self.cos.device();
+        let mut input = Tensor::from_vec(flat, [b, s], device)?;
         let mut cache = self.new_cache();
         cache.reserve(s + max_tokens);
         let mut out = vec![Vec::new(); b];
@@ -262,7 +284,7 @@ impl Llama {
                 false => {
                     let cols = mask[0].len();
                     let flat = mask.iter().flatten().copied().collect();
-                    Some(Tensor::from_vec(flat, [b, cols], Device::Cpu)?)
+                    Some(Tensor::from_vec(flat, [b, cols], device)?)
                 }
             };
             let logits =
@@ -293,7 +315,7 @@ impl Llama {
             }
             positions = Some(lens.iter().map(|&n| n + step).collect());
             at = vec![0; b];
-            input = Tensor::from_vec(next, [b, 1], Device::Cpu)?;
+            input = Tensor::from_vec(next, [b, 1], device)?;
         }
         Ok(out)
     }
@@ -330,14 +352,24 @@ fn pick(logits: &Tensor, row: usize, pos: usize, sampling: Sampling) -> Result<u
 }
 
 /// cos and sin of t·θ^(−2f/d) for t < max_position, f < d/2, as (max_position, d/2).
-fn rope_tables(c: &LlamaConfig, dtype: DType) -> Result<(Tensor, Tensor)> {
+fn check_float(dtype: DType) -> Result<()> {
+    if dtype.is_float() {
+        Ok(())
+    } else {
+        Err(Error::UnsupportedDType {
+            op: "Llama::load",
+            dtype,
+        })
+    }
+}
+
+fn rope_tables(c: &LlamaConfig, dtype: DType, device: Device) -> Result<(Tensor, Tensor)> {
     let half = c.head_dim / 2;
     let inv: Vec<f64> = (0..half)
         .map(|f| c.rope_theta.powf(-((2 * f) as f64) / c.head_dim as f64))
         .collect();
     let angles = (0..c.max_position).flat_map(|t| inv.iter().map(move |w| t as f64 * w));
     let (cos, sin): (Vec<f32>, Vec<f32>) = angles.map(|a| (a.cos() as f32, a.sin() as f32)).unzip();
-    let table =
-        |v: Vec<f32>| Tensor::from_vec(v, [c.max_position, half], Device::Cpu)?.to_dtype(dtype);
+    let table = |v: Vec<f32>| Tensor::from_vec(v, [c.max_position, half], device)?.to_dtype(dtype);
     Ok((table(cos)?, table(sin)?))
 }

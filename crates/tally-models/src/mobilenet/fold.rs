@@ -16,16 +16,20 @@ use tally_tensor::Tensor;
 
 use super::arch::{ConvSpec, BN_EPS};
 
-/// Reads `name` as f32 values of the given shape.
+/// Reads `name` as f32 values of the given shape (on the host, wherever the store places
+/// its tensors: folding happens here).
 fn read(store: &WeightStore, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-    store.get(name, shape, DType::F32)?.to_vec::<f32>()
+    store
+        .on_device(Device::Cpu)
+        .get(name, shape, DType::F32)?
+        .to_vec::<f32>()
 }
 
 /// Loads the bias-free convolution `{conv}.weight` (c_out, c_in/groups, k, k) and the
 /// BatchNorm `{bn}.{weight, bias, running_mean, running_var}` (c_out), and returns one
 /// `Conv2d` with the BatchNorm folded into its kernel and bias, in `dtype`, applying
 /// `activation` to its outputs as it stores them (ReLU6 after every conv-BN but the
-/// projections).
+/// projections). The folded tensors are placed on the store's device.
 pub(crate) fn conv_bn(
     store: &WeightStore,
     conv: &str,
@@ -55,8 +59,9 @@ pub(crate) fn conv_bn(
         folded.extend(row.iter().map(|&x| (f64::from(x) * s) as f32));
         bias.push((f64::from(beta[o]) - f64::from(mean[o]) * s) as f32);
     }
-    let weight = Tensor::from_vec(folded, kernel_shape, Device::Cpu)?.to_dtype(dtype)?;
-    let bias = Tensor::from_vec(bias, c, Device::Cpu)?.to_dtype(dtype)?;
+    let place = |t: Tensor| t.to_dtype(dtype)?.to_device(store.device());
+    let weight = place(Tensor::from_vec(folded, kernel_shape, Device::Cpu)?)?;
+    let bias = place(Tensor::from_vec(bias, c, Device::Cpu)?)?;
     let params = Conv2dParams {
         stride: spec.stride,
         padding: spec.padding(),

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use tally_core::backend::ConvActivation;
-use tally_core::{scope, DType, Error, Result};
+use tally_core::{scope, DType, Device, Error, Result};
 use tally_nn::{Conv2d, Linear, WeightStore};
 use tally_tensor::Tensor;
 
@@ -60,11 +60,17 @@ impl MobileNetV2 {
     /// weights to `dtype` (f32, bf16 or f16). Checks that the checkpoint holds exactly
     /// torchvision's parameter count.
     pub fn load(path: impl AsRef<Path>, dtype: DType) -> Result<MobileNetV2> {
+        MobileNetV2::load_on(path, dtype, Device::Cpu)
+    }
+
+    /// [`MobileNetV2::load`] with the folded weights placed on `device` (a GPU:
+    /// `Device::Cuda(n)`); the folding itself runs on the host.
+    pub fn load_on(path: impl AsRef<Path>, dtype: DType, device: Device) -> Result<MobileNetV2> {
         const OP: &str = "MobileNetV2::load";
         if !dtype.is_float() {
             return Err(Error::UnsupportedDType { op: OP, dtype });
         }
-        let store = WeightStore::open(checkpoint(path.as_ref())?)?;
+        let store = WeightStore::open(checkpoint(path.as_ref())?)?.on_device(device);
         let params: usize = store
             .tensor_info()
             .iter()

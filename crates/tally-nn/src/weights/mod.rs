@@ -11,6 +11,7 @@ mod convert;
 mod file;
 mod hint;
 mod index;
+mod seeded;
 mod store;
 mod view;
 

@@ -1,23 +1,29 @@
 //! [`WeightStore`]: named checkpoint tensors, memory-mapped from safetensors files or held in memory.
 
 use std::collections::btree_map::{BTreeMap, Entry as MapEntry};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tally_core::{DType, Error, Result, Shape};
+use tally_core::{DType, Device, Error, Result, Shape};
 use tally_tensor::Tensor;
 
 use super::file::{dtype_bits, Entry, MappedFile};
-use super::{convert, hint, index, WeightView};
+use super::{convert, hint, index, seeded, WeightView};
 
 /// The origin named by errors about a store built with [`WeightStore::from_tensors`].
 const MEMORY_ORIGIN: &str = "<memory>";
 
+/// The origin named by errors about a store built with [`WeightStore::seeded`].
+const SEEDED_ORIGIN: &str = "<seeded>";
+
 /// A read-only set of named tensors. Cloning is cheap (an `Arc`); the files stay mapped
-/// until the last clone is dropped. Tensors are decoded (and converted) on each `get`.
+/// until the last clone is dropped. Tensors are decoded (and converted) on each `get`, and
+/// placed on the store's device ([`WeightStore::on_device`]; the CPU unless asked).
 #[derive(Clone)]
 pub struct WeightStore {
     inner: Arc<Inner>,
+    device: Device,
 }
 
 struct Inner {
@@ -25,6 +31,8 @@ struct Inner {
     origin: PathBuf,
     files: Vec<MappedFile>,
     slots: BTreeMap<String, Slot>,
+    /// A seeded store makes up every tensor asked for, except these names.
+    seeded: Option<(u64, BTreeSet<String>)>,
 }
 
 /// Where one tensor's elements are.
@@ -114,7 +122,9 @@ impl WeightStore {
                 origin: layout.origin,
                 files,
                 slots,
+                seeded: None,
             }),
+            device: Device::Cpu,
         })
     }
 
@@ -137,8 +147,40 @@ impl WeightStore {
                 origin: PathBuf::from(MEMORY_ORIGIN),
                 files: Vec::new(),
                 slots,
+                seeded: None,
             }),
+            device: Device::Cpu,
         })
+    }
+
+    /// A store of seeded random weights: any name asked for with a shape is a tensor of
+    /// that shape, made from `seed` and the name (the same on every machine; scales in
+    /// `seeded.rs`), except the names in `absent`, which it does not hold (a tied head's
+    /// `output.weight`, say). For running a model's real shapes without its checkpoint:
+    /// its outputs mean nothing, its work and speed are the real model's.
+    pub fn seeded(seed: u64, absent: impl IntoIterator<Item = String>) -> WeightStore {
+        WeightStore {
+            inner: Arc::new(Inner {
+                origin: PathBuf::from(SEEDED_ORIGIN),
+                files: Vec::new(),
+                slots: BTreeMap::new(),
+                seeded: Some((seed, absent.into_iter().collect())),
+            }),
+            device: Device::Cpu,
+        }
+    }
+
+    /// The same store, placing every tensor it gives on `device` (copied there on `get`).
+    pub fn on_device(&self, device: Device) -> WeightStore {
+        WeightStore {
+            inner: self.inner.clone(),
+            device,
+        }
+    }
+
+    /// The device the tensors it gives are on.
+    pub fn device(&self) -> Device {
+        self.device
     }
 
     /// The file, index or folder the store was opened from (`<memory>` for in-memory stores).
@@ -161,9 +203,13 @@ impl WeightStore {
         WeightView::new(self.clone())
     }
 
-    /// True when a tensor of this full name is stored.
+    /// True when a tensor of this full name is stored (for a seeded store: when it is not
+    /// one of the absent names).
     pub fn contains(&self, name: &str) -> bool {
-        self.inner.slots.contains_key(name)
+        match &self.inner.seeded {
+            Some((_, absent)) => !absent.contains(name),
+            None => self.inner.slots.contains_key(name),
+        }
     }
 
     /// Every stored name, sorted.
@@ -227,6 +273,12 @@ impl WeightStore {
     /// convert to any float dtype on load; i64 and u32 load only as themselves.
     pub fn get(&self, name: &str, shape: impl Into<Shape>, dtype: DType) -> Result<Tensor> {
         let expected = shape.into();
+        if let Some((seed, absent)) = &self.inner.seeded {
+            if absent.contains(name) {
+                return Err(self.missing(name));
+            }
+            return seeded::seeded_tensor(*seed, name, &expected, dtype)?.to_device(self.device);
+        }
         let slot = self.slot(name)?;
         let found = match slot {
             Slot::Mapped { entry, .. } => Shape::from(entry.shape.as_slice()),
@@ -240,23 +292,32 @@ impl WeightStore {
                 found,
             });
         }
-        self.load(name, slot, Some(dtype))
+        self.load(name, slot, Some(dtype))?.to_device(self.device)
     }
 
-    /// The tensor `name` as stored: its own shape and dtype.
+    /// The tensor `name` as stored: its own shape and dtype. A seeded store stores no
+    /// shapes: asking it is an error.
     pub fn get_any(&self, name: &str) -> Result<Tensor> {
-        self.load(name, self.slot(name)?, None)
+        if self.inner.seeded.is_some() {
+            return Err(Error::invalid(
+                "WeightStore::get_any",
+                format!("`{name}`: a seeded store makes tensors of a given shape; use get"),
+            ));
+        }
+        self.load(name, self.slot(name)?, None)?
+            .to_device(self.device)
+    }
+
+    fn missing(&self, name: &str) -> Error {
+        Error::MissingTensor {
+            path: self.inner.origin.clone(),
+            name: name.to_string(),
+            hint: hint::near_name(name, self.inner.slots.keys().map(String::as_str)),
+        }
     }
 
     fn slot(&self, name: &str) -> Result<&Slot> {
-        self.inner
-            .slots
-            .get(name)
-            .ok_or_else(|| Error::MissingTensor {
-                path: self.inner.origin.clone(),
-                name: name.to_string(),
-                hint: hint::near_name(name, self.inner.slots.keys().map(String::as_str)),
-            })
+        self.inner.slots.get(name).ok_or_else(|| self.missing(name))
     }
 
     fn path_of(&self, slot: &Slot) -> &Path {
