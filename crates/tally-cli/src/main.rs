@@ -6,12 +6,14 @@ mod calibrate;
 mod dataset;
 mod doc;
 mod inspect;
+mod ncu;
 mod output;
 mod pareto;
 mod plot;
 mod price;
 mod profile;
 mod reconcile;
+mod reconcile_gpu;
 mod run;
 mod table;
 mod workload;
@@ -56,6 +58,8 @@ enum Command {
     Reconcile(reconcile::Args),
     /// Wall-clock per forward pass (median, min, max), recording included.
     Bench(bench::Args),
+    /// Join a GPU run's per-op counts with Nsight Compute's hardware counters (gpu/ncu.sh).
+    ReconcileGpu(reconcile_gpu::Args),
 }
 
 /// Lets a closed pipe (`tally inspect … | head`) end the process quietly, as it does for
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::Price(args) => price::run(&args),
         Command::Reconcile(args) => reconcile::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::ReconcileGpu(args) => reconcile_gpu::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
