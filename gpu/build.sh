@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds, here, everything the GPU machine runs (it reaches no package registry) into
 # gpu-bundle/ (ignored by git), stripped to fit the 64 MiB that travels with a device call:
-#   gpu-bundle/bin/<name>   the GPU test binaries (tests/tests/cuda.rs, crates/tally-cuda/tests)
+#   gpu-bundle/bin/<name>   the GPU test binaries (tests/tests/cuda.rs, crates/tally-cuda/tests,
+#                           crates/tally-energy/tests/nvml.rs)
 #   gpu-bundle/tally        the CLI, for the model runs (`tally bench --device cuda --seeded`)
 #   gpu-bundle/models/      a TALLY_CACHE with what fits: MiniLM's config and tokenizer (its
 #                           weights are seeded there) and MobileNetV2's 14 MB checkpoint;
@@ -33,6 +34,7 @@ for line in sys.stdin:
 {
     build_tests -p tally-tests --test cuda
     build_tests -p tally-cuda --test kernels
+    build_tests -p tally-energy --test nvml
 } | while read -r name exe; do
     cp "$exe" "$bundle/bin/$name"
     strip "$bundle/bin/$name"

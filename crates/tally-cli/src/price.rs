@@ -111,10 +111,11 @@ pub fn price_tag(
     let energy = match (knobs.watts, reading.method, reading.watts()) {
         (Some(w), _, _) => ExampleEnergy::modelled(w, seconds),
         // Average power over the measuring window × this example's kernel time.
-        (None, Method::Rapl, Some(w)) => ExampleEnergy::measured(
+        (None, m @ (Method::Rapl | Method::Nvml), Some(w)) => ExampleEnergy::measured(
             w * seconds,
             format!(
-                "rapl ({}): {w:.1} W average over the window × kernel time",
+                "{} ({}): {w:.1} W average over the window × kernel time",
+                m.name(),
                 reading.note
             ),
         ),
@@ -197,7 +198,7 @@ pub fn tag_doc(title: String, tag: &PriceTag) -> Doc {
             en.note
         )),
         Method::Modelled => doc.text(format!("energy: modelled ({}), not measured", en.note)),
-        Method::Rapl => doc.text(format!("energy: measured ({})", en.note)),
+        Method::Rapl | Method::Nvml => doc.text(format!("energy: measured ({})", en.note)),
     }
     doc.text(format!(
         "grid: {} g CO2e/kWh ({}: {})",

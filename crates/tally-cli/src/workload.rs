@@ -111,8 +111,12 @@ impl RunArgs {
     /// warm-up and every pass, as the reading's window says).
     pub fn measure(&self) -> Result<(Measured, tally_energy::EnergyReading)> {
         let shape = self.shape()?;
-        let (m, energy) =
-            tally_energy::EnergyMeter::detect().measure_energy(|| measure(self.model, &shape));
+        // Work on a GPU is measured by that GPU's counter; the host's is not in it.
+        let meter = match shape.device {
+            Device::Cpu => tally_energy::EnergyMeter::detect(),
+            Device::Cuda(n) => tally_energy::EnergyMeter::detect_gpu(n as u32),
+        };
+        let (m, energy) = meter.measure_energy(|| measure(self.model, &shape));
         Ok((m?, energy))
     }
 }

@@ -25,6 +25,7 @@ impl EnergyReading {
         let watts = self.watts()?;
         let source = match self.method {
             Method::Rapl => "apportioned:rapl",
+            Method::Nvml => "apportioned:nvml",
             Method::Modelled => "apportioned:modelled",
             Method::NotMeasured => return None,
         };

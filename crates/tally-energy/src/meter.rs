@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::nvml::GpuEnergy;
 use crate::rapl::{Rapl, RaplError, DEFAULT_ROOT};
 
 /// RAPL counters update every 10–100 ms; a window shorter than this is flagged.
@@ -17,6 +18,8 @@ pub const MIN_WINDOW: Duration = Duration::from_millis(100);
 pub enum Method {
     /// Read from Linux powercap RAPL counters.
     Rapl,
+    /// Read from an NVIDIA GPU's total energy counter (NVML).
+    Nvml,
     /// No counter was available; `joules` is absent.
     NotMeasured,
     /// A stated power (watts) times the measured window: an estimate, not a measurement.
@@ -28,6 +31,7 @@ impl Method {
     pub fn name(self) -> &'static str {
         match self {
             Method::Rapl => "rapl",
+            Method::Nvml => "nvml",
             Method::NotMeasured => "not_measured",
             Method::Modelled => "modelled",
         }
@@ -115,6 +119,9 @@ impl EnergyReading {
 pub enum EnergyMeter {
     /// RAPL counters that were readable when detected.
     Rapl(Rapl),
+    /// A GPU's NVML energy counter that was readable when detected (boxed: NVML's
+    /// function table is 12 kB).
+    Nvml(Box<GpuEnergy>),
     /// No usable counter.
     Unavailable {
         /// Why (no powercap directory, no zones, permission denied, ...).
@@ -126,6 +133,15 @@ impl EnergyMeter {
     /// Looks for RAPL under `/sys/class/powercap`.
     pub fn detect() -> EnergyMeter {
         EnergyMeter::detect_at(DEFAULT_ROOT)
+    }
+
+    /// GPU `index`'s NVML energy counter (for work that runs on that GPU: the host's
+    /// energy is not in it).
+    pub fn detect_gpu(index: u32) -> EnergyMeter {
+        match GpuEnergy::open(index) {
+            Ok(g) => EnergyMeter::Nvml(Box::new(g)),
+            Err(reason) => EnergyMeter::Unavailable { reason },
+        }
     }
 
     /// Looks for RAPL under `root` (tests point this at fake trees).
@@ -146,7 +162,7 @@ impl EnergyMeter {
     /// Why energy is not measured here, or `None` when it is.
     pub fn unavailable_reason(&self) -> Option<&str> {
         match self {
-            EnergyMeter::Rapl(_) => None,
+            EnergyMeter::Rapl(_) | EnergyMeter::Nvml(_) => None,
             EnergyMeter::Unavailable { reason } => Some(reason),
         }
     }
@@ -180,7 +196,8 @@ impl EnergyMeter {
     /// Samples, runs `step` until it returns false or has run `max` times, samples again.
     fn window(&self, max: u64, mut step: impl FnMut() -> bool) -> EnergyReading {
         let before = match self {
-            EnergyMeter::Rapl(r) => Some(r.sample()),
+            EnergyMeter::Rapl(r) => Some(r.sample().map(Before::Rapl).map_err(|e| e.to_string())),
+            EnergyMeter::Nvml(g) => Some(g.sample_mj().map(Before::Nvml)),
             EnergyMeter::Unavailable { .. } => None,
         };
         let start = Instant::now();
@@ -203,7 +220,18 @@ impl EnergyMeter {
             note,
         };
         match (self, before) {
-            (EnergyMeter::Rapl(r), Some(Ok(a))) => match r.sample() {
+            (EnergyMeter::Nvml(g), Some(Ok(Before::Nvml(a)))) => match g.sample_mj() {
+                Ok(b) => EnergyReading {
+                    method: Method::Nvml,
+                    joules: Some(b.saturating_sub(a) as f64 / 1e3),
+                    window_s,
+                    too_short,
+                    repeats,
+                    note: g.describe(),
+                },
+                Err(e) => not_measured(e),
+            },
+            (EnergyMeter::Rapl(r), Some(Ok(Before::Rapl(a)))) => match r.sample() {
                 Ok(b) => EnergyReading {
                     method: Method::Rapl,
                     joules: Some(r.joules_between(&a, &b)),
@@ -214,9 +242,15 @@ impl EnergyMeter {
                 },
                 Err(e) => not_measured(e.to_string()),
             },
-            (_, Some(Err(e))) => not_measured(e.to_string()),
+            (_, Some(Err(e))) => not_measured(e),
             (EnergyMeter::Unavailable { reason }, _) => not_measured(reason.clone()),
-            (EnergyMeter::Rapl(_), None) => not_measured("no sample taken".into()),
+            (_, _) => not_measured("no sample taken".into()),
         }
     }
+}
+
+/// The first sample of a window, from whichever counter the meter reads.
+enum Before {
+    Rapl(crate::rapl::Sample),
+    Nvml(u64),
 }

@@ -224,5 +224,6 @@ fn this_machine_says_clearly_whether_rapl_is_readable() {
             assert!(!reason.is_empty());
             println!("energy: not measured ({reason})");
         }
+        EnergyMeter::Nvml(g) => panic!("detect() reads RAPL, never a GPU: {g:?}"),
     }
 }

@@ -110,7 +110,7 @@ impl ExampleEnergy {
     fn source(&self) -> Source {
         match self.method {
             Method::Modelled => Source::Modelled,
-            Method::Rapl | Method::NotMeasured => Source::Measured,
+            Method::Rapl | Method::Nvml | Method::NotMeasured => Source::Measured,
         }
     }
 }
