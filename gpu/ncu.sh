@@ -2,7 +2,8 @@
 # Reconciles Tally's counts with the GPU's own: runs each workload under Nsight Compute with
 # the FP32 instruction, DRAM byte and duration metrics, keeps Tally's `profile --json` report
 # of the same run, and joins the two with `tally reconcile-gpu`. Writes into OUTDIR
-# (default $OUT): ncu-<workload>.csv, ncu-<workload>.json, reconcile-<workload>.{txt,md}.
+# (default $OUT): ncu-<workload>.csv, ncu-<workload>.json, reconcile-<workload>.{txt,md}
+# (with roofline floors when run.sh's calibrate-gpu.json is in OUTDIR).
 # Needs the bundle gpu/build.sh made; run from the repository root on the GPU machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,8 +34,11 @@ for w in "minilm --batch 32 --seq 128" "smollm2 --seq 128" "mobilenet --batch 1"
         status=1
         continue
     fi
+    ceilings=()
+    [ -f "$out/calibrate-gpu.json" ] && ceilings=(--ceilings "$out/calibrate-gpu.json")
     "$tally" reconcile-gpu --ncu "$out/ncu-$tag.csv" --profile "$out/ncu-$tag.json" \
-        --passes 2 --markdown "$out/reconcile-$tag.md" >"$out/reconcile-$tag.txt" 2>&1
+        --passes 2 "${ceilings[@]}" --markdown "$out/reconcile-$tag.md" \
+        >"$out/reconcile-$tag.txt" 2>&1
     echo "$w: reconciled (exit $?)" | tee -a "$out/reconcile-summary.txt"
 done
 exit "$status"

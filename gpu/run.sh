@@ -5,6 +5,7 @@
 #   OUTDIR/libs.txt       where libcuda, libnvrtc and libcublas were found
 #   OUTDIR/<test>.txt     each test binary's output (TALLY_REQUIRE_GPU=1: no silent skips)
 #   OUTDIR/summary.txt    one line per test binary: passed or failed, and its exit code
+#   OUTDIR/calibrate-gpu.{txt,json}  the GPU's measured ceilings (cuBLAS products, copy)
 #   OUTDIR/models.txt     each model workload: Tally on the GPU and PyTorch on the same GPU
 #                         (same shapes, seeded weights), medians and their ratio
 #   OUTDIR/profile-*.txt  Tally's per-op table (FPO, bytes, time, GFLOP/s, GB/s) per workload
@@ -59,6 +60,9 @@ done
 # Models: the workloads, Tally against PyTorch on this GPU, alternating.
 export TALLY_CACHE="$PWD/$bundle/models"
 tally="$bundle/tally"
+# The GPU's ceilings first: the roofline every table below is read against.
+"$tally" calibrate --device cuda --json "$out/calibrate-gpu.json" >"$out/calibrate-gpu.txt" 2>&1 ||
+    echo "calibrate --device cuda failed, see calibrate-gpu.txt" | tee -a "$out/summary.txt"
 py=${PYTHON:-python3}
 median() { sed -n 's/.*median_s=\([0-9.]*\).*/\1/p' | tail -n 1; }
 workloads=(

@@ -28,6 +28,54 @@ pub struct Args {
     /// Also write the report as Markdown.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// The GPU's measured ceilings (`tally calibrate --device cuda --json FILE`): adds each
+    /// op's roofline floor and how close ncu's kernel time came to it.
+    #[arg(long)]
+    ceilings: Option<PathBuf>,
+}
+
+/// The rates a roofline floor needs: the product peak for the run's dtype, the CUDA-core
+/// f32 peak for Tally's own kernels, and copy bandwidth (all per second).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GpuRoof {
+    /// cuBLAS product rate in the run's dtype, FLOP/s.
+    pub matmul_flops: f64,
+    /// f32 product rate without tensor cores, FLOP/s (Tally's kernels run on CUDA cores).
+    pub core_flops: f64,
+    /// Device-to-device copy rate, bytes/s.
+    pub bytes_per_s: f64,
+}
+
+impl GpuRoof {
+    /// Reads a `tally.gpu-ceilings/1` file for a run of `dtype` (`f32`, `bf16`, `f16`).
+    pub fn from_json(v: &Value, dtype: &str, origin: &str) -> Result<GpuRoof> {
+        let find = |kernel: &str| -> Result<f64> {
+            v["ceilings"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["kernel"] == kernel))
+                .and_then(|c| c["value"].as_f64())
+                .map(|g| g * 1e9)
+                .ok_or_else(|| {
+                    Error::invalid("reconcile-gpu", format!("{origin}: no `{kernel}` ceiling"))
+                })
+        };
+        Ok(GpuRoof {
+            matmul_flops: find(&format!("cublas_gemm_{dtype}"))?,
+            core_flops: find("cublas_gemm_f32")?,
+            bytes_per_s: find("d2d_copy")?,
+        })
+    }
+
+    /// The least time `op` could take: its FPO at the peak its kernels run on, or its
+    /// bytes at copy bandwidth, whichever is longer.
+    pub fn floor_s(&self, op: &TallyOp) -> f64 {
+        let peak = if op.name == "matmul" {
+            self.matmul_flops
+        } else {
+            self.core_flops
+        };
+        (op.fpo / peak).max(op.bytes / self.bytes_per_s)
+    }
 }
 
 /// One op of the profile report.
@@ -176,6 +224,15 @@ pub fn run(args: &Args) -> Result<()> {
     let ops = tally_ops(&report, &args.profile.display().to_string())?;
     let hw = by_op(&launches);
     let passes = args.passes.unwrap_or_else(|| infer_passes(&ops, &hw));
+    let roof = match &args.ceilings {
+        Some(p) => {
+            let v: Value = serde_json::from_str(&read(p)?)
+                .map_err(|e| Error::invalid("reconcile-gpu", format!("{}: {e}", p.display())))?;
+            let dtype = report["run"]["dtype"].as_str().unwrap_or("f32");
+            Some(GpuRoof::from_json(&v, dtype, &p.display().to_string())?)
+        }
+        None => None,
+    };
     let mut doc = Doc::new(format!(
         "Tally's counts against Nsight Compute, {} kernel launches over {passes} passes",
         launches.len()
@@ -204,6 +261,14 @@ pub fn run(args: &Args) -> Result<()> {
             gap(dram, op.bytes),
             time(op.time_s),
             time(per.time_s),
+            roof.map_or("—".into(), |r| time(r.floor_s(op))),
+            roof.map_or("—".into(), |r| {
+                if per.time_s > 0.0 {
+                    format!("{:.0}%", 100.0 * r.floor_s(op) / per.time_s)
+                } else {
+                    "—".into()
+                }
+            }),
             explain(op, &per),
         ]);
     }
@@ -224,6 +289,8 @@ pub fn run(args: &Args) -> Result<()> {
             "gap",
             "time (tally)",
             "time (ncu)",
+            "floor",
+            "of floor",
             "likely cause",
         ],
         rows,
@@ -292,6 +359,26 @@ mod tests {
         assert!(e.contains("no kernel"), "{e}");
         let e = explain(&op("rope", 100.0, 0.0, 1000.0), &hw(2, 50.0, 1000.0));
         assert!(e.contains("unexplained"), "{e}");
+    }
+
+    #[test]
+    fn the_floor_is_the_slower_of_compute_and_memory() {
+        let v = serde_json::json!({"ceilings": [
+            {"kernel": "cublas_gemm_bf16", "value": 500000.0},
+            {"kernel": "cublas_gemm_f32", "value": 50000.0},
+            {"kernel": "d2d_copy", "value": 3000.0},
+        ]});
+        let r = GpuRoof::from_json(&v, "bf16", "c.json").unwrap();
+        // 1 GFLOP on tensor cores (2 µs) vs 3 MB at 3 TB/s (1 µs).
+        let mm = op("matmul", 1e9, 0.0, 3e6);
+        assert!((r.floor_s(&mm) - 2e-6).abs() < 1e-12);
+        // A memory-bound kernel: 1 MFLOP (20 ns) vs 30 MB (10 µs).
+        let add = op("add", 1e6, 0.0, 3e7);
+        assert!((r.floor_s(&add) - 1e-5).abs() < 1e-12);
+        let e = GpuRoof::from_json(&v, "f16", "c.json")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cublas_gemm_f16"), "{e}");
     }
 
     #[test]

@@ -165,6 +165,18 @@ impl CudaDevice {
             .map_err(|e| self.error("synchronize", e))
     }
 
+    /// Makes this device's context current on the calling thread (raw library calls, such
+    /// as cuBLAS's, run on the current context).
+    pub(crate) fn bind(&self) -> Result<()> {
+        self.ctx
+            .bind_to_thread()
+            .map_err(|e| self.error("bind context", e))
+    }
+
+    pub(crate) fn context(&self) -> &Arc<CudaContext> {
+        &self.ctx
+    }
+
     pub(crate) fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }

@@ -64,7 +64,7 @@ fn uniform_batch_stride(dims: &[usize], strides: &[usize]) -> Option<usize> {
     Some(s0)
 }
 
-fn data_type(dtype: DType) -> Result<cudaDataType> {
+pub(crate) fn data_type(dtype: DType) -> Result<cudaDataType> {
     match dtype {
         DType::F32 => Ok(cudaDataType::CUDA_R_32F),
         DType::F16 => Ok(cudaDataType::CUDA_R_16F),
@@ -81,6 +81,73 @@ fn int(what: &str, v: usize) -> Result<i32> {
         op: "matmul",
         reason: format!("{what} = {v} exceeds cuBLAS's 32-bit sizes"),
     })
+}
+
+/// One `cublasGemmStridedBatchedEx` call in cuBLAS's column-major terms: C (m × n) =
+/// op(A) (m × k) · op(B) (k × n) + beta·C, each operand (address, transposed, leading
+/// dimension, batch stride); alpha = 1, all operands of `ty`, f32 scalars.
+pub(crate) struct RawGemm {
+    pub ty: cudaDataType,
+    pub compute: cublasComputeType_t,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a: (u64, bool, usize, usize),
+    pub b: (u64, bool, usize, usize),
+    /// (address, leading dimension, batch stride).
+    pub c: (u64, usize, usize),
+    pub batch: usize,
+    pub beta: f32,
+}
+
+impl RawGemm {
+    /// Queues the product on `dev`'s stream.
+    ///
+    /// # Safety
+    /// Every address must point at a live device buffer of `ty` elements covering its
+    /// operand's extent (leading dimension × columns, per batch entry).
+    pub(crate) unsafe fn run(&self, dev: &crate::CudaDevice) -> Result<()> {
+        let op = |t: bool| {
+            if t {
+                cublasOperation_t::CUBLAS_OP_T
+            } else {
+                cublasOperation_t::CUBLAS_OP_N
+            }
+        };
+        let alpha: f32 = 1.0;
+        // cuBLAS works on the context current on this thread.
+        dev.bind()?;
+        // SAFETY: the caller vouches for the addresses; alpha and beta are host f32
+        // (pointer mode host, a 32F compute type).
+        unsafe {
+            cudarc::cublas::result::gemm_strided_batched_ex(
+                *dev.blas().handle(),
+                op(self.a.1),
+                op(self.b.1),
+                int("m", self.m)?,
+                int("n", self.n)?,
+                int("k", self.k)?,
+                (&alpha as *const f32).cast(),
+                self.a.0 as *const _,
+                self.ty,
+                int("ld of a", self.a.2)?,
+                self.a.3 as i64,
+                self.b.0 as *const _,
+                self.ty,
+                int("ld of b", self.b.2)?,
+                self.b.3 as i64,
+                (&self.beta as *const f32).cast(),
+                self.c.0 as *mut _,
+                self.ty,
+                int("ld of c", self.c.1)?,
+                self.c.2 as i64,
+                int("batch", self.batch)?,
+                self.compute,
+                cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            )
+        }
+        .map_err(|e| dev.error("matmul (cublasGemmStridedBatchedEx)", e))
+    }
 }
 
 /// (…, m, k)·(…, k, n) [+ bias (n)], batch dimensions already broadcast.
@@ -132,52 +199,29 @@ pub(crate) fn matmul(
         }
         None => 0.0,
     };
-    let alpha: f32 = 1.0;
     let (pa, pb) = (operand(a, al, batch)?, operand(b, bl, batch)?);
-    let op = |t: bool| {
-        if t {
-            cublasOperation_t::CUBLAS_OP_T
-        } else {
-            cublasOperation_t::CUBLAS_OP_N
-        }
-    };
     let compute = if dtype == DType::F32 && dev.tf32() {
         cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32
     } else {
         cublasComputeType_t::CUBLAS_COMPUTE_32F
     };
-    let c = out.ptr_mut(0);
     // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: cuBLAS's "A" is our B.
-    // SAFETY: the addresses are live device buffers holding the operands' strided extents;
-    // alpha and beta are host f32 (pointer mode host, compute type 32F).
-    unsafe {
-        cudarc::cublas::result::gemm_strided_batched_ex(
-            *dev.blas().handle(),
-            op(pb.transposed),
-            op(pa.transposed),
-            int("n", n)?,
-            int("m", m)?,
-            int("k", k)?,
-            (&alpha as *const f32).cast(),
-            pb.data.ptr as *const _,
-            ty,
-            int("ld of b", pb.ld)?,
-            pb.batch_stride as i64,
-            pa.data.ptr as *const _,
-            ty,
-            int("ld of a", pa.ld)?,
-            pa.batch_stride as i64,
-            (&beta as *const f32).cast(),
-            c as *mut _,
-            ty,
-            int("n", n)?,
-            (m * n) as i64,
-            int("batch", batch)?,
-            compute,
-            cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
-        )
-    }
-    .map_err(|e| dev.error("matmul (cublasGemmStridedBatchedEx)", e))?;
+    let c = out.ptr_mut(0);
+    let call = RawGemm {
+        ty,
+        compute,
+        m: n,
+        n: m,
+        k,
+        a: (pb.data.ptr, pb.transposed, pb.ld, pb.batch_stride),
+        b: (pa.data.ptr, pa.transposed, pa.ld, pa.batch_stride),
+        c: (c, n, m * n),
+        batch,
+        beta,
+    };
+    // SAFETY: the addresses are live device buffers holding the operands' strided extents
+    // and the (batch, m, n) output.
+    unsafe { call.run(dev) }?;
     // Gathered operands are freed in stream order, after the product has read them.
     Ok(Counted {
         out,

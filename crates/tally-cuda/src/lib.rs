@@ -9,6 +9,7 @@
 //! `Error::DeviceUnavailable` naming what is missing.
 
 mod backend;
+pub mod calibrate;
 mod compile;
 mod device;
 mod gemm;

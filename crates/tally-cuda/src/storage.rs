@@ -117,6 +117,24 @@ impl CudaStorage {
         Ok(from_bytes(self.dtype, &bytes))
     }
 
+    /// Overwrites this buffer with `src` (same dtype and length), on the device.
+    pub fn copy_from(&mut self, src: &CudaStorage) -> Result<()> {
+        let n = self.len * self.dtype.size_in_bytes();
+        if src.dtype != self.dtype || src.len != self.len {
+            return Err(tally_core::Error::invalid(
+                "copy_from",
+                format!(
+                    "{} × {} into {} × {}",
+                    src.len, src.dtype, self.len, self.dtype
+                ),
+            ));
+        }
+        self.dev
+            .stream()
+            .memcpy_dtod(&src.buf.slice(..n), &mut self.buf.slice_mut(..n))
+            .map_err(|e| self.dev.error("copy on the device", e))
+    }
+
     /// Element type.
     pub fn dtype(&self) -> DType {
         self.dtype
