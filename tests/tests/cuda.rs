@@ -243,9 +243,27 @@ fn convolution_and_pooling_match_the_cpu() {
         &[&x, &w, &b],
         |t| t[0].conv2d(&t[1], Some(&t[2]), p(1, 0, 1, ConvActivation::Relu6)),
     );
-    same("conv2d 1x1", dtype, &[&x, &pw], |t| {
-        t[0].conv2d(&t[1], None, p(1, 0, 1, ConvActivation::None))
-    });
+    // Pointwise convolutions go to cuBLAS: counted at launch, the analytic count.
+    for (what, bias) in [
+        ("conv2d 1x1", None),
+        ("conv2d 1x1 + bias + relu6", Some(&b)),
+    ] {
+        let act = if bias.is_some() {
+            ConvActivation::Relu6
+        } else {
+            ConvActivation::None
+        };
+        let mut inputs = vec![&x, &pw];
+        inputs.extend(bias);
+        let ((c, rc), (g, rg)) = both(&inputs, |t| t[0].conv2d(&t[1], t.get(2), p(1, 0, 1, act)));
+        close(what, &c, &g, dtype);
+        assert_eq!(rg.source, Source::Launch, "{what}: cuBLAS");
+        assert_eq!(
+            rg.work, rg.analytic,
+            "{what}: launch work is the analytic count"
+        );
+        assert_eq!(rg.work, rc.work, "{what}: the same count as the CPU's");
+    }
     // Padded: the GPU skips the padding taps, so it counts fewer FMAs (docs/FPO.md).
     for (what, weight, groups) in [("conv2d 3x3", &w, 1), ("depthwise 3x3", &dw, 8)] {
         let ((c, rc), (g, rg)) = both(&[&x, weight], |t| {

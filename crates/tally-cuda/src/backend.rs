@@ -506,6 +506,9 @@ impl BackendStorage for CudaStorage {
         let n = xd[0] * wdims[0] * h_out * w_out;
         let name = format!("conv2d_{}", suffix("conv2d", self.dtype())?);
         let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
+        if kh == 1 && kw == 1 && p.stride == 1 && p.padding == 0 && p.groups == 1 && n > 0 {
+            return self.conv1x1(x, weight, bias, p, out);
+        }
         let y = out.ptr_mut(0);
         let work = counted(dev, "conv2d", |c| {
             if n == 0 {
@@ -617,6 +620,54 @@ impl BackendStorage for CudaStorage {
                 qg.ptr, kg.ptr, vg.ptr, opt_ptr(&mg), y, args, c)
         })?;
         Ok(Counted::executed(out, work))
+    }
+}
+
+impl CudaStorage {
+    /// A pointwise convolution on cuBLAS ([`crate::gemm::conv1x1`]), counted at launch from
+    /// its shape as the tensor layer's analytic count has it.
+    fn conv1x1(
+        &self,
+        x: &Layout,
+        weight: View<'_, Self>,
+        bias: Option<View<'_, Self>>,
+        p: Conv2dParams,
+        mut out: CudaStorage,
+    ) -> Result<Counted<Self>> {
+        let d = x.dims();
+        let c_out = weight.1.dims()[0];
+        let g = tally_core::cost::Conv2dGeometry {
+            batch: d[0],
+            c_in: d[1],
+            c_out,
+            h_in: d[2],
+            w_in: d[3],
+            kh: 1,
+            kw: 1,
+            stride: 1,
+            padding: 0,
+            groups: 1,
+        };
+        let mut work = tally_core::cost::conv2d(&g, bias.is_some(), self.dtype());
+        work.add += p.activation.comparisons() * g.out_elems() as u64;
+        let read =
+            x.distinct_elems() + weight.1.distinct_elems() + if bias.is_some() { c_out } else { 0 };
+        work.bytes_read = (read * self.dtype().size_in_bytes()) as u64;
+        let xg = dense(self, x, 0)?;
+        let wg = dense(weight.0, weight.1, 0)?;
+        crate::gemm::conv1x1(
+            (xg.ptr, [d[0], d[1], d[2], d[3]]),
+            wg.ptr,
+            c_out,
+            bias,
+            p.activation,
+            &mut out,
+        )?;
+        Ok(Counted {
+            out,
+            work,
+            source: tally_core::Source::Launch,
+        })
     }
 }
 

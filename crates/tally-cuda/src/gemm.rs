@@ -229,3 +229,63 @@ pub(crate) fn matmul(
         source: Source::Launch,
     })
 }
+
+/// A 1×1, stride-1, unpadded, ungrouped convolution as one batched cuBLAS product per image
+/// (y[n] (c_out, h·w) = W (c_out, c_in) · x[n] (c_in, h·w)), bias broadcast into the output
+/// first and the clamp applied after; counted at launch (`cost::conv2d` plus the clamp's
+/// comparisons), as any cuBLAS call is. x and w must be contiguous.
+pub(crate) fn conv1x1(
+    x: (u64, [usize; 4]),
+    w: u64,
+    c_out: usize,
+    bias: Option<(&CudaStorage, &Layout)>,
+    activation: tally_core::backend::ConvActivation,
+    out: &mut CudaStorage,
+) -> Result<()> {
+    use tally_core::backend::ConvActivation;
+    let dev = out.cuda_device().clone();
+    let dtype = out.dtype();
+    let (ptr, [n, c_in, h, wd]) = x;
+    let hw = h * wd;
+    let total = n * c_out * hw;
+    let y = out.ptr_mut(0);
+    let beta = match bias {
+        Some((bs, bl)) => {
+            let step = bl.strides()[bl.dims().len() - 1];
+            let rows = Layout::from_parts(vec![n, c_out, hw].into(), [0, step, 0], bl.offset());
+            let view = View4::of(&rows).expect("a 3-D view");
+            launch!(dev, "copy.cu", format!("copy_strided_{}", suffix("conv2d", dtype)?),
+                    grid_stride(&dev, total); bs.ptr(bl.offset()), y, view, 0u64)?;
+            1.0
+        }
+        None => 0.0,
+    };
+    let call = RawGemm {
+        ty: data_type(dtype)?,
+        compute: if dtype == DType::F32 && dev.tf32() {
+            cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32
+        } else {
+            cublasComputeType_t::CUBLAS_COMPUTE_32F
+        },
+        m: hw,
+        n: c_out,
+        k: c_in,
+        a: (ptr, false, hw, c_in * hw),
+        b: (w, false, c_in, 0),
+        c: (y, hw, c_out * hw),
+        batch: n,
+        beta,
+    };
+    // SAFETY: x holds n·c_in·h·w elements, w c_out·c_in, the output n·c_out·h·w.
+    unsafe { call.run(&dev) }?;
+    let clamp = match activation {
+        ConvActivation::None => None,
+        ConvActivation::Relu => Some("relu"),
+        ConvActivation::Relu6 => Some("relu6"),
+    };
+    if let Some(stem) = clamp {
+        let name = format!("{stem}_{}", suffix("conv2d", dtype)?);
+        launch!(dev, "unary.cu", name, grid_stride(&dev, total); y, y, total as u64, 0u64)?;
+    }
+    Ok(())
+}
