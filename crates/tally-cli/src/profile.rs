@@ -37,6 +37,7 @@ pub fn run(args: &Args) -> Result<()> {
     let mut run = m.facts.clone();
     run.insert("dtype".into(), dtype.name().into());
     run.insert("threads".into(), tally::num_threads().into());
+    run.insert("device".into(), args.run.shape()?.device.to_string().into());
     run.insert("repeat".into(), args.run.repeat.into());
     let mut report = Profile::from_ledger(args.run.model.name(), &m.ledger, 2, run.clone());
     // Energy covers the whole measurement (load, warm-up and every pass), not the kept pass.

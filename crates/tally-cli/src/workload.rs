@@ -163,6 +163,12 @@ fn best_of<T>(repeat: usize, mut pass: impl FnMut() -> Result<T>) -> Result<(T, 
         let started = Instant::now();
         let (out, ledger) = try_measure(&mut pass)?;
         walls.push(started.elapsed().as_secs_f64());
+        if let Some(why) = ledger.unresolved().first() {
+            return Err(Error::invalid(
+                "profile",
+                format!("a device's counters could not be read: {why}"),
+            ));
+        }
         if best
             .as_ref()
             .is_none_or(|(_, b)| ledger.total().elapsed_ns < b.total().elapsed_ns)

@@ -156,7 +156,7 @@ pub trait BackendStorage: Sized {
         dim: usize,
         start: usize,
         src: View<'_, Self>,
-    ) -> Result<crate::Work>;
+    ) -> Result<Counted<()>>;
     /// The view converted to `dtype`, contiguous.
     fn cast(&self, x: &Layout, dtype: DType) -> Result<Counted<Self>>;
     /// A reduction over `dim`, which is kept with size 1.

@@ -38,6 +38,10 @@ pub struct Record {
     pub thread: u32,
     /// Dotted scope path the call ran under (`""` at the top).
     pub scope: Arc<str>,
+    /// Work still on the device ([`crate::PendingWork`]); the meter resolves it into `work`
+    /// (and the device's kernel time into `elapsed_ns`) when it makes the ledger.
+    #[serde(skip)]
+    pub pending: Option<Arc<dyn crate::PendingWork>>,
 }
 
 impl Record {
@@ -91,12 +95,37 @@ impl OpSummary {
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
     records: Vec<Record>,
+    unresolved: Vec<String>,
 }
 
 impl Ledger {
-    /// A ledger over these records.
-    pub fn new(records: Vec<Record>) -> Self {
-        Ledger { records }
+    /// A ledger over these records. Pending device work is resolved here (one readback per
+    /// device); a record whose counters could not be read keeps zero work, and the reason
+    /// is listed in [`Ledger::unresolved`].
+    pub fn new(mut records: Vec<Record>) -> Self {
+        let mut unresolved = Vec::new();
+        for r in &mut records {
+            if let Some(p) = r.pending.take() {
+                match p.resolve() {
+                    Ok((work, ns)) => {
+                        r.work = work;
+                        if let Some(ns) = ns {
+                            r.elapsed_ns = ns;
+                        }
+                    }
+                    Err(e) => unresolved.push(format!("{} ({}): {e}", r.op, r.scope)),
+                }
+            }
+        }
+        Ledger {
+            records,
+            unresolved,
+        }
+    }
+
+    /// Why some records' device counters could not be read (empty when all were).
+    pub fn unresolved(&self) -> &[String] {
+        &self.unresolved
     }
 
     /// Every record in order.
@@ -167,5 +196,79 @@ impl Ledger {
     /// Appends another ledger's records.
     pub fn extend(&mut self, other: Ledger) {
         self.records.extend(other.records);
+        self.unresolved.extend(other.unresolved);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{PendingWork, Result};
+
+    /// Device work as a fake device would report it, counting how often it is read.
+    #[derive(Debug)]
+    struct Fake {
+        work: Option<Work>,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl PendingWork for Fake {
+        fn resolve(&self) -> Result<(Work, Option<u64>)> {
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.work
+                .map(|w| (w, Some(1234)))
+                .ok_or_else(|| crate::Error::invalid("fake", "the device is gone"))
+        }
+    }
+
+    fn record(pending: Option<Arc<dyn PendingWork>>) -> Record {
+        Record {
+            op: OpId::Add,
+            dtype: DType::F32,
+            device: Device::Cuda(0),
+            inputs: Default::default(),
+            output: Shape::from(vec![4]),
+            source: Source::Executed,
+            work: Work::ZERO,
+            analytic: Work::ZERO,
+            start_ns: 0,
+            elapsed_ns: 9,
+            thread: 0,
+            scope: Arc::from("layer"),
+            pending,
+        }
+    }
+
+    #[test]
+    fn pending_device_work_is_resolved_when_the_ledger_is_made() {
+        let w = Work {
+            add: 4,
+            bytes_read: 32,
+            bytes_written: 16,
+            ..Work::ZERO
+        };
+        let ok = Arc::new(Fake {
+            work: Some(w),
+            reads: Default::default(),
+        });
+        let gone = Arc::new(Fake {
+            work: None,
+            reads: Default::default(),
+        });
+        let ledger = Ledger::new(vec![
+            record(Some(ok.clone())),
+            record(Some(gone.clone())),
+            record(None),
+        ]);
+        let r = ledger.records();
+        assert_eq!((r[0].work, r[0].elapsed_ns), (w, 1234));
+        assert!(r.iter().all(|r| r.pending.is_none()));
+        assert_eq!((r[1].work, r[1].elapsed_ns), (Work::ZERO, 9));
+        assert_eq!(ledger.unresolved().len(), 1);
+        assert!(ledger.unresolved()[0].contains("the device is gone"));
+        assert!(ledger.unresolved()[0].contains("add (layer)"));
+        assert_eq!(ok.reads.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(ledger.total().work, w);
     }
 }

@@ -27,7 +27,7 @@ pub use ledger::{Ledger, OpSummary, Record};
 pub use meter::{measure, scope, try_measure, Region};
 pub use op::{BinaryOp, OpId, ReduceOp, UnaryOp};
 pub use shape::Shape;
-pub use work::{Counted, Source, Work};
+pub use work::{Counted, PendingWork, Source, Work};
 
 /// Whether this build counts: true unless the `uncounted` cargo feature compiled the
 /// counters out. That build exists only to measure what counting costs (the

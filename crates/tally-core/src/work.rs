@@ -147,15 +147,28 @@ impl std::fmt::Display for Source {
     }
 }
 
+/// Work a kernel tallied on a device that the host has not read back yet (the GPU's
+/// counters stay on the GPU until a region's ledger is made, so that counting never waits
+/// for the device op by op). The meter resolves every pending record of a region when it
+/// makes the region's [`crate::Ledger`]: one readback for all of them.
+pub trait PendingWork: Send + Sync + std::fmt::Debug {
+    /// The work the kernels tallied, and their time on the device in nanoseconds when the
+    /// device timed them (CUDA events, while a region is recording); `Err` says why the
+    /// counters could not be read.
+    fn resolve(&self) -> crate::Result<(Work, Option<u64>)>;
+}
+
 /// A kernel's result together with the work it reports.
 #[derive(Debug)]
 pub struct Counted<T> {
     /// What the kernel produced.
     pub out: T,
-    /// The work it performed.
+    /// The work it performed (zero while `pending`).
     pub work: Work,
     /// How that work was known.
     pub source: Source,
+    /// The work still on the device, resolved when the region's ledger is made.
+    pub pending: Option<std::sync::Arc<dyn PendingWork>>,
 }
 
 impl<T> Counted<T> {
@@ -165,6 +178,27 @@ impl<T> Counted<T> {
             out,
             work,
             source: Source::Executed,
+            pending: None,
+        }
+    }
+
+    /// A result whose work is known from the call's shape (a library call).
+    pub fn launch(out: T, work: Work) -> Self {
+        Counted {
+            out,
+            work,
+            source: Source::Launch,
+            pending: None,
+        }
+    }
+
+    /// A result whose kernels tallied their work on a device, to be read back later.
+    pub fn deferred(out: T, pending: std::sync::Arc<dyn PendingWork>) -> Self {
+        Counted {
+            out,
+            work: Work::ZERO,
+            source: Source::Executed,
+            pending: Some(pending),
         }
     }
 
@@ -174,6 +208,7 @@ impl<T> Counted<T> {
             out: f(self.out),
             work: self.work,
             source: self.source,
+            pending: self.pending,
         }
     }
 }

@@ -192,7 +192,7 @@ impl BackendStorage for CpuStorage {
         dim: usize,
         start: usize,
         src: View<'_, Self>,
-    ) -> Result<tally_core::Work> {
+    ) -> Result<Counted<()>> {
         fn typed<T: crate::CpuElem>(
             d: &mut CpuStorage,
             dl: &Layout,
@@ -210,13 +210,14 @@ impl BackendStorage for CpuStorage {
             })?;
             Ok(copy::write_slice(dv, dl.dims(), dim, start, sv, sl))
         }
-        match self.dtype() {
+        let work = match self.dtype() {
             DType::F32 => typed::<f32>(self, dst, dim, start, src),
             DType::F16 => typed::<f16>(self, dst, dim, start, src),
             DType::BF16 => typed::<bf16>(self, dst, dim, start, src),
             DType::I64 => typed::<i64>(self, dst, dim, start, src),
             DType::U32 => typed::<u32>(self, dst, dim, start, src),
-        }
+        }?;
+        Ok(Counted::executed((), work))
     }
 
     fn cast(&self, x: &Layout, dtype: DType) -> Result<Counted<Self>> {

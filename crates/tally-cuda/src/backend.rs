@@ -5,11 +5,10 @@
 use tally_core::backend::{
     AttentionParams, BackendStorage, Conv2dParams, Pool2dParams, PoolKind, RopeStyle, View,
 };
-use tally_core::{
-    BinaryOp, Counted, DType, Device, Error, Layout, ReduceOp, Result, UnaryOp, Work,
-};
+use tally_core::{BinaryOp, Counted, DType, Device, Error, Layout, ReduceOp, Result, UnaryOp};
 
-use crate::launch::{counted, grid_stride, launch, per_row, suffix, View4, BLOCK};
+use crate::counters::counted;
+use crate::launch::{grid_stride, launch, per_row, suffix, View4, BLOCK};
 use crate::CudaStorage;
 
 /// A contiguous operand: the address of its first element, and the gathered copy that
@@ -174,14 +173,14 @@ impl BackendStorage for CudaStorage {
         let name = format!("{}_{}", op.name(), suffix(op.name(), self.dtype())?);
         let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
         let y = out.ptr_mut(0);
-        let work = counted(dev, op.name(), |c| {
+        let pending = counted(dev, op.name(), |c| {
             if n == 0 {
                 return Ok(());
             }
             let xd = dense(self, x, c)?;
             launch!(dev, "unary.cu", name, grid_stride(dev, n); xd.ptr, y, n as u64, c)
         })?;
-        Ok(Counted::executed(out, work))
+        Ok(Counted::deferred(out, pending))
     }
 
     fn affine(&self, x: &Layout, mul: f64, add: f64) -> Result<Counted<Self>> {
@@ -190,7 +189,7 @@ impl BackendStorage for CudaStorage {
         let name = format!("affine_{}", suffix("affine", self.dtype())?);
         let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
         let y = out.ptr_mut(0);
-        let work = counted(dev, "affine", |c| {
+        let pending = counted(dev, "affine", |c| {
             if n == 0 {
                 return Ok(());
             }
@@ -198,7 +197,7 @@ impl BackendStorage for CudaStorage {
             launch!(dev, "unary.cu", name, grid_stride(dev, n);
                     xd.ptr, y, n as u64, mul as f32, add as f32, c)
         })?;
-        Ok(Counted::executed(out, work))
+        Ok(Counted::deferred(out, pending))
     }
 
     fn binary(&self, a: &Layout, rhs: &Self, b: &Layout, op: BinaryOp) -> Result<Counted<Self>> {
@@ -207,7 +206,7 @@ impl BackendStorage for CudaStorage {
         let sfx = suffix(op.name(), self.dtype())?;
         let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
         let y = out.ptr_mut(0);
-        let work = counted(dev, op.name(), |c| {
+        let pending = counted(dev, op.name(), |c| {
             if n == 0 {
                 return Ok(());
             }
@@ -223,7 +222,7 @@ impl BackendStorage for CudaStorage {
                 }
             }
         })?;
-        Ok(Counted::executed(out, work))
+        Ok(Counted::deferred(out, pending))
     }
 
     fn matmul(
@@ -243,14 +242,14 @@ impl BackendStorage for CudaStorage {
         let name = format!("softmax_{}", suffix("softmax", self.dtype())?);
         let mut out = CudaStorage::alloc(dev, self.dtype(), total)?;
         let y = out.ptr_mut(0);
-        let work = counted(dev, "softmax", |c| {
+        let pending = counted(dev, "softmax", |c| {
             if total == 0 {
                 return Ok(());
             }
             let xd = dense(self, x, c)?;
             launch!(dev, "softmax.cu", name, per_row("softmax", total / n)?; xd.ptr, y, n as u64, c)
         })?;
-        Ok(Counted::executed(out, work))
+        Ok(Counted::deferred(out, pending))
     }
 
     fn layer_norm(
@@ -266,7 +265,7 @@ impl BackendStorage for CudaStorage {
         let name = format!("layer_norm_{}", suffix("layer_norm", self.dtype())?);
         let mut out = CudaStorage::alloc(dev, self.dtype(), total)?;
         let y = out.ptr_mut(0);
-        let work = counted(dev, "layer_norm", |c| {
+        let pending = counted(dev, "layer_norm", |c| {
             if total == 0 {
                 return Ok(());
             }
@@ -276,7 +275,7 @@ impl BackendStorage for CudaStorage {
             launch!(dev, "norm.cu", name, per_row("layer_norm", total / n)?;
                 xd.ptr, opt_ptr(&wd), opt_ptr(&bd), y, n as u64, eps as f32, c)
         })?;
-        Ok(Counted::executed(out, work))
+        Ok(Counted::deferred(out, pending))
     }
 
     fn rms_norm(
@@ -291,7 +290,7 @@ impl BackendStorage for CudaStorage {
         let name = format!("rms_norm_{}", suffix("rms_norm", self.dtype())?);
         let mut out = CudaStorage::alloc(dev, self.dtype(), total)?;
         let y = out.ptr_mut(0);
-        let work = counted(dev, "rms_norm", |c| {
+        let pending = counted(dev, "rms_norm", |c| {
             if total == 0 {
                 return Ok(());
             }
@@ -300,7 +299,7 @@ impl BackendStorage for CudaStorage {
             launch!(dev, "norm.cu", name, per_row("rms_norm", total / n)?;
                 xd.ptr, opt_ptr(&wd), y, n as u64, eps as f32, c)
         })?;
-        Ok(Counted::executed(out, work))
+        Ok(Counted::deferred(out, pending))
     }
 
     fn embedding(&self, table: &Layout, ids: View<'_, Self>) -> Result<Counted<Self>> {
@@ -322,7 +321,7 @@ impl BackendStorage for CudaStorage {
         };
         let mut out = CudaStorage::alloc(dev, self.dtype(), n_ids * dim)?;
         let y = out.ptr_mut(0);
-        let work = counted(dev, "embedding", |c| {
+        let pending = counted(dev, "embedding", |c| {
             if n_ids == 0 {
                 return Ok(());
             }
@@ -334,7 +333,7 @@ impl BackendStorage for CudaStorage {
             launch!(dev, "embedding.cu", name, per_row("embedding", n_ids)?;
                 idd.ptr, td.ptr, y, vocab as u64, dim as u64, c)
         })?;
-        Ok(Counted::executed(out, work))
+        Ok(Counted::deferred(out, pending))
     }
 
     fn rope(
@@ -355,7 +354,7 @@ impl BackendStorage for CudaStorage {
         let name = format!("{stem}_{}", suffix("rope", self.dtype())?);
         let mut out = CudaStorage::alloc(dev, self.dtype(), total)?;
         let y = out.ptr_mut(0);
-        let work = counted(dev, "rope", |c| {
+        let pending = counted(dev, "rope", |c| {
             if total == 0 {
                 return Ok(());
             }
@@ -365,17 +364,17 @@ impl BackendStorage for CudaStorage {
             launch!(dev, "rope.cu", name, grid_stride(dev, total / 2);
                 xd.ptr, cd.ptr, sd.ptr, y, (total / (s * d)) as u64, s as u64, d as u64, c)
         })?;
-        Ok(Counted::executed(out, work))
+        Ok(Counted::deferred(out, pending))
     }
 
     fn copy_contiguous(&self, x: &Layout) -> Result<Counted<Self>> {
         let dev = self.cuda_device();
         let mut out = None;
-        let work = counted(dev, "copy", |c| {
+        let pending = counted(dev, "copy", |c| {
             out = Some(gather(self, x, c)?);
             Ok(())
         })?;
-        Ok(Counted::executed(out.expect("set by the region"), work))
+        Ok(Counted::deferred(out.expect("set by the region"), pending))
     }
 
     fn concat(parts: &[View<'_, Self>], dim: usize) -> Result<Counted<Self>> {
@@ -389,7 +388,7 @@ impl BackendStorage for CudaStorage {
         let out_shape: tally_core::Shape = dims.clone().into();
         let full = Layout::contiguous(out_shape.clone());
         let mut out = CudaStorage::alloc(dev, first.dtype(), out_shape.elem_count())?;
-        let work = counted(dev, "concat", |c| {
+        let pending = counted(dev, "concat", |c| {
             let mut at = 0;
             for (s, l) in parts {
                 let len = l.dims()[dim];
@@ -399,7 +398,7 @@ impl BackendStorage for CudaStorage {
             }
             Ok(())
         })?;
-        Ok(Counted::executed(out, work))
+        Ok(Counted::deferred(out, pending))
     }
 
     fn write_slice(
@@ -408,12 +407,13 @@ impl BackendStorage for CudaStorage {
         dim: usize,
         start: usize,
         src: View<'_, Self>,
-    ) -> Result<Work> {
+    ) -> Result<Counted<()>> {
         let dev = self.cuda_device().clone();
         let target = dst.narrow(dim, start, src.1.dims()[dim])?;
-        counted(&dev, "write_slice", |c| {
+        let pending = counted(&dev, "write_slice", |c| {
             copy_into(src.0, src.1, self, &target, c)
-        })
+        })?;
+        Ok(Counted::deferred((), pending))
     }
 
     fn cast(&self, x: &Layout, dtype: DType) -> Result<Counted<Self>> {
@@ -429,14 +429,14 @@ impl BackendStorage for CudaStorage {
         let name = format!("cast_{from}_{}", suffix("cast", dtype)?);
         let mut out = CudaStorage::alloc(dev, dtype, n)?;
         let y = out.ptr_mut(0);
-        let work = counted(dev, "cast", |c| {
+        let pending = counted(dev, "cast", |c| {
             if n == 0 {
                 return Ok(());
             }
             let xd = dense(self, x, c)?;
             launch!(dev, "copy.cu", name, grid_stride(dev, n); xd.ptr, y, n as u64, c)
         })?;
-        Ok(Counted::executed(out, work))
+        Ok(Counted::deferred(out, pending))
     }
 
     fn reduce(&self, x: &Layout, dim: usize, op: ReduceOp) -> Result<Counted<Self>> {
@@ -453,7 +453,7 @@ impl BackendStorage for CudaStorage {
         };
         let mut out = CudaStorage::alloc(dev, out_dtype, outer * inner)?;
         let y = out.ptr_mut(0);
-        let work = counted(dev, op.name(), |c| {
+        let pending = counted(dev, op.name(), |c| {
             if outer * inner == 0 {
                 return Ok(());
             }
@@ -467,7 +467,7 @@ impl BackendStorage for CudaStorage {
                     xd.ptr, y, outer as u64, n as u64, inner as u64, c)
             }
         })?;
-        Ok(Counted::executed(out, work))
+        Ok(Counted::deferred(out, pending))
     }
 
     fn conv2d(
@@ -510,7 +510,7 @@ impl BackendStorage for CudaStorage {
             return self.conv1x1(x, weight, bias, p, out);
         }
         let y = out.ptr_mut(0);
-        let work = counted(dev, "conv2d", |c| {
+        let pending = counted(dev, "conv2d", |c| {
             if n == 0 {
                 return Ok(());
             }
@@ -520,7 +520,7 @@ impl BackendStorage for CudaStorage {
             launch!(dev, "conv.cu", name, grid_stride(dev, n);
                 xg.ptr, wg.ptr, opt_ptr(&bg), y, args, c)
         })?;
-        Ok(Counted::executed(out, work))
+        Ok(Counted::deferred(out, pending))
     }
 
     fn pool2d(&self, x: &Layout, p: Pool2dParams) -> Result<Counted<Self>> {
@@ -539,7 +539,7 @@ impl BackendStorage for CudaStorage {
         );
         let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
         let y = out.ptr_mut(0);
-        let work = counted(dev, stem, |c| {
+        let pending = counted(dev, stem, |c| {
             if n == 0 {
                 return Ok(());
             }
@@ -547,7 +547,7 @@ impl BackendStorage for CudaStorage {
             launch!(dev, "pool.cu", name, grid_stride(dev, n);
                 xg.ptr, y, planes as u64, h as u64, w as u64, kernel, stride, c)
         })?;
-        Ok(Counted::executed(out, work))
+        Ok(Counted::deferred(out, pending))
     }
 
     fn attention(
@@ -580,7 +580,7 @@ impl BackendStorage for CudaStorage {
         let n = b * h * sq * d;
         let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
         let y = out.ptr_mut(0);
-        let work = counted(dev, "attention", |c| {
+        let pending = counted(dev, "attention", |c| {
             if n == 0 {
                 return Ok(());
             }
@@ -619,7 +619,7 @@ impl BackendStorage for CudaStorage {
             launch!(dev, "attention.cu", name, cfg;
                 qg.ptr, kg.ptr, vg.ptr, opt_ptr(&mg), y, args, c)
         })?;
-        Ok(Counted::executed(out, work))
+        Ok(Counted::deferred(out, pending))
     }
 }
 
@@ -653,20 +653,20 @@ impl CudaStorage {
         let read =
             x.distinct_elems() + weight.1.distinct_elems() + if bias.is_some() { c_out } else { 0 };
         work.bytes_read = (read * self.dtype().size_in_bytes()) as u64;
-        let xg = dense(self, x, 0)?;
-        let wg = dense(weight.0, weight.1, 0)?;
-        crate::gemm::conv1x1(
-            (xg.ptr, [d[0], d[1], d[2], d[3]]),
-            wg.ptr,
-            c_out,
-            bias,
-            p.activation,
-            &mut out,
-        )?;
-        Ok(Counted {
-            out,
-            work,
-            source: tally_core::Source::Launch,
+        let dev = self.cuda_device().clone();
+        let y = out.ptr_mut(0);
+        let dtype = out.dtype();
+        crate::counters::launched(&dev, out, work, || {
+            let xg = dense(self, x, 0)?;
+            let wg = dense(weight.0, weight.1, 0)?;
+            crate::gemm::conv1x1(
+                (xg.ptr, [d[0], d[1], d[2], d[3]]),
+                wg.ptr,
+                c_out,
+                bias,
+                p.activation,
+                (y, dtype, &dev),
+            )
         })
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use cudarc::cublas::CudaBlas;
-use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream};
 use tally_core::{Device, Error, Result};
 
 use crate::{compile_ptx, Arch, KERNELS};
@@ -22,8 +22,8 @@ pub struct CudaDevice {
     blas: CudaBlas,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<String, CudaFunction>>,
-    /// The six counters of `kernels/tally_count.cuh`, zeroed before each counted op.
-    pub(crate) counters: Mutex<CudaSlice<u64>>,
+    /// The counter arena every op's kernels count into (`counters.rs`).
+    pub(crate) arena: Mutex<crate::counters::Arena>,
     tf32: AtomicBool,
 }
 
@@ -109,9 +109,7 @@ impl CudaDevice {
         }
         let blas = CudaBlas::new(stream.clone())
             .map_err(|e| unavailable(ordinal, format!("creating a cuBLAS handle: {e:?}")))?;
-        let counters = stream
-            .alloc_zeros::<u64>(crate::COUNTERS.len())
-            .map_err(|e| unavailable(ordinal, format!("allocating its counters: {e:?}")))?;
+        let arena = crate::counters::Arena::new(&stream).map_err(|e| unavailable(ordinal, e))?;
         Ok(CudaDevice {
             ordinal,
             name,
@@ -122,7 +120,7 @@ impl CudaDevice {
             blas,
             modules: Mutex::default(),
             functions: Mutex::default(),
-            counters: Mutex::new(counters),
+            arena: Mutex::new(arena),
             tf32: AtomicBool::new(false),
         })
     }

@@ -2,9 +2,10 @@
 //! counted from the call's shape (`Source::Launch`): cuBLAS's kernels cannot count.
 
 use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cublasOperation_t, cudaDataType};
-use tally_core::{cost, Counted, DType, Error, Layout, Result, Source};
+use tally_core::{cost, Counted, DType, Error, Layout, Result};
 
 use crate::backend::{dense, Dense};
+use crate::counters::launched;
 use crate::launch::{grid_stride, launch, suffix, View4};
 use crate::CudaStorage;
 
@@ -177,56 +178,48 @@ pub(crate) fn matmul(
         dtype,
     );
     if out.is_empty() {
-        return Ok(Counted {
-            out,
-            work,
-            source: Source::Launch,
-        });
+        return Ok(Counted::launch(out, work));
     }
-    // A bias is broadcast into the output first and added by the product (beta = 1).
-    let beta: f32 = match bias {
-        Some((bs, bias_l)) => {
-            let rows = Layout::from_parts(
-                vec![batch * m, n].into(),
-                [0, bias_l.strides()[bias_l.dims().len() - 1]],
-                bias_l.offset(),
-            );
-            let view = View4::of(&rows).expect("a 2-D view");
-            let y = out.ptr_mut(0);
-            launch!(dev, "copy.cu", format!("copy_strided_{}", suffix("matmul", dtype)?),
-                    grid_stride(dev, batch * m * n); bs.ptr(bias_l.offset()), y, view, 0u64)?;
-            1.0
-        }
-        None => 0.0,
-    };
-    let (pa, pb) = (operand(a, al, batch)?, operand(b, bl, batch)?);
-    let compute = if dtype == DType::F32 && dev.tf32() {
-        cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32
-    } else {
-        cublasComputeType_t::CUBLAS_COMPUTE_32F
-    };
-    // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: cuBLAS's "A" is our B.
-    let c = out.ptr_mut(0);
-    let call = RawGemm {
-        ty,
-        compute,
-        m: n,
-        n: m,
-        k,
-        a: (pb.data.ptr, pb.transposed, pb.ld, pb.batch_stride),
-        b: (pa.data.ptr, pa.transposed, pa.ld, pa.batch_stride),
-        c: (c, n, m * n),
-        batch,
-        beta,
-    };
-    // SAFETY: the addresses are live device buffers holding the operands' strided extents
-    // and the (batch, m, n) output.
-    unsafe { call.run(dev) }?;
-    // Gathered operands are freed in stream order, after the product has read them.
-    Ok(Counted {
-        out,
-        work,
-        source: Source::Launch,
+    let y = out.ptr_mut(0);
+    launched(dev, out, work, || {
+        // A bias is broadcast into the output first and added by the product (beta = 1).
+        let beta: f32 = match bias {
+            Some((bs, bias_l)) => {
+                let rows = Layout::from_parts(
+                    vec![batch * m, n].into(),
+                    [0, bias_l.strides()[bias_l.dims().len() - 1]],
+                    bias_l.offset(),
+                );
+                let view = View4::of(&rows).expect("a 2-D view");
+                launch!(dev, "copy.cu", format!("copy_strided_{}", suffix("matmul", dtype)?),
+                        grid_stride(dev, batch * m * n); bs.ptr(bias_l.offset()), y, view, 0u64)?;
+                1.0
+            }
+            None => 0.0,
+        };
+        let (pa, pb) = (operand(a, al, batch)?, operand(b, bl, batch)?);
+        let compute = if dtype == DType::F32 && dev.tf32() {
+            cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32
+        } else {
+            cublasComputeType_t::CUBLAS_COMPUTE_32F
+        };
+        // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: cuBLAS's "A" is our B.
+        let call = RawGemm {
+            ty,
+            compute,
+            m: n,
+            n: m,
+            k,
+            a: (pb.data.ptr, pb.transposed, pb.ld, pb.batch_stride),
+            b: (pa.data.ptr, pa.transposed, pa.ld, pa.batch_stride),
+            c: (y, n, m * n),
+            batch,
+            beta,
+        };
+        // SAFETY: the addresses are live device buffers holding the operands' strided
+        // extents and the (batch, m, n) output. Gathered operands are freed in stream
+        // order, after the product has read them.
+        unsafe { call.run(dev) }
     })
 }
 
@@ -240,22 +233,19 @@ pub(crate) fn conv1x1(
     c_out: usize,
     bias: Option<(&CudaStorage, &Layout)>,
     activation: tally_core::backend::ConvActivation,
-    out: &mut CudaStorage,
+    (y, dtype, dev): (u64, DType, &crate::CudaDevice),
 ) -> Result<()> {
     use tally_core::backend::ConvActivation;
-    let dev = out.cuda_device().clone();
-    let dtype = out.dtype();
     let (ptr, [n, c_in, h, wd]) = x;
     let hw = h * wd;
     let total = n * c_out * hw;
-    let y = out.ptr_mut(0);
     let beta = match bias {
         Some((bs, bl)) => {
             let step = bl.strides()[bl.dims().len() - 1];
             let rows = Layout::from_parts(vec![n, c_out, hw].into(), [0, step, 0], bl.offset());
             let view = View4::of(&rows).expect("a 3-D view");
             launch!(dev, "copy.cu", format!("copy_strided_{}", suffix("conv2d", dtype)?),
-                    grid_stride(&dev, total); bs.ptr(bl.offset()), y, view, 0u64)?;
+                    grid_stride(dev, total); bs.ptr(bl.offset()), y, view, 0u64)?;
             1.0
         }
         None => 0.0,
@@ -277,7 +267,7 @@ pub(crate) fn conv1x1(
         beta,
     };
     // SAFETY: x holds n·c_in·h·w elements, w c_out·c_in, the output n·c_out·h·w.
-    unsafe { call.run(&dev) }?;
+    unsafe { call.run(dev) }?;
     let clamp = match activation {
         ConvActivation::None => None,
         ConvActivation::Relu => Some("relu"),
@@ -285,7 +275,7 @@ pub(crate) fn conv1x1(
     };
     if let Some(stem) = clamp {
         let name = format!("{stem}_{}", suffix("conv2d", dtype)?);
-        launch!(dev, "unary.cu", name, grid_stride(&dev, total); y, y, total as u64, 0u64)?;
+        launch!(dev, "unary.cu", name, grid_stride(dev, total); y, y, total as u64, 0u64)?;
     }
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! kernels' C structs, and the counted region that reads the counter buffer back as a
 //! [`Work`].
 
-use cudarc::driver::{DevicePtrMut, DeviceRepr, LaunchConfig};
-use tally_core::{DType, Error, Layout, Result, Work};
+use cudarc::driver::{DeviceRepr, LaunchConfig};
+use tally_core::{DType, Error, Layout, Result};
 
 use crate::CudaDevice;
 
@@ -88,38 +88,6 @@ impl View4 {
         }
         Some(v)
     }
-}
-
-/// Runs `launches`, each given the device address of the zeroed counter buffer, and reads
-/// the six counters back (one 48-byte copy, which waits for the launches) as the work they
-/// executed.
-pub(crate) fn counted(
-    dev: &CudaDevice,
-    op: &str,
-    launches: impl FnOnce(u64) -> Result<()>,
-) -> Result<Work> {
-    let mut counters = dev.counters.lock().unwrap_or_else(|e| e.into_inner());
-    let stream = dev.stream();
-    stream
-        .memset_zeros(&mut *counters)
-        .map_err(|e| dev.error(format!("{op}: zero the counters"), e))?;
-    let ptr = {
-        let (p, _sync) = counters.device_ptr_mut(stream);
-        p
-    };
-    launches(ptr)?;
-    let mut c = [0u64; 6];
-    stream
-        .memcpy_dtoh(&*counters, &mut c)
-        .map_err(|e| dev.error(format!("{op}: read the counters"), e))?;
-    Ok(Work {
-        add: c[0],
-        mul: c[1],
-        fma: c[2],
-        special: c[3],
-        bytes_read: c[4],
-        bytes_written: c[5],
-    })
 }
 
 /// Launches kernel `$name` (a `String` or `&str`) of `kernels/$file` on `$dev`'s stream with

@@ -11,6 +11,7 @@
 mod backend;
 pub mod calibrate;
 mod compile;
+mod counters;
 mod device;
 mod gemm;
 mod launch;

@@ -357,6 +357,7 @@ mod tests {
             elapsed_ns: ns,
             thread: 0,
             scope: Arc::from(""),
+            pending: None,
         }
     }
 

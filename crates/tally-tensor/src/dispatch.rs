@@ -50,6 +50,7 @@ pub(crate) fn run_shaped(
                 elapsed_ns,
                 thread: 0,
                 scope: Default::default(),
+                pending: counted.pending,
             },
             start,
         );
@@ -67,11 +68,11 @@ pub(crate) fn run_in_place(
     inputs: &[&Tensor],
     out_shape: Shape,
     analytic: Work,
-    kernel: impl FnOnce() -> Result<Work>,
+    kernel: impl FnOnce() -> Result<Counted<()>>,
 ) -> Result<()> {
     let recording = meter::is_recording();
     let start = recording.then(Instant::now);
-    let work = kernel()?;
+    let counted = kernel()?;
     if let Some(start) = start {
         let elapsed_ns = start.elapsed().as_nanos() as u64;
         let first = inputs.first();
@@ -82,13 +83,14 @@ pub(crate) fn run_in_place(
                 device: first.map_or(tally_core::Device::Cpu, |t| t.device()),
                 inputs: inputs.iter().map(|t| t.shape().clone()).collect(),
                 output: out_shape,
-                source: tally_core::Source::Executed,
-                work,
+                source: counted.source,
+                work: counted.work,
                 analytic,
                 start_ns: 0,
                 elapsed_ns,
                 thread: 0,
                 scope: Default::default(),
+                pending: counted.pending,
             },
             start,
         );
