@@ -4,6 +4,7 @@
 #   gpu-bundle/bin/<name>   the GPU test binaries (tests/tests/cuda.rs, crates/tally-cuda/tests,
 #                           crates/tally-energy/tests/nvml.rs)
 #   gpu-bundle/tally        the CLI, for the model runs (`tally bench --device cuda --seeded`)
+#   gpu-bundle/tally-uncounted  the CLI built with counting compiled out (its cost on the GPU)
 #   gpu-bundle/models/      a TALLY_CACHE with what fits: MiniLM's config and tokenizer (its
 #                           weights are seeded there) and MobileNetV2's 14 MB checkpoint;
 #                           SmolLM2 needs no file (seeded, its configuration is built in)
@@ -43,6 +44,10 @@ done
 cargo build --release -p tally-cli
 cp target/release/tally "$bundle/tally"
 strip "$bundle/tally"
+# The same CLI with counting compiled out, to race against: what counting costs on the GPU.
+CARGO_TARGET_DIR=target/uncounted cargo build --release -p tally-cli --features uncounted
+cp target/uncounted/release/tally "$bundle/tally-uncounted"
+strip "$bundle/tally-uncounted"
 
 cache="${TALLY_CACHE:-$HOME/.cache/tally}"
 [ -f "$cache/all-minilm-l6-v2/tokenizer.json" ] || models/fetch minilm
@@ -57,7 +62,7 @@ cp "$cache/mobilenet-v2/model.safetensors" "$bundle/models/mobilenet-v2/"
 {
     echo "commit $(git rev-parse HEAD)$(git diff --quiet || echo ' (dirty)')"
     echo "built $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -m)"
-    (cd "$bundle" && du -ab bin tally models | sort -k2)
+    (cd "$bundle" && du -ab bin tally tally-uncounted models | sort -k2)
 } >"$bundle/MANIFEST"
 cat "$bundle/MANIFEST"
 

@@ -9,6 +9,7 @@
 #   OUTDIR/models.txt     each model workload: Tally on the GPU and PyTorch on the same GPU
 #                         (same shapes, seeded weights), medians and their ratio
 #   OUTDIR/profile-*.txt  Tally's per-op table (FPO, bytes, time, GFLOP/s, GB/s) per workload
+#   OUTDIR/counting.txt   counted / uncounted wall time per workload (5 alternating rounds)
 # Exit status: non-zero when any test binary failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -89,5 +90,22 @@ for w in "${workloads[@]}"; do
         echo "$w $dtype: tally ${t:-failed} s, pytorch ${p:-failed} s, pytorch/tally $ratio" |
             tee -a "$out/models.txt"
     done
+done
+
+# What counting costs on the GPU: the same workloads with counting compiled out, 5
+# alternating rounds, the ratio of medians per round (counted / uncounted).
+: >"$out/counting.txt"
+for w in "${workloads[@]}"; do
+    set -- $w
+    seeded=(--seeded 1)
+    [ "$1" = mobilenet ] && seeded=()
+    ratios=()
+    for round in 1 2 3 4 5; do
+        on=$("$tally" bench $w --device cuda "${seeded[@]}" --repeat 20 2>&1 | median)
+        off=$("$bundle/tally-uncounted" bench $w --device cuda "${seeded[@]}" --repeat 20 2>&1 | median)
+        ratios+=("$("$py" -c "import sys; print(float(sys.argv[1]) / float(sys.argv[2]))" "${on:-nan}" "${off:-nan}" 2>/dev/null || echo nan)")
+    done
+    "$py" -c "import statistics, sys; r = [float(x) for x in sys.argv[2:]]; print(f'{sys.argv[1]}: counted/uncounted median {statistics.median(r):.4f}, range {min(r):.4f}-{max(r):.4f}')" "$w" "${ratios[@]}" |
+        tee -a "$out/counting.txt"
 done
 exit "$status"
