@@ -79,17 +79,11 @@ impl CudaStorage {
 
     /// A zero-filled buffer.
     pub fn zeros(dev: &Arc<CudaDevice>, dtype: DType, len: usize) -> Result<CudaStorage> {
-        let bytes = (len * dtype.size_in_bytes()).max(1);
-        let buf = dev
-            .stream()
-            .alloc_zeros::<u8>(bytes)
-            .map_err(|e| dev.error(format!("alloc {bytes} bytes"), e))?;
-        Ok(CudaStorage {
-            buf,
-            dtype,
-            len,
-            dev: dev.clone(),
-        })
+        let mut s = CudaStorage::alloc(dev, dtype, len)?;
+        dev.stream()
+            .memset_zeros(&mut s.buf)
+            .map_err(|e| dev.error("zero a buffer", e))?;
+        Ok(s)
     }
 
     /// A copy of a host buffer on `dev`.
