@@ -9,6 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:?give an output folder or set OUT}}
 mkdir -p "$out"
+source gpu/libs.sh "$out"
 bundle=gpu-bundle
 tally="$bundle/tally"
 export TALLY_CACHE="$PWD/$bundle/models"

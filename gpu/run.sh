@@ -25,27 +25,8 @@ nvidia-smi >"$out/gpu.txt" 2>&1 || echo "nvidia-smi failed" >>"$out/gpu.txt"
 nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total,clocks.max.sm,power.limit \
     --format=csv >>"$out/gpu.txt" 2>&1 || true
 
-# NVRTC and cuBLAS: the CUDA toolkit's, else the ones PyTorch's wheels carry.
-dirs=()
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/*/lib; do
-    [ -d "$d" ] && dirs+=("$d")
-done
-py_nvidia=$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))' 2>/dev/null || true)
-if [ -n "$py_nvidia" ]; then
-    for d in "$py_nvidia"/nvidia/*/lib; do
-        [ -d "$d" ] && dirs+=("$d")
-    done
-fi
-extra=$(IFS=:; echo "${dirs[*]:-}")
-export LD_LIBRARY_PATH="$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-{
-    echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-    for lib in libcuda.so libnvrtc.so libcublas.so libcublasLt.so; do
-        found=$( (ldconfig -p 2>/dev/null | grep -m1 "$lib" | awk '{print $NF}') || true)
-        [ -z "$found" ] && found=$(for d in "${dirs[@]:-}"; do ls "$d"/$lib* 2>/dev/null; done | head -n 1)
-        echo "$lib: ${found:-not found}"
-    done
-} >"$out/libs.txt"
+# NVRTC and cuBLAS on LD_LIBRARY_PATH (and libs.txt saying where they were found).
+source gpu/libs.sh "$out"
 
 export TALLY_REQUIRE_GPU=1 TALLY_REQUIRE_NVRTC=1
 status=0
