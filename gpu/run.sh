@@ -28,6 +28,8 @@ nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total,clocks.max.s
 # NVRTC and cuBLAS on LD_LIBRARY_PATH (and libs.txt saying where they were found).
 source gpu/libs.sh "$out"
 
+# The tests' model files (MiniLM's config and tokenizer, MobileNet) come from the bundle.
+export TALLY_CACHE="$PWD/$bundle/models"
 export TALLY_REQUIRE_GPU=1 TALLY_REQUIRE_NVRTC=1
 status=0
 : >"$out/summary.txt"
@@ -40,7 +42,6 @@ for exe in "$bundle"/bin/*; do
 done
 
 # Models: the issue's workloads, Tally against PyTorch on this GPU, alternating.
-export TALLY_CACHE="$PWD/$bundle/models"
 tally="$bundle/tally"
 # The GPU's ceilings first: the roofline every table below is read against.
 "$tally" calibrate --device cuda --json "$out/calibrate-gpu.json" >"$out/calibrate-gpu.txt" 2>&1 ||

@@ -365,3 +365,158 @@ fn attention_matches_the_cpu_and_visits_the_same_pairs() {
         }
     }
 }
+
+/// A model's files when they are here; `None` after saying why (a panic under
+/// `TALLY_REQUIRE_GPU=1`, where gpu/build.sh's bundle provides them).
+fn model_files(dir: std::path::PathBuf, file: &str) -> Option<std::path::PathBuf> {
+    if dir.join(file).is_file() {
+        return Some(dir);
+    }
+    let why = format!(
+        "{} not found (models/fetch, or gpu/build.sh's bundle)",
+        dir.join(file).display()
+    );
+    if std::env::var("TALLY_REQUIRE_GPU").as_deref() == Ok("1") {
+        panic!("{why}");
+    }
+    println!("skipping: {why}");
+    None
+}
+
+/// Norm-wise relative difference ‖g − c‖ / ‖c‖, and the cosine of the two.
+fn rel_and_cosine(c: &[f64], g: &[f64]) -> (f64, f64) {
+    let dot: f64 = c.iter().zip(g).map(|(a, b)| a * b).sum();
+    let (nc, ng) = (
+        c.iter().map(|a| a * a).sum::<f64>().sqrt(),
+        g.iter().map(|a| a * a).sum::<f64>().sqrt(),
+    );
+    let diff = c
+        .iter()
+        .zip(g)
+        .map(|(a, b)| (a - b) * (a - b))
+        .sum::<f64>()
+        .sqrt();
+    (diff / nc, dot / (nc * ng))
+}
+
+/// One model pass on both backends: outputs within f32 1e-4 (norm-wise relative) or a
+/// bf16 cosine of 0.999, and every op's FPO equal to the CPU's except the documented GPU
+/// differences (conv2d skips padding taps, attention's online softmax).
+fn same_model(
+    what: &str,
+    dtype: DType,
+    cpu: (tally_core::Result<Tensor>, tally_core::Ledger),
+    gpu: (tally_core::Result<Tensor>, tally_core::Ledger),
+) {
+    let (c, lc) = (cpu.0.expect("CPU pass"), cpu.1);
+    let (g, lg) = (gpu.0.expect("GPU pass"), gpu.1);
+    assert!(lg.unresolved().is_empty(), "{what}: {:?}", lg.unresolved());
+    assert_eq!(c.shape(), g.shape(), "{what}: output shape");
+    let (rel, cos) = rel_and_cosine(&c.to_f64_vec().unwrap(), &g.to_f64_vec().unwrap());
+    match dtype {
+        DType::F32 => assert!(rel <= 1e-4, "{what}: relative difference {rel:e}"),
+        _ => assert!(cos >= 0.999, "{what}: cosine {cos}"),
+    }
+    let gpu_ops: std::collections::BTreeMap<_, _> = lg.by_op().into_iter().collect();
+    for (op, sc) in lc.by_op() {
+        let sg = gpu_ops
+            .get(&op)
+            .unwrap_or_else(|| panic!("{what}: no {op} on the GPU"));
+        assert_eq!(sg.calls, sc.calls, "{what}: {op} calls");
+        match op {
+            tally_core::OpId::Conv2d => assert!(sg.work.fma <= sc.work.fma, "{what}: conv2d"),
+            tally_core::OpId::Attention => {
+                assert_eq!(sg.work.fma, sc.work.fma, "{what}: attention")
+            }
+            _ => assert_eq!(sg.work.fpo(), sc.work.fpo(), "{what}: {op} FPO"),
+        }
+    }
+    println!(
+        "{what} ({dtype}): relative {rel:.2e}, cosine {cos:.6}, FPO cpu {} gpu {}, kernel time cpu {} ns gpu {} ns",
+        lc.total().work.fpo(),
+        lg.total().work.fpo(),
+        lc.total().elapsed_ns,
+        lg.total().elapsed_ns
+    );
+}
+
+#[test]
+fn reference_models_on_the_gpu_match_the_cpu() {
+    use tally_models::bert::{Bert, MINILM_DIR};
+    use tally_models::digits::DigitsMlp;
+    use tally_models::llama::{Llama, LlamaConfig};
+    use tally_models::mobilenet::{MobileNetV2, MOBILENET_DIR};
+    if !gpu_or_skip() {
+        return;
+    }
+    let run_both = |f: &dyn Fn(Device) -> tally_core::Result<Tensor>| {
+        (
+            tally_core::measure(|| f(Device::Cpu)),
+            tally_core::measure(|| f(GPU)),
+        )
+    };
+    for dtype in [DType::F32, DType::BF16] {
+        let path = tally_models::models_dir().join("digits/mlp.safetensors");
+        let cpu = DigitsMlp::load_on(&path, dtype, Device::Cpu).unwrap();
+        let gpu = DigitsMlp::load_on(&path, dtype, GPU).unwrap();
+        let x = input(&mut Rng::new(21), &[33, 64], dtype, 0.0, 16.0).0;
+        let (c, g) = run_both(&|d| {
+            let m = if d == Device::Cpu { &cpu } else { &gpu };
+            m.forward(&x.to_device(d)?)
+        });
+        same_model("digits MLP", dtype, c, g);
+
+        if let Some(dir) = model_files(tally_models::cache_dir().join(MINILM_DIR), "tokenizer.json")
+        {
+            let cpu = Bert::seeded(&dir, dtype, Device::Cpu, 7).unwrap();
+            let gpu = Bert::seeded(&dir, dtype, GPU, 7).unwrap();
+            let texts = [
+                "the first sentence",
+                "and a second one, a little longer than it",
+            ];
+            let (c, g) = run_both(&|d| {
+                if d == Device::Cpu {
+                    cpu.embed(&texts)
+                } else {
+                    gpu.embed(&texts)
+                }
+            });
+            same_model("MiniLM (seeded)", dtype, c, g);
+        }
+
+        let config = LlamaConfig::smollm2_135m();
+        let cpu = Llama::seeded(config.clone(), dtype, Device::Cpu, 7).unwrap();
+        let gpu = Llama::seeded(config, dtype, GPU, 7).unwrap();
+        let ids: Vec<u32> = (0..17).map(|i| (i * 977 + 5) % 49152).collect();
+        let (c, g) = run_both(&|d| {
+            let m = if d == Device::Cpu { &cpu } else { &gpu };
+            let mut cache = m.new_cache();
+            let prompt = Tensor::from_vec(ids[..16].to_vec(), [1, 16], d)?;
+            m.forward(&prompt, &mut cache)?;
+            m.forward(
+                &Tensor::from_vec(ids[16..].to_vec(), [1, 1], d)?,
+                &mut cache,
+            )
+        });
+        same_model(
+            "SmolLM2 (seeded): prefill 16 and one decode step",
+            dtype,
+            c,
+            g,
+        );
+
+        if let Some(dir) = model_files(
+            tally_models::cache_dir().join(MOBILENET_DIR),
+            "model.safetensors",
+        ) {
+            let cpu = MobileNetV2::load_on(&dir, dtype, Device::Cpu).unwrap();
+            let gpu = MobileNetV2::load_on(&dir, dtype, GPU).unwrap();
+            let x = input(&mut Rng::new(22), &[1, 3, 224, 224], dtype, -1.0, 1.0).0;
+            let (c, g) = run_both(&|d| {
+                let m = if d == Device::Cpu { &cpu } else { &gpu };
+                m.forward(&x.to_device(d)?)
+            });
+            same_model("MobileNetV2", dtype, c, g);
+        }
+    }
+}

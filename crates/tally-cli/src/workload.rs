@@ -210,20 +210,14 @@ pub fn measure(model: Model, shape: &Shape) -> Result<Measured> {
 
 fn digits(shape: &Shape) -> Result<Measured> {
     let dir = tally::models::models_dir().join("digits");
-    if shape.device != Device::Cpu {
-        return Err(Error::invalid(
-            "profile",
-            "the digits MLP runs on the CPU only (its weights load through the CPU's packing)",
-        ));
-    }
-    let model = DigitsMlp::load(&dir.join("mlp.safetensors"), shape.dtype)?;
+    let model = DigitsMlp::load_on(&dir.join("mlp.safetensors"), shape.dtype, shape.device)?;
     let data = Digits::load(&dir.join("digits.csv.gz"))?.held_out();
     let data = match shape.batch {
         Some(0) => return Err(Error::invalid("profile", "--batch must be at least 1")),
         Some(b) => data.take(b),
         None => data,
     };
-    let x = data.tensor(Device::Cpu)?.to_dtype(shape.dtype)?;
+    let x = data.tensor(shape.device)?.to_dtype(shape.dtype)?;
     let (logits, ledger, walls) = best_of(shape.repeat, || model.forward(&x))?;
     let accuracy = DigitsMlp::accuracy(&logits, &data.labels)?;
     let mut facts = serde_json::Map::new();

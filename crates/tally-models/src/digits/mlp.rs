@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use tally_core::{scope, DType, Error, Result};
+use tally_core::{scope, DType, Device, Error, Result};
 use tally_nn::{Linear, WeightStore};
 use tally_tensor::Tensor;
 
@@ -18,7 +18,12 @@ pub struct DigitsMlp {
 impl DigitsMlp {
     /// Loads the checkpoint at `path` with weights converted to `dtype`.
     pub fn load(path: &Path, dtype: DType) -> Result<DigitsMlp> {
-        let store = WeightStore::open(path)?;
+        DigitsMlp::load_on(path, dtype, Device::Cpu)
+    }
+
+    /// [`DigitsMlp::load`] with the weights placed on `device` (a GPU: `Device::Cuda(n)`).
+    pub fn load_on(path: &Path, dtype: DType, device: Device) -> Result<DigitsMlp> {
+        let store = WeightStore::open(path)?.on_device(device);
         let mut layers = Vec::new();
         let mut params = 0;
         let mut width = PIXELS;
