@@ -22,11 +22,13 @@ struct Generation {
     read: OnceLock<std::result::Result<Vec<u64>, String>>,
 }
 
-/// The arena: device buffer, next free slot, and the generation being filled.
+/// The arena: device buffer (slots from `next` on are zero), next free slot, the
+/// generation being filled, and why it cannot be used any more, if it cannot.
 pub(crate) struct Arena {
     buf: CudaSlice<u64>,
     next: usize,
     current: Arc<Generation>,
+    broken: Option<String>,
 }
 
 impl Arena {
@@ -41,13 +43,15 @@ impl Arena {
             buf,
             next: 0,
             current: Arc::default(),
+            broken: None,
         })
     }
 }
 
 impl Arena {
     /// Reads the slots used so far back into the current generation (waits for the
-    /// device), then starts a new generation from slot 0: every slot read is free again.
+    /// device), zeroes them in one operation on the stream, and starts a new generation
+    /// from slot 0. Ops then need no zeroing of their own: one stream operation per op.
     fn close_generation(&mut self, dev: &CudaDevice) {
         let n = self.next * crate::COUNTERS.len();
         let buf = &self.buf;
@@ -60,6 +64,11 @@ impl Arena {
             }
             Ok(host)
         });
+        if n > 0 {
+            if let Err(e) = dev.stream().memset_zeros(&mut self.buf.slice_mut(..n)) {
+                self.broken = Some(format!("zeroing the counter arena: {e:?}"));
+            }
+        }
         self.current = Arc::default();
         self.next = 0;
     }
@@ -132,16 +141,15 @@ pub(crate) fn counted(
     if arena.next == SLOTS {
         arena.close_generation(dev);
     }
+    if let Some(why) = &arena.broken {
+        return Err(dev.error(op.to_string(), why));
+    }
     let slot = arena.next;
     arena.next += 1;
     let stream = dev.stream();
-    let range = slot * 6..slot * 6 + 6;
-    stream
-        .memset_zeros(&mut arena.buf.slice_mut(range.clone()))
-        .map_err(|e| dev.error(format!("{op}: zero its counters"), e))?;
     let ptr = {
         let (p, _sync) = arena.buf.device_ptr_mut(stream);
-        p + (range.start * 8) as u64
+        p + (slot * crate::COUNTERS.len() * 8) as u64
     };
     let gen = arena.current.clone();
     // The arena stays locked until the launches are queued: a read-back by another thread
