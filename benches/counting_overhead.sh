@@ -2,7 +2,8 @@
 # What counting costs, per model: the same `tally bench` from two builds, the default
 # (counters on and every kernel call recorded) and `--features uncounted` (counters
 # compiled out), run alternately, ROUNDS times each, in one session. Prints per model the
-# median of the per-round ratios (counted / uncounted medians), their range, and the
+# median of the per-round ratios (counted / uncounted medians), their range, a 95%
+# bootstrap interval of that median (2000 resamples of the rounds, fixed seed), and the
 # medians themselves. Models that are not fetched are skipped with the fetch command.
 #
 # Usage: benches/counting_overhead.sh [ROUNDS]      (default 7)
@@ -29,7 +30,7 @@ workloads=(
 
 median_of() { grep -o 'median_s=[0-9.e-]*' | cut -d= -f2; }
 
-printf '%-24s %9s %9s %9s %12s %12s\n' workload ratio lo hi counted uncounted
+printf '%-24s %9s %9s %9s %17s %12s %12s\n' workload ratio lo hi "95% CI" counted uncounted
 for w in "${workloads[@]}"; do
   IFS='|' read -r name args need <<<"$w"
   if [[ -n "$need" && ! -d "$cache/$need" ]]; then
@@ -46,11 +47,14 @@ for w in "${workloads[@]}"; do
     fi
   done
   python3 - "$name" "${ons[*]}" "${offs[*]}" <<'PY'
-import statistics as st, sys
+import random, statistics as st, sys
 name, on, off = sys.argv[1], list(map(float, sys.argv[2].split())), list(map(float, sys.argv[3].split()))
 ratios = [a / b for a, b in zip(on, off)]
+rng = random.Random(1)
+boot = sorted(st.median(rng.choices(ratios, k=len(ratios))) for _ in range(2000))
+ci = f"{boot[50]:.4f}-{boot[1949]:.4f}"
 fmt = lambda s: f"{s*1e3:.3f} ms" if s >= 1e-3 else f"{s*1e6:.1f} us"
-print(f"{name:<24} {st.median(ratios):9.4f} {min(ratios):9.4f} {max(ratios):9.4f} "
+print(f"{name:<24} {st.median(ratios):9.4f} {min(ratios):9.4f} {max(ratios):9.4f} {ci:>17} "
       f"{fmt(st.median(on)):>12} {fmt(st.median(off)):>12}")
 PY
 done
