@@ -4,9 +4,9 @@
 use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cublasOperation_t, cudaDataType};
 use tally_core::{cost, Counted, DType, Error, Layout, Result};
 
-use crate::backend::{dense, Dense};
 use crate::counters::launched;
 use crate::launch::{grid_stride, launch, suffix, View4};
+use crate::operands::{dense, Dense};
 use crate::CudaStorage;
 
 /// One operand (…, rows, cols) as cuBLAS reads it: its address, whether it is stored

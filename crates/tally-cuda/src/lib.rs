@@ -15,6 +15,7 @@ mod counters;
 mod device;
 mod gemm;
 mod launch;
+mod operands;
 mod storage;
 
 pub use compile::{compile_ptx, nvrtc_available, with_headers, Arch, CompileError};
