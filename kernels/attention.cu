@@ -36,7 +36,11 @@ struct TallyAttention {
 template <typename T>
 __device__ void attention_body(const T* q, const T* k, const T* v, const unsigned* mask, T* y,
                                TallyAttention a, unsigned long long* counters) {
+#ifdef TALLY_HOST_EMULATION  // the CPU test harness (crates/tally-cuda/tests/emulated)
+    float* smem = reinterpret_cast<float*>(tally_emu::dynamic_shared.data());
+#else
     extern __shared__ float smem[];
+#endif
     const unsigned d = (unsigned)a.head_dim;
     float* ks = smem;                     // ATT_TILE × (d + 1): padded, lane j reads row j
     float* vs = ks + ATT_TILE * (d + 1);  // ATT_TILE × d

@@ -18,9 +18,15 @@ __device__ __forceinline__ float to_f32(bf16 x) {
     return __uint_as_float(((unsigned)x.bits) << 16);
 }
 __device__ __forceinline__ float to_f32(f16 x) {
+#ifdef TALLY_HOST_EMULATION  // the CPU test harness (crates/tally-cuda/tests/emulated)
+    _Float16 h;
+    __builtin_memcpy(&h, &x.bits, 2);
+    return (float)h;
+#else
     float f;
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(x.bits));
     return f;
+#endif
 }
 
 template <typename T>
@@ -40,6 +46,11 @@ __device__ __forceinline__ bf16 from_f32<bf16>(float x) {
 template <>
 __device__ __forceinline__ f16 from_f32<f16>(float x) {
     unsigned short h;
+#ifdef TALLY_HOST_EMULATION
+    const _Float16 v = (_Float16)x;
+    __builtin_memcpy(&h, &v, 2);
+#else
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
+#endif
     return f16{h};
 }

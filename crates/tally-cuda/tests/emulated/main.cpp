@@ -1,0 +1,375 @@
+// Tally's CUDA kernels run on the CPU (cuda_host.hpp), each against a naive double
+// reference and against the counts docs/FPO.md gives for the work it executes. Prints one
+// line per case and exits non-zero at the first failure. Built and run by
+// crates/tally-cuda/tests/emulated.rs.
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+
+#include "tally_count.cuh"
+#include "tally_dtype.cuh"
+
+typedef unsigned long long u64;
+
+// The by-value argument structs, as the kernel files define them.
+struct TallyView4 {
+    u64 dims[4];
+    long long strides[4];
+};
+struct TallyConv {
+    u64 batch, c_in, c_out, h_in, w_in, h_out, w_out;
+    unsigned kh, kw, stride, padding, groups;
+    unsigned clamp_comparisons;
+    float lo, hi;
+};
+struct TallyAttention {
+    u64 batch, heads, kv_heads, q_len, kv_len, head_dim;
+    long long q_sb, q_sh, q_sr, k_sb, k_sh, k_sr, v_sb, v_sh, v_sr;
+    float scale;
+    unsigned causal;
+};
+
+extern "C" {
+void sum_rows_f32(const float*, float*, u64, u64*);
+void argmax_rows_f32(const float*, unsigned*, u64, u64*);
+void mean_cols_f32(const float*, float*, u64, u64, u64, u64*);
+void max_cols_f32(const float*, float*, u64, u64, u64, u64*);
+void softmax_f32(const float*, float*, u64, u64*);
+void layer_norm_f32(const float*, const float*, const float*, float*, u64, float, u64*);
+void conv2d_f32(const float*, const float*, const float*, float*, TallyConv, u64*);
+void max_pool2d_f32(const float*, float*, u64, u64, u64, unsigned, unsigned, u64*);
+void avg_pool2d_f32(const float*, float*, u64, u64, u64, unsigned, unsigned, u64*);
+void attention_f32(const float*, const float*, const float*, const unsigned*, float*,
+                   TallyAttention, u64*);
+void copy_into_f32(const float*, float*, TallyView4, TallyView4, u64*);
+void copy_strided_f32(const float*, float*, TallyView4, u64*);
+void add_bcast_f32(const float*, const float*, float*, u64, u64, u64*);
+void cast_f32_bf16(const float*, bf16*, u64, u64*);
+}
+
+static int failures = 0;
+
+static void check(bool ok, const std::string& what) {
+    if (!ok) {
+        std::printf("FAIL %s\n", what.c_str());
+        ++failures;
+    }
+}
+
+// Counters as (add, mul, fma, special, read, written).
+struct Counts {
+    u64 c[6] = {0, 0, 0, 0, 0, 0};
+};
+
+static void expect(const Counts& got, const Counts& want, const std::string& what) {
+    static const char* names[6] = {"add", "mul", "fma", "special", "bytes_read", "bytes_written"};
+    for (int i = 0; i < 6; ++i)
+        check(got.c[i] == want.c[i], what + ": " + names[i] + " " + std::to_string(got.c[i]) +
+                                         " != " + std::to_string(want.c[i]));
+}
+
+static void close(const std::vector<float>& got, const std::vector<double>& want, double tol,
+                  const std::string& what) {
+    check(got.size() == want.size(), what + ": size");
+    for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
+        const double d = std::fabs(got[i] - want[i]);
+        if (!(d <= tol * (1.0 + std::fabs(want[i])))) {
+            check(false, what + ": element " + std::to_string(i) + " got " +
+                             std::to_string(got[i]) + " want " + std::to_string(want[i]));
+            return;
+        }
+    }
+}
+
+static std::vector<float> values(size_t n, unsigned seed, float lo = -2.0f, float hi = 2.0f) {
+    std::vector<float> v(n);
+    unsigned s = seed * 2654435761u + 1;
+    for (auto& x : v) {
+        s = s * 1664525u + 1013904223u;
+        x = lo + (hi - lo) * (float)((s >> 8) & 0xffff) / 65535.0f;
+    }
+    return v;
+}
+
+// "ok" or "FAILED" for a case that began when `failures` was `before`.
+static const char* verdict(int before) { return failures == before ? "ok" : "FAILED"; }
+
+static void reduce_cases() {
+    const int before = failures;
+    const u64 rows = 5, n = 37;
+    auto x = values(rows * n, 1);
+    std::vector<float> y(rows);
+    Counts c;
+    tally_launch({(unsigned)rows}, {64}, 0, sum_rows_f32, x.data(), y.data(), n, c.c);
+    std::vector<double> want(rows, 0.0);
+    for (u64 r = 0; r < rows; ++r)
+        for (u64 i = 0; i < n; ++i) want[r] += x[r * n + i];
+    close(y, want, 1e-5, "sum_rows");
+    expect(c, Counts{{rows * n, 0, 0, 0, rows * n * 4, rows * 4}}, "sum_rows");
+
+    // argmax: a NaN first wins (as the CPU's scan), a later NaN never does, ties take the first.
+    auto a = values(rows * n, 2);
+    a[0] = NAN;
+    a[n + 3] = NAN;
+    a[n + 10] = 9.0f;
+    a[2 * n + 5] = 7.0f;
+    a[2 * n + 30] = 7.0f;
+    std::vector<unsigned> idx(rows);
+    Counts ca;
+    tally_launch({(unsigned)rows}, {64}, 0, argmax_rows_f32, a.data(), idx.data(), n, ca.c);
+    check(idx[0] == 0 && idx[1] == 10 && idx[2] == 5, "argmax rows: " + std::to_string(idx[0]) +
+                                                          " " + std::to_string(idx[1]) + " " +
+                                                          std::to_string(idx[2]));
+    for (u64 r = 3; r < rows; ++r) {
+        unsigned best = 0;
+        for (unsigned i = 1; i < n; ++i)
+            if (a[r * n + i] > a[r * n + best]) best = i;
+        check(idx[r] == best, "argmax row " + std::to_string(r));
+    }
+    expect(ca, Counts{{rows * n, 0, 0, 0, rows * n * 4, rows * 4}}, "argmax_rows");
+
+    const u64 outer = 2, m = 7, inner = 6;
+    auto z = values(outer * m * inner, 3);
+    std::vector<float> mean(outer * inner), mx(outer * inner);
+    Counts cm, cx;
+    tally_launch({1}, {32}, 0, mean_cols_f32, z.data(), mean.data(), outer, m, inner, cm.c);
+    tally_launch({2}, {32}, 0, max_cols_f32, z.data(), mx.data(), outer, m, inner, cx.c);
+    std::vector<double> wm(outer * inner, 0.0), wx(outer * inner, -1e300);
+    for (u64 o = 0; o < outer; ++o)
+        for (u64 i = 0; i < m; ++i)
+            for (u64 j = 0; j < inner; ++j) {
+                wm[o * inner + j] += z[(o * m + i) * inner + j] / (double)m;
+                wx[o * inner + j] = std::max(wx[o * inner + j], (double)z[(o * m + i) * inner + j]);
+            }
+    close(mean, wm, 1e-5, "mean_cols");
+    close(mx, wx, 0.0, "max_cols");
+    const u64 outs = outer * inner;
+    expect(cm, Counts{{outs * m, outs, 0, 0, outs * m * 4, outs * 4}}, "mean_cols");
+    expect(cx, Counts{{outs * m, 0, 0, 0, outs * m * 4, outs * 4}}, "max_cols");
+    std::printf("%s reduce: sum/argmax rows, mean/max cols\n", verdict(before));
+}
+
+static void row_cases() {
+    const int before = failures;
+    const u64 rows = 3, n = 100;
+    auto x = values(rows * n, 4);
+    std::vector<float> y(rows * n);
+    Counts c;
+    tally_launch({(unsigned)rows}, {64}, 0, softmax_f32, x.data(), y.data(), n, c.c);
+    std::vector<double> want(rows * n);
+    for (u64 r = 0; r < rows; ++r) {
+        double m = -1e300, s = 0;
+        for (u64 i = 0; i < n; ++i) m = std::max(m, (double)x[r * n + i]);
+        for (u64 i = 0; i < n; ++i) s += std::exp(x[r * n + i] - m);
+        for (u64 i = 0; i < n; ++i) want[r * n + i] = std::exp(x[r * n + i] - m) / s;
+    }
+    close(y, want, 1e-5, "softmax");
+    expect(c, Counts{{3 * rows * n, rows * n, 0, rows * n + rows, rows * n * 4, rows * n * 4}},
+           "softmax");
+
+    const u64 lr = 4, ln = 50;
+    auto lx = values(lr * ln, 5), w = values(ln, 6), b = values(ln, 7);
+    std::vector<float> ly(lr * ln);
+    Counts cl;
+    tally_launch({(unsigned)lr}, {32}, 0, layer_norm_f32, lx.data(), w.data(), b.data(), ly.data(),
+                 ln, 1e-5f, cl.c);
+    std::vector<double> lw(lr * ln);
+    for (u64 r = 0; r < lr; ++r) {
+        double mean = 0, var = 0;
+        for (u64 i = 0; i < ln; ++i) mean += lx[r * ln + i] / (double)ln;
+        for (u64 i = 0; i < ln; ++i) var += (lx[r * ln + i] - mean) * (lx[r * ln + i] - mean) / ln;
+        for (u64 i = 0; i < ln; ++i)
+            lw[r * ln + i] = (lx[r * ln + i] - mean) / std::sqrt(var + 1e-5) * w[i] + b[i];
+    }
+    close(ly, lw, 1e-4, "layer_norm");
+    // per row: 2n + 1 + n adds, n + 2 + n muls, n fmas, 1 special; weight and bias read once.
+    expect(cl, Counts{{lr * (3 * ln + 1), lr * (2 * ln + 2), lr * ln, lr,
+                       (lr * ln + 2 * ln) * 4, lr * ln * 4}},
+           "layer_norm");
+    std::printf("%s rows: softmax, layer_norm\n", verdict(before));
+}
+
+static void conv_cases() {
+    const int before = failures;
+    for (unsigned groups : {1u, 4u}) {
+        TallyConv g{};
+        g.batch = 2, g.c_in = 4, g.c_out = 4, g.h_in = 7, g.w_in = 6;
+        g.kh = 3, g.kw = 3, g.stride = 2, g.padding = 1, g.groups = groups;
+        g.h_out = (7 + 2 - 3) / 2 + 1, g.w_out = (6 + 2 - 3) / 2 + 1;
+        g.clamp_comparisons = 2, g.lo = 0.0f, g.hi = 6.0f;
+        const u64 cpg = g.c_in / groups, opg = g.c_out / groups;
+        auto x = values(g.batch * g.c_in * g.h_in * g.w_in, 8);
+        auto w = values(g.c_out * cpg * 9, 9);
+        auto b = values(g.c_out, 10);
+        const u64 outs = g.batch * g.c_out * g.h_out * g.w_out;
+        std::vector<float> y(outs);
+        Counts c;
+        tally_launch({3}, {32}, 0, conv2d_f32, x.data(), w.data(), b.data(), y.data(), g, c.c);
+        std::vector<double> want(outs);
+        u64 taps = 0;
+        for (u64 o = 0; o < outs; ++o) {
+            const u64 ox = o % g.w_out, oy = o / g.w_out % g.h_out, co = o / (g.w_out * g.h_out) % g.c_out,
+                      n = o / (g.w_out * g.h_out * g.c_out);
+            double acc = b[co];
+            for (u64 ci = 0; ci < cpg; ++ci)
+                for (int ky = 0; ky < 3; ++ky)
+                    for (int kx = 0; kx < 3; ++kx) {
+                        const long iy = (long)(oy * 2) - 1 + ky, ix = (long)(ox * 2) - 1 + kx;
+                        if (iy < 0 || iy >= (long)g.h_in || ix < 0 || ix >= (long)g.w_in) continue;
+                        const u64 cin = (co / opg) * cpg + ci;
+                        acc += (double)x[((n * g.c_in + cin) * g.h_in + iy) * g.w_in + ix] *
+                               w[(co * cpg + ci) * 9 + ky * 3 + kx];
+                        ++taps;
+                    }
+            want[o] = std::min(std::max(acc, 0.0), 6.0);
+        }
+        const std::string what = "conv2d groups " + std::to_string(groups);
+        close(y, want, 1e-5, what);
+        expect(c, Counts{{outs * 3, 0, taps, 0,
+                          (x.size() + w.size() + b.size()) * 4, outs * 4}},
+               what);
+    }
+    const u64 planes = 2, h = 5, w = 5;
+    auto x = values(planes * h * w, 11);
+    std::vector<float> ym(planes * 4), ya(planes * 4);
+    Counts cm, ca;
+    tally_launch({1}, {32}, 0, max_pool2d_f32, x.data(), ym.data(), planes, h, w, 3u, 2u, cm.c);
+    tally_launch({1}, {32}, 0, avg_pool2d_f32, x.data(), ya.data(), planes, h, w, 3u, 2u, ca.c);
+    std::vector<double> wm(planes * 4), wa(planes * 4);
+    for (u64 p = 0; p < planes; ++p)
+        for (u64 oy = 0; oy < 2; ++oy)
+            for (u64 ox = 0; ox < 2; ++ox) {
+                double m = -1e300, s = 0;
+                for (u64 ky = 0; ky < 3; ++ky)
+                    for (u64 kx = 0; kx < 3; ++kx) {
+                        const double v = x[p * h * w + (oy * 2 + ky) * w + ox * 2 + kx];
+                        m = std::max(m, v);
+                        s += v / 9.0;
+                    }
+                wm[p * 4 + oy * 2 + ox] = m;
+                wa[p * 4 + oy * 2 + ox] = s;
+            }
+    close(ym, wm, 0.0, "max_pool2d");
+    close(ya, wa, 1e-5, "avg_pool2d");
+    expect(cm, Counts{{planes * 4 * 9, 0, 0, 0, planes * h * w * 4, planes * 4 * 4}}, "max_pool2d");
+    expect(ca, Counts{{planes * 4 * 9, planes * 4, 0, 0, planes * h * w * 4, planes * 4 * 4}},
+           "avg_pool2d");
+    std::printf("%s conv2d (padded, grouped, bias, relu6) and pooling\n", verdict(before));
+}
+
+static void attention_case(bool causal, bool masked, u64 sq, u64 sk) {
+    const int before = failures;
+    const u64 b = 2, h = 4, hk = 2, d = 40;
+    auto q = values(b * h * sq * d, 12), k = values(b * hk * sk * d, 13), v = values(b * hk * sk * d, 14);
+    std::vector<unsigned> mask(b * sk);
+    for (u64 i = 0; i < b * sk; ++i) mask[i] = (i % sk) < sk - 5 * (i / sk) - 2 ? 1u : 0u;
+    TallyAttention a{b, h, hk, sq, sk, d,
+                     (long long)(h * sq * d), (long long)(sq * d), (long long)d,
+                     (long long)(hk * sk * d), (long long)(sk * d), (long long)d,
+                     (long long)(hk * sk * d), (long long)(sk * d), (long long)d,
+                     0.15f, causal ? 1u : 0u};
+    std::vector<float> y(b * h * sq * d, -99.0f);
+    Counts c;
+    const size_t shared = (32 * (2 * d + 1) + 8 * d) * 4;
+    tally_launch({(unsigned)((sq + 7) / 8), (unsigned)(b * h)}, {256}, shared, attention_f32,
+                 q.data(), k.data(), v.data(), masked ? mask.data() : nullptr, y.data(), a, c.c);
+    std::vector<double> want(y.size(), 0.0);
+    u64 pairs = 0, rows_seen = 0;
+    for (u64 bi = 0; bi < b; ++bi)
+        for (u64 hi = 0; hi < h; ++hi)
+            for (u64 i = 0; i < sq; ++i) {
+                const u64 kh = hi / (h / hk);
+                std::vector<double> s;
+                std::vector<u64> keys;
+                for (u64 j = 0; j < sk; ++j) {
+                    const bool vis = (!causal || j + sq <= i + sk) && (!masked || mask[bi * sk + j]);
+                    if (!vis) continue;
+                    double dot = 0;
+                    for (u64 e = 0; e < d; ++e)
+                        dot += (double)q[((bi * h + hi) * sq + i) * d + e] * k[((bi * hk + kh) * sk + j) * d + e];
+                    s.push_back(dot * 0.15);
+                    keys.push_back(j);
+                }
+                pairs += keys.size();
+                if (keys.empty()) continue;
+                ++rows_seen;
+                const double m = *std::max_element(s.begin(), s.end());
+                double l = 0;
+                for (auto& x : s) l += std::exp(x - m);
+                for (u64 e = 0; e < d; ++e) {
+                    double acc = 0;
+                    for (size_t t = 0; t < keys.size(); ++t)
+                        acc += std::exp(s[t] - m) / l * v[((bi * hk + kh) * sk + keys[t]) * d + e];
+                    want[((bi * h + hi) * sq + i) * d + e] = acc;
+                }
+            }
+    const std::string what = std::string("attention causal=") + (causal ? "1" : "0") +
+                             " masked=" + (masked ? "1" : "0") + " " + std::to_string(sq) + "x" +
+                             std::to_string(sk);
+    close(y, want, 1e-4, what);
+    // The executed count: 2·d FMAs, 1 mul, 3 adds, 1 exp per visible pair; per rescale 1 add,
+    // d + 1 muls, 1 exp; per row that saw a key 1 reciprocal and d muls.
+    const u64 rescales = c.c[3] - pairs - rows_seen;
+    const u64 read = (q.size() + k.size() + v.size()) * 4 + (masked ? b * sk * 4 : 0);
+    expect(c, Counts{{3 * pairs + rescales, pairs + rescales * (d + 1) + rows_seen * d,
+                      2 * d * pairs, pairs + rescales + rows_seen, read, q.size() * 4}},
+           what);
+    std::printf("%s %s: %llu visible pairs, %llu rescales\n", verdict(before), what.c_str(), pairs,
+                rescales);
+}
+
+static void copy_cases() {
+    const int before = failures;
+    std::vector<float> x = {1, 2, 3, 4, 5, 6};
+    std::vector<float> y(10, 0.0f);
+    TallyView4 src{{1, 1, 2, 3}, {0, 0, 3, 1}}, dst{{1, 1, 2, 3}, {0, 0, 5, 1}};
+    Counts c;
+    tally_launch({1}, {32}, 0, copy_into_f32, x.data(), y.data() + 1, src, dst, c.c);
+    check(y == std::vector<float>({0, 1, 2, 3, 0, 0, 4, 5, 6, 0}), "copy_into");
+    expect(c, Counts{{0, 0, 0, 0, 24, 24}}, "copy_into");
+
+    std::vector<float> z(12);
+    TallyView4 bc{{1, 1, 4, 3}, {0, 0, 0, 1}};
+    Counts cb;
+    tally_launch({1}, {32}, 0, copy_strided_f32, x.data(), z.data(), bc, cb.c);
+    check(z == std::vector<float>({1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3}), "copy_strided broadcast");
+    expect(cb, Counts{{0, 0, 0, 0, 12, 48}}, "copy_strided broadcast: distinct reads");
+
+    auto a = values(20, 15), bias = values(5, 16);
+    std::vector<float> s(20);
+    Counts ca;
+    tally_launch({1}, {32}, 0, add_bcast_f32, a.data(), bias.data(), s.data(), 4ull, 5ull, ca.c);
+    std::vector<double> want(20);
+    for (int i = 0; i < 20; ++i) want[i] = (double)a[i] + bias[i % 5];
+    close(s, want, 1e-6, "add_bcast");
+    expect(ca, Counts{{20, 0, 0, 0, 25 * 4, 20 * 4}}, "add_bcast");
+
+    std::vector<float> f = {1.0f, 1.00390625f, 1.01171875f, -0.0f, 3.0e38f, NAN};
+    std::vector<bf16> out(f.size());
+    Counts cc;
+    tally_launch({1}, {32}, 0, cast_f32_bf16, f.data(), out.data(), (u64)f.size(), cc.c);
+    // Round to nearest even: 1 + 2⁻⁸ ties to 1.0; 1 + 3·2⁻⁸ ties up to 1 + 2⁻⁶.
+    check(out[0].bits == 0x3f80 && out[1].bits == 0x3f80 && out[2].bits == 0x3f82 &&
+              out[3].bits == 0x8000 && (out[5].bits & 0x7fc0) == 0x7fc0,
+          "cast f32 -> bf16 rounding");
+    expect(cc, Counts{{0, 0, 0, 0, f.size() * 4, f.size() * 2}}, "cast f32 -> bf16");
+    std::printf("%s copies, broadcast add, cast\n", verdict(before));
+}
+
+int main() {
+    reduce_cases();
+    row_cases();
+    conv_cases();
+    attention_case(false, true, 19, 37);
+    attention_case(true, false, 40, 40);
+    attention_case(true, true, 1, 45);
+    attention_case(true, false, 3, 70);
+    copy_cases();
+    if (failures) {
+        std::printf("%d failures\n", failures);
+        return 1;
+    }
+    std::printf("all emulated kernel cases passed\n");
+    return 0;
+}
