@@ -46,6 +46,13 @@ void copy_into_f32(const float*, float*, TallyView4, TallyView4, u64*);
 void copy_strided_f32(const float*, float*, TallyView4, u64*);
 void add_bcast_f32(const float*, const float*, float*, u64, u64, u64*);
 void cast_f32_bf16(const float*, bf16*, u64, u64*);
+void gelu_erf_f32(const float*, float*, u64, u64*);
+void affine_bf16(const bf16*, bf16*, u64, float, float, u64*);
+void rms_norm_f16(const f16*, const f16*, f16*, u64, float, u64*);
+void rope_half_f32(const float*, const float*, const float*, float*, u64, u64, u64, u64*);
+void embedding_f32(const unsigned*, const float*, float*, u64, u64, u64*);
+void attention_bf16(const bf16*, const bf16*, const bf16*, const unsigned*, bf16*,
+                    TallyAttention, u64*);
 }
 
 static int failures = 0;
@@ -357,6 +364,133 @@ static void copy_cases() {
     std::printf("%s copies, broadcast add, cast\n", verdict(before));
 }
 
+static void elementwise_cases() {
+    const int before = failures;
+    const u64 n = 1000;
+    auto x = values(n, 17, -4.0f, 4.0f);
+    std::vector<float> y(n);
+    Counts c;
+    tally_launch({2}, {64}, 0, gelu_erf_f32, x.data(), y.data(), n, c.c);
+    std::vector<double> want(n);
+    for (u64 i = 0; i < n; ++i) want[i] = 0.5 * x[i] * (1.0 + std::erf(x[i] / std::sqrt(2.0)));
+    close(y, want, 1e-5, "gelu_erf");
+    expect(c, Counts{{n, 3 * n, 0, n, n * 4, n * 4}}, "gelu_erf");
+
+    // bf16 in, f32 math, bf16 out: one rounding of a·x + b.
+    std::vector<bf16> xb(n), yb(n);
+    for (u64 i = 0; i < n; ++i) xb[i] = from_f32<bf16>(x[i]);
+    Counts cb;
+    tally_launch({2}, {64}, 0, affine_bf16, xb.data(), yb.data(), n, 0.5f, -1.0f, cb.c);
+    std::vector<float> got(n);
+    for (u64 i = 0; i < n; ++i) {
+        got[i] = to_f32(yb[i]);
+        want[i] = 0.5 * to_f32(xb[i]) - 1.0;
+    }
+    close(got, want, 1.0 / 128, "affine bf16");
+    expect(cb, Counts{{0, 0, n, 0, n * 2, n * 2}}, "affine bf16");
+
+    // RMS norm in f16: rows of 48, a weight.
+    const u64 rows = 3, d = 48;
+    auto rx = values(rows * d, 18), rw = values(d, 19);
+    std::vector<f16> hx(rows * d), hw(d), hy(rows * d);
+    for (u64 i = 0; i < rows * d; ++i) hx[i] = from_f32<f16>(rx[i]);
+    for (u64 i = 0; i < d; ++i) hw[i] = from_f32<f16>(rw[i]);
+    Counts cr;
+    tally_launch({(unsigned)rows}, {32}, 0, rms_norm_f16, hx.data(), hw.data(), hy.data(), d, 1e-6f,
+                 cr.c);
+    std::vector<float> rg(rows * d);
+    std::vector<double> rwant(rows * d);
+    for (u64 r = 0; r < rows; ++r) {
+        double ss = 0;
+        for (u64 i = 0; i < d; ++i) ss += (double)to_f32(hx[r * d + i]) * to_f32(hx[r * d + i]);
+        const double inv = 1.0 / std::sqrt(ss / d + 1e-6);
+        for (u64 i = 0; i < d; ++i) {
+            rwant[r * d + i] = to_f32(hx[r * d + i]) * inv * to_f32(hw[i]);
+            rg[r * d + i] = to_f32(hy[r * d + i]);
+        }
+    }
+    close(rg, rwant, 2e-3, "rms_norm f16");
+    expect(cr, Counts{{rows, rows * (2 * d + 1), rows * d, rows, (rows * d + d) * 2, rows * d * 2}},
+           "rms_norm f16");
+
+    // Rotary embedding, half style: x (2 rows, s = 3, d = 8), tables (3, 4).
+    const u64 rr = 2, s = 3, dd = 8, half = 4;
+    auto qx = values(rr * s * dd, 20), cs = values(s * half, 21), sn = values(s * half, 22);
+    std::vector<float> qy(rr * s * dd);
+    Counts cq;
+    tally_launch({1}, {32}, 0, rope_half_f32, qx.data(), cs.data(), sn.data(), qy.data(), rr, s, dd,
+                 cq.c);
+    std::vector<double> qw(qy.size());
+    for (u64 r = 0; r < rr * s; ++r)
+        for (u64 f = 0; f < half; ++f) {
+            const u64 t = r % s;
+            const double a = qx[r * dd + f], b = qx[r * dd + f + half];
+            qw[r * dd + f] = a * cs[t * half + f] - b * sn[t * half + f];
+            qw[r * dd + f + half] = a * sn[t * half + f] + b * cs[t * half + f];
+        }
+    close(qy, qw, 1e-6, "rope half");
+    const u64 pairs = rr * s * half;
+    expect(cq, Counts{{2 * pairs, 4 * pairs, 0, 0, (2 * pairs + 2 * s * half) * 4, 2 * pairs * 4}},
+           "rope half");
+
+    // Embedding: an id past the table writes zeros and reads no table bytes.
+    const u64 vocab = 10, dim = 40;
+    auto table = values(vocab * dim, 23);
+    std::vector<unsigned> ids = {3, 0, 12, 9};
+    std::vector<float> e(ids.size() * dim, 5.0f);
+    Counts ce;
+    tally_launch({(unsigned)ids.size()}, {32}, 0, embedding_f32, ids.data(), table.data(), e.data(),
+                 vocab, dim, ce.c);
+    std::vector<double> ew(e.size(), 0.0);
+    for (size_t k = 0; k < ids.size(); ++k)
+        for (u64 j = 0; j < dim; ++j) ew[k * dim + j] = ids[k] < vocab ? table[ids[k] * dim + j] : 0.0;
+    close(e, ew, 0.0, "embedding");
+    expect(ce, Counts{{0, 0, 0, 0, ids.size() * 4 + 3 * dim * 4, ids.size() * dim * 4}}, "embedding");
+    std::printf("%s elementwise: gelu_erf, affine bf16, rms_norm f16, rope, embedding\n",
+                verdict(before));
+}
+
+// bf16 attention against the f32 kernel on the same (bf16-rounded) inputs.
+static void attention_bf16_case() {
+    const int before = failures;
+    const u64 b = 1, h = 2, hk = 1, sq = 9, sk = 33, d = 32;
+    auto q = values(b * h * sq * d, 30), k = values(b * hk * sk * d, 31), v = values(b * hk * sk * d, 32);
+    auto round = [](std::vector<float>& x, std::vector<bf16>& xb) {
+        xb.resize(x.size());
+        for (size_t i = 0; i < x.size(); ++i) {
+            xb[i] = from_f32<bf16>(x[i]);
+            x[i] = to_f32(xb[i]);
+        }
+    };
+    std::vector<bf16> qb, kb, vb;
+    round(q, qb), round(k, kb), round(v, vb);
+    TallyAttention a{b, h, hk, sq, sk, d,
+                     (long long)(h * sq * d), (long long)(sq * d), (long long)d,
+                     (long long)(hk * sk * d), (long long)(sk * d), (long long)d,
+                     (long long)(hk * sk * d), (long long)(sk * d), (long long)d, 0.2f, 1u};
+    const size_t shared = (32 * (2 * d + 1) + 8 * d) * 4;
+    const dim3 grid{(unsigned)((sq + 7) / 8), (unsigned)(b * h)};
+    std::vector<float> y(b * h * sq * d);
+    std::vector<bf16> yb(y.size());
+    Counts c32, c16;
+    tally_launch(grid, {256}, shared, attention_f32, q.data(), k.data(), v.data(),
+                 (const unsigned*)nullptr, y.data(), a, c32.c);
+    tally_launch(grid, {256}, shared, attention_bf16, qb.data(), kb.data(), vb.data(),
+                 (const unsigned*)nullptr, yb.data(), a, c16.c);
+    std::vector<float> got(y.size());
+    std::vector<double> want(y.size());
+    for (size_t i = 0; i < y.size(); ++i) {
+        got[i] = to_f32(yb[i]);
+        want[i] = y[i];
+    }
+    close(got, want, 1.0 / 128, "attention bf16 vs f32");
+    Counts halved = c32;
+    halved.c[4] /= 2;
+    halved.c[5] /= 2;
+    expect(c16, halved, "attention bf16: the f32 kernel's counts at half the bytes");
+    std::printf("%s attention bf16 against f32 (causal, grouped heads)\n", verdict(before));
+}
+
 int main() {
     reduce_cases();
     row_cases();
@@ -366,6 +500,8 @@ int main() {
     attention_case(true, true, 1, 45);
     attention_case(true, false, 3, 70);
     copy_cases();
+    elementwise_cases();
+    attention_bf16_case();
     if (failures) {
         std::printf("%d failures\n", failures);
         return 1;
