@@ -30,6 +30,8 @@ struct TallyAttention {
     float scale;
     unsigned causal;
 };
+// The host passes this struct by value (crates/tally-cuda AttentionArgs): its size is pinned.
+static_assert(sizeof(TallyAttention) == 128, "TallyAttention's layout is shared with the host");
 
 // grid = (ceil(s_q / ATT_ROWS), b·h), block = 32·ATT_ROWS threads, dynamic shared memory
 // (ATT_TILE·(2d + 1) + ATT_ROWS·d) floats.

@@ -18,6 +18,8 @@ struct TallyConv {
     unsigned clamp_comparisons;
     float lo, hi;
 };
+// The host passes this struct by value (crates/tally-cuda ConvArgs): its size is pinned.
+static_assert(sizeof(TallyConv) == 88, "TallyConv's layout is shared with the host");
 
 // x (batch, c_in, h_in, w_in), weight (c_out, c_in/groups, kh, kw), bias (c_out)?
 // -> y (batch, c_out, h_out, w_out); one thread per output, grid-stride.

@@ -13,6 +13,8 @@ struct TallyView4 {
     unsigned long long dims[4];
     long long strides[4];
 };
+// The host passes this struct by value (crates/tally-cuda View4): its size is pinned.
+static_assert(sizeof(TallyView4) == 64, "TallyView4's layout is shared with the host");
 
 // x (view dims, strided) -> y (the same dims, element strides `dst`); grid-stride. A
 // contiguous y is `dst` = the row-major strides of the dims.

@@ -580,3 +580,27 @@ impl CudaStorage {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::mem::{offset_of, size_of};
+
+    use super::{AttentionArgs, ConvArgs};
+    use crate::launch::View4;
+
+    /// The structs the kernels take by value, laid out as their C twins (whose sizes the
+    /// kernel files pin with static_assert; the offsets follow C's rules for these fields).
+    #[test]
+    fn by_value_arguments_match_the_kernels_c_layouts() {
+        assert_eq!(size_of::<ConvArgs>(), 88);
+        assert_eq!(offset_of!(ConvArgs, kh), 56);
+        assert_eq!(offset_of!(ConvArgs, clamp_comparisons), 76);
+        assert_eq!(offset_of!(ConvArgs, lo), 80);
+        assert_eq!(size_of::<AttentionArgs>(), 128);
+        assert_eq!(offset_of!(AttentionArgs, strides), 48);
+        assert_eq!(offset_of!(AttentionArgs, scale), 120);
+        assert_eq!(offset_of!(AttentionArgs, causal), 124);
+        assert_eq!(size_of::<View4>(), 64);
+        assert_eq!(offset_of!(View4, strides), 32);
+    }
+}
