@@ -81,45 +81,28 @@ impl BackendStorage for CudaStorage {
         let dev = self.cuda_device();
         let n = x.shape().elem_count();
         let name = format!("{}_{}", op.name(), suffix(op.name(), self.dtype())?);
-        let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
-        let y = out.ptr_mut(0);
-        let pending = counted(dev, op.name(), |c| {
-            if n == 0 {
-                return Ok(());
-            }
+        self.produce(op.name(), self.dtype(), n, |c, y| {
             let xd = dense(self, x, c)?;
             launch!(dev, "unary.cu", name, grid_stride(dev, n); xd.ptr, y, n as u64, c)
-        })?;
-        Ok(Counted::deferred(out, pending))
+        })
     }
 
     fn affine(&self, x: &Layout, mul: f64, add: f64) -> Result<Counted<Self>> {
         let dev = self.cuda_device();
         let n = x.shape().elem_count();
         let name = format!("affine_{}", suffix("affine", self.dtype())?);
-        let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
-        let y = out.ptr_mut(0);
-        let pending = counted(dev, "affine", |c| {
-            if n == 0 {
-                return Ok(());
-            }
+        self.produce("affine", self.dtype(), n, |c, y| {
             let xd = dense(self, x, c)?;
             launch!(dev, "unary.cu", name, grid_stride(dev, n);
                     xd.ptr, y, n as u64, mul as f32, add as f32, c)
-        })?;
-        Ok(Counted::deferred(out, pending))
+        })
     }
 
     fn binary(&self, a: &Layout, rhs: &Self, b: &Layout, op: BinaryOp) -> Result<Counted<Self>> {
         let dev = self.cuda_device();
         let n = a.shape().elem_count();
         let sfx = suffix(op.name(), self.dtype())?;
-        let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
-        let y = out.ptr_mut(0);
-        let pending = counted(dev, op.name(), |c| {
-            if n == 0 {
-                return Ok(());
-            }
+        self.produce(op.name(), self.dtype(), n, |c, y| {
             let ad = dense(self, a, c)?;
             match row_broadcast(b).filter(|_| !b.is_contiguous()) {
                 Some(cols) => launch!(dev, "binary.cu", format!("{}_bcast_{sfx}", op.name()),
@@ -131,8 +114,7 @@ impl BackendStorage for CudaStorage {
                         ad.ptr, bd.ptr, y, n as u64, c)
                 }
             }
-        })?;
-        Ok(Counted::deferred(out, pending))
+        })
     }
 
     fn matmul(
@@ -150,16 +132,10 @@ impl BackendStorage for CudaStorage {
         let total = x.shape().elem_count();
         let n = x.dims().last().copied().unwrap_or(1);
         let name = format!("softmax_{}", suffix("softmax", self.dtype())?);
-        let mut out = CudaStorage::alloc(dev, self.dtype(), total)?;
-        let y = out.ptr_mut(0);
-        let pending = counted(dev, "softmax", |c| {
-            if total == 0 {
-                return Ok(());
-            }
+        self.produce("softmax", self.dtype(), total, |c, y| {
             let xd = dense(self, x, c)?;
             launch!(dev, "softmax.cu", name, per_row("softmax", total / n)?; xd.ptr, y, n as u64, c)
-        })?;
-        Ok(Counted::deferred(out, pending))
+        })
     }
 
     fn layer_norm(
@@ -173,19 +149,13 @@ impl BackendStorage for CudaStorage {
         let total = x.shape().elem_count();
         let n = x.dims().last().copied().unwrap_or(1);
         let name = format!("layer_norm_{}", suffix("layer_norm", self.dtype())?);
-        let mut out = CudaStorage::alloc(dev, self.dtype(), total)?;
-        let y = out.ptr_mut(0);
-        let pending = counted(dev, "layer_norm", |c| {
-            if total == 0 {
-                return Ok(());
-            }
+        self.produce("layer_norm", self.dtype(), total, |c, y| {
             let xd = dense(self, x, c)?;
             let wd = weight.map(|(s, l)| dense(s, l, c)).transpose()?;
             let bd = bias.map(|(s, l)| dense(s, l, c)).transpose()?;
             launch!(dev, "norm.cu", name, per_row("layer_norm", total / n)?;
                 xd.ptr, opt_ptr(&wd), opt_ptr(&bd), y, n as u64, eps as f32, c)
-        })?;
-        Ok(Counted::deferred(out, pending))
+        })
     }
 
     fn rms_norm(
@@ -198,18 +168,12 @@ impl BackendStorage for CudaStorage {
         let total = x.shape().elem_count();
         let n = x.dims().last().copied().unwrap_or(1);
         let name = format!("rms_norm_{}", suffix("rms_norm", self.dtype())?);
-        let mut out = CudaStorage::alloc(dev, self.dtype(), total)?;
-        let y = out.ptr_mut(0);
-        let pending = counted(dev, "rms_norm", |c| {
-            if total == 0 {
-                return Ok(());
-            }
+        self.produce("rms_norm", self.dtype(), total, |c, y| {
             let xd = dense(self, x, c)?;
             let wd = weight.map(|(s, l)| dense(s, l, c)).transpose()?;
             launch!(dev, "norm.cu", name, per_row("rms_norm", total / n)?;
                 xd.ptr, opt_ptr(&wd), y, n as u64, eps as f32, c)
-        })?;
-        Ok(Counted::deferred(out, pending))
+        })
     }
 
     fn embedding(&self, table: &Layout, ids: View<'_, Self>) -> Result<Counted<Self>> {
@@ -229,12 +193,7 @@ impl BackendStorage for CudaStorage {
                 })
             }
         };
-        let mut out = CudaStorage::alloc(dev, self.dtype(), n_ids * dim)?;
-        let y = out.ptr_mut(0);
-        let pending = counted(dev, "embedding", |c| {
-            if n_ids == 0 {
-                return Ok(());
-            }
+        self.produce("embedding", self.dtype(), n_ids * dim, |c, y| {
             let idd = match &narrowed {
                 Some(s) => Dense::borrowed(s.ptr(0)),
                 None => dense(is, il, c)?,
@@ -242,8 +201,7 @@ impl BackendStorage for CudaStorage {
             let td = dense(self, table, c)?;
             launch!(dev, "embedding.cu", name, per_row("embedding", n_ids)?;
                 idd.ptr, td.ptr, y, vocab as u64, dim as u64, c)
-        })?;
-        Ok(Counted::deferred(out, pending))
+        })
     }
 
     fn rope(
@@ -262,19 +220,13 @@ impl BackendStorage for CudaStorage {
             RopeStyle::Half => "rope_half",
         };
         let name = format!("{stem}_{}", suffix("rope", self.dtype())?);
-        let mut out = CudaStorage::alloc(dev, self.dtype(), total)?;
-        let y = out.ptr_mut(0);
-        let pending = counted(dev, "rope", |c| {
-            if total == 0 {
-                return Ok(());
-            }
+        self.produce("rope", self.dtype(), total, |c, y| {
             let xd = dense(self, x, c)?;
             let cd = dense(cos.0, cos.1, c)?;
             let sd = dense(sin.0, sin.1, c)?;
             launch!(dev, "rope.cu", name, grid_stride(dev, total / 2);
                 xd.ptr, cd.ptr, sd.ptr, y, (total / (s * d)) as u64, s as u64, d as u64, c)
-        })?;
-        Ok(Counted::deferred(out, pending))
+        })
     }
 
     fn copy_contiguous(&self, x: &Layout) -> Result<Counted<Self>> {
@@ -337,16 +289,10 @@ impl BackendStorage for CudaStorage {
             other => suffix("cast", other)?,
         };
         let name = format!("cast_{from}_{}", suffix("cast", dtype)?);
-        let mut out = CudaStorage::alloc(dev, dtype, n)?;
-        let y = out.ptr_mut(0);
-        let pending = counted(dev, "cast", |c| {
-            if n == 0 {
-                return Ok(());
-            }
+        self.produce("cast", dtype, n, |c, y| {
             let xd = dense(self, x, c)?;
             launch!(dev, "copy.cu", name, grid_stride(dev, n); xd.ptr, y, n as u64, c)
-        })?;
-        Ok(Counted::deferred(out, pending))
+        })
     }
 
     fn reduce(&self, x: &Layout, dim: usize, op: ReduceOp) -> Result<Counted<Self>> {
@@ -361,12 +307,7 @@ impl BackendStorage for CudaStorage {
         } else {
             self.dtype()
         };
-        let mut out = CudaStorage::alloc(dev, out_dtype, outer * inner)?;
-        let y = out.ptr_mut(0);
-        let pending = counted(dev, op.name(), |c| {
-            if outer * inner == 0 {
-                return Ok(());
-            }
+        self.produce(op.name(), out_dtype, outer * inner, |c, y| {
             let xd = dense(self, x, c)?;
             if inner == 1 {
                 launch!(dev, "reduce.cu", format!("{}_rows_{sfx}", op.name()),
@@ -376,8 +317,7 @@ impl BackendStorage for CudaStorage {
                     grid_stride(dev, outer * inner);
                     xd.ptr, y, outer as u64, n as u64, inner as u64, c)
             }
-        })?;
-        Ok(Counted::deferred(out, pending))
+        })
     }
 
     fn conv2d(
@@ -447,17 +387,11 @@ impl BackendStorage for CudaStorage {
             u32_arg(stem, "kernel", p.kernel)?,
             u32_arg(stem, "stride", p.stride)?,
         );
-        let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
-        let y = out.ptr_mut(0);
-        let pending = counted(dev, stem, |c| {
-            if n == 0 {
-                return Ok(());
-            }
+        self.produce(stem, self.dtype(), n, |c, y| {
             let xg = dense(self, x, c)?;
             launch!(dev, "pool.cu", name, grid_stride(dev, n);
                 xg.ptr, y, planes as u64, h as u64, w as u64, kernel, stride, c)
-        })?;
-        Ok(Counted::deferred(out, pending))
+        })
     }
 
     fn attention(
@@ -488,12 +422,7 @@ impl BackendStorage for CudaStorage {
         }
         let name = format!("attention_{}", suffix("attention", self.dtype())?);
         let n = b * h * sq * d;
-        let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
-        let y = out.ptr_mut(0);
-        let pending = counted(dev, "attention", |c| {
-            if n == 0 {
-                return Ok(());
-            }
+        self.produce("attention", self.dtype(), n, |c, y| {
             let (qg, qs) = attention_operand(self, q, c)?;
             let (kg, ks) = attention_operand(k.0, k.1, c)?;
             let (vg, vs) = attention_operand(v.0, v.1, c)?;
@@ -528,12 +457,28 @@ impl BackendStorage for CudaStorage {
             }
             launch!(dev, "attention.cu", name, cfg;
                 qg.ptr, kg.ptr, vg.ptr, opt_ptr(&mg), y, args, c)
-        })?;
-        Ok(Counted::deferred(out, pending))
+        })
     }
 }
 
 impl CudaStorage {
+    /// A new output of `n` elements of `dtype` on this storage's device, written by
+    /// `launches` (given the counter slot's address and the output's) as one counted op;
+    /// nothing is launched for an empty output.
+    fn produce(
+        &self,
+        op: &str,
+        dtype: DType,
+        n: usize,
+        launches: impl FnOnce(u64, u64) -> Result<()>,
+    ) -> Result<Counted<Self>> {
+        let dev = self.cuda_device();
+        let mut out = CudaStorage::alloc(dev, dtype, n)?;
+        let y = out.ptr_mut(0);
+        let pending = counted(dev, op, |c| if n == 0 { Ok(()) } else { launches(c, y) })?;
+        Ok(Counted::deferred(out, pending))
+    }
+
     /// A pointwise convolution on cuBLAS ([`crate::gemm::conv1x1`]), counted at launch from
     /// its shape as the tensor layer's analytic count has it.
     fn conv1x1(
