@@ -355,22 +355,17 @@ impl BackendStorage for CudaStorage {
         };
         let n = xd[0] * wdims[0] * h_out * w_out;
         let name = format!("conv2d_{}", suffix("conv2d", self.dtype())?);
-        let mut out = CudaStorage::alloc(dev, self.dtype(), n)?;
         if kh == 1 && kw == 1 && p.stride == 1 && p.padding == 0 && p.groups == 1 && n > 0 {
+            let out = CudaStorage::alloc(dev, self.dtype(), n)?;
             return self.conv1x1(x, weight, bias, p, out);
         }
-        let y = out.ptr_mut(0);
-        let pending = counted(dev, "conv2d", |c| {
-            if n == 0 {
-                return Ok(());
-            }
+        self.produce("conv2d", self.dtype(), n, |c, y| {
             let xg = dense(self, x, c)?;
             let wg = dense(weight.0, weight.1, c)?;
             let bg = bias.map(|(s, l)| dense(s, l, c)).transpose()?;
             launch!(dev, "conv.cu", name, grid_stride(dev, n);
                 xg.ptr, wg.ptr, opt_ptr(&bg), y, args, c)
-        })?;
-        Ok(Counted::deferred(out, pending))
+        })
     }
 
     fn pool2d(&self, x: &Layout, p: Pool2dParams) -> Result<Counted<Self>> {
