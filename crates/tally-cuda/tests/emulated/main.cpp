@@ -53,6 +53,24 @@ void rope_half_f32(const float*, const float*, const float*, float*, u64, u64, u
 void embedding_f32(const unsigned*, const float*, float*, u64, u64, u64*);
 void attention_bf16(const bf16*, const bf16*, const bf16*, const unsigned*, bf16*,
                     TallyAttention, u64*);
+void neg_f32(const float*, float*, u64, u64*);
+void relu_f32(const float*, float*, u64, u64*);
+void relu6_f32(const float*, float*, u64, u64*);
+void gelu_tanh_f32(const float*, float*, u64, u64*);
+void silu_f32(const float*, float*, u64, u64*);
+void sigmoid_f32(const float*, float*, u64, u64*);
+void tanh_f32(const float*, float*, u64, u64*);
+void exp_f32(const float*, float*, u64, u64*);
+void log_f32(const float*, float*, u64, u64*);
+void sqrt_f32(const float*, float*, u64, u64*);
+void recip_f32(const float*, float*, u64, u64*);
+void add_f32(const float*, const float*, float*, u64, u64*);
+void sub_f32(const float*, const float*, float*, u64, u64*);
+void mul_f32(const float*, const float*, float*, u64, u64*);
+void div_f32(const float*, const float*, float*, u64, u64*);
+void maximum_f32(const float*, const float*, float*, u64, u64*);
+void minimum_f32(const float*, const float*, float*, u64, u64*);
+void rope_interleaved_f32(const float*, const float*, const float*, float*, u64, u64, u64, u64*);
 }
 
 static int failures = 0;
@@ -450,6 +468,79 @@ static void elementwise_cases() {
                 verdict(before));
 }
 
+// Every unary and binary function over positive inputs (log, sqrt and recip need them):
+// values against <cmath> in double, counts against docs/FPO.md's per-element table.
+static void function_table_cases() {
+    const int before = failures;
+    typedef void (*Unary)(const float*, float*, u64, u64*);
+    typedef void (*Binary)(const float*, const float*, float*, u64, u64*);
+    const u64 n = 300;
+    auto x = values(n, 40, 0.1f, 7.0f), z = values(n, 41, 0.1f, 7.0f);
+    struct U { const char* name; Unary k; double (*f)(double); u64 a, m, s; };
+    const U unary[] = {
+        {"neg", neg_f32, [](double v) { return -v; }, 0, 1, 0},
+        {"relu", relu_f32, [](double v) { return v > 0 ? v : 0.0; }, 1, 0, 0},
+        {"relu6", relu6_f32, [](double v) { return std::min(std::max(v, 0.0), 6.0); }, 2, 0, 0},
+        {"gelu_tanh", gelu_tanh_f32,
+         [](double v) { return 0.5 * v * (1 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))); },
+         2, 6, 1},
+        {"silu", silu_f32, [](double v) { return v / (1 + std::exp(-v)); }, 0, 1, 1},
+        {"sigmoid", sigmoid_f32, [](double v) { return 1 / (1 + std::exp(-v)); }, 0, 0, 1},
+        {"tanh", tanh_f32, [](double v) { return std::tanh(v); }, 0, 0, 1},
+        {"exp", exp_f32, [](double v) { return std::exp(v); }, 0, 0, 1},
+        {"log", log_f32, [](double v) { return std::log(v); }, 0, 0, 1},
+        {"sqrt", sqrt_f32, [](double v) { return std::sqrt(v); }, 0, 0, 1},
+        {"recip", recip_f32, [](double v) { return 1 / v; }, 0, 0, 1},
+    };
+    for (const U& u : unary) {
+        std::vector<float> y(n);
+        Counts c;
+        tally_launch({3}, {32}, 0, u.k, x.data(), y.data(), n, c.c);
+        std::vector<double> want(n);
+        for (u64 i = 0; i < n; ++i) want[i] = u.f(x[i]);
+        close(y, want, 1e-5, u.name);
+        expect(c, Counts{{n * u.a, n * u.m, 0, n * u.s, n * 4, n * 4}}, u.name);
+    }
+    struct B { const char* name; Binary k; double (*f)(double, double); u64 a, m, s; };
+    const B binary[] = {
+        {"add", add_f32, [](double a, double b) { return a + b; }, 1, 0, 0},
+        {"sub", sub_f32, [](double a, double b) { return a - b; }, 1, 0, 0},
+        {"mul", mul_f32, [](double a, double b) { return a * b; }, 0, 1, 0},
+        {"div", div_f32, [](double a, double b) { return a / b; }, 0, 0, 1},
+        {"maximum", maximum_f32, [](double a, double b) { return std::max(a, b); }, 1, 0, 0},
+        {"minimum", minimum_f32, [](double a, double b) { return std::min(a, b); }, 1, 0, 0},
+    };
+    for (const B& b : binary) {
+        std::vector<float> y(n);
+        Counts c;
+        tally_launch({2}, {64}, 0, b.k, x.data(), z.data(), y.data(), n, c.c);
+        std::vector<double> want(n);
+        for (u64 i = 0; i < n; ++i) want[i] = b.f(x[i], z[i]);
+        close(y, want, 1e-6, b.name);
+        expect(c, Counts{{n * b.a, n * b.m, 0, n * b.s, 2 * n * 4, n * 4}}, b.name);
+    }
+    // Rotary embedding, interleaved pairs (x[2f], x[2f+1]).
+    const u64 rr = 3, s = 2, dd = 6, half = 3;
+    auto qx = values(rr * s * dd, 42), cs = values(s * half, 43), sn = values(s * half, 44);
+    std::vector<float> qy(rr * s * dd);
+    Counts cq;
+    tally_launch({1}, {32}, 0, rope_interleaved_f32, qx.data(), cs.data(), sn.data(), qy.data(), rr,
+                 s, dd, cq.c);
+    std::vector<double> qw(qy.size());
+    for (u64 r = 0; r < rr * s; ++r)
+        for (u64 f = 0; f < half; ++f) {
+            const u64 t = r % s;
+            const double a = qx[r * dd + 2 * f], b = qx[r * dd + 2 * f + 1];
+            qw[r * dd + 2 * f] = a * cs[t * half + f] - b * sn[t * half + f];
+            qw[r * dd + 2 * f + 1] = a * sn[t * half + f] + b * cs[t * half + f];
+        }
+    close(qy, qw, 1e-6, "rope interleaved");
+    const u64 pairs = rr * s * half;
+    expect(cq, Counts{{2 * pairs, 4 * pairs, 0, 0, (2 * pairs + 2 * s * half) * 4, 2 * pairs * 4}},
+           "rope interleaved");
+    std::printf("%s every unary and binary function, interleaved rope\n", verdict(before));
+}
+
 // bf16 attention against the f32 kernel on the same (bf16-rounded) inputs.
 static void attention_bf16_case() {
     const int before = failures;
@@ -501,6 +592,7 @@ int main() {
     attention_case(true, false, 3, 70);
     copy_cases();
     elementwise_cases();
+    function_table_cases();
     attention_bf16_case();
     if (failures) {
         std::printf("%d failures\n", failures);
