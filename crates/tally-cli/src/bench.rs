@@ -28,7 +28,12 @@ fn median(v: &[f64]) -> f64 {
 
 /// Runs the command.
 pub fn run(args: &Args) -> Result<()> {
-    let m = crate::workload::measure(args.run.model, &args.run.shape()?)?;
+    let shape = args.run.shape()?;
+    // Whole passes are timed here: a GPU need not time each op with events.
+    if let tally::core::Device::Cuda(n) = shape.device {
+        tally_cuda::CudaDevice::get(n)?.set_kernel_timing(false);
+    }
+    let m = crate::workload::measure(args.run.model, &shape)?;
     let w = &m.pass_wall_s;
     let (lo, hi) = w
         .iter()

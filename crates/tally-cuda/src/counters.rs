@@ -79,7 +79,7 @@ pub(crate) struct SlotWork {
     dev: Arc<CudaDevice>,
     gen: Arc<Generation>,
     slot: usize,
-    events: Option<(CudaEvent, CudaEvent)>,
+    events: Option<Bracket>,
 }
 
 impl std::fmt::Debug for SlotWork {
@@ -110,7 +110,7 @@ impl PendingWork for SlotWork {
             bytes_read: c[4],
             bytes_written: c[5],
         };
-        Ok((work, event_ns(&self.dev, &self.events)?))
+        Ok((work, event_ns(&self.events)?))
     }
 }
 
@@ -163,49 +163,74 @@ pub(crate) fn counted(
     }))
 }
 
-/// Runs `f`, bracketed by two recorded CUDA events while a region is recording (the
-/// kernels' device time for the op's record); just runs it otherwise.
-fn bracket(
-    dev: &CudaDevice,
-    f: impl FnOnce() -> Result<()>,
-) -> Result<Option<(CudaEvent, CudaEvent)>> {
-    if !tally_core::meter::is_recording() {
+/// Two recorded CUDA events around an op's launches; they go back to the device's pool when
+/// the record that holds them is done with them.
+pub(crate) struct Bracket {
+    dev: Arc<CudaDevice>,
+    events: Option<(CudaEvent, CudaEvent)>,
+}
+
+impl Bracket {
+    /// Nanoseconds between the two events (waits for the second).
+    fn ns(&self) -> Result<u64> {
+        let (start, end) = self.events.as_ref().expect("taken only on drop");
+        start
+            .elapsed_ms(end)
+            .map(|ms| (f64::from(ms) * 1e6) as u64)
+            .map_err(|e| self.dev.error("event time", e))
+    }
+}
+
+impl Drop for Bracket {
+    fn drop(&mut self) {
+        if let Some((a, b)) = self.events.take() {
+            let mut pool = self.dev.events.lock().unwrap_or_else(|e| e.into_inner());
+            pool.push(a);
+            pool.push(b);
+        }
+    }
+}
+
+/// Runs `f`, bracketed by two recorded CUDA events (from the device's pool) while a region
+/// is recording and kernel timing is on: the kernels' device time for the op's record. Just
+/// runs it otherwise.
+fn bracket(dev: &Arc<CudaDevice>, f: impl FnOnce() -> Result<()>) -> Result<Option<Bracket>> {
+    if !tally_core::meter::is_recording() || !dev.kernel_timing() {
         f()?;
         return Ok(None);
     }
-    let ev = || {
+    let take = || -> Result<CudaEvent> {
+        if let Some(e) = dev.events.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(e);
+        }
         dev.context()
             .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
             .map_err(|e| dev.error("event", e))
     };
-    let (start, end) = (ev()?, ev()?);
+    let b = Bracket {
+        dev: dev.clone(),
+        events: Some((take()?, take()?)),
+    };
+    let (start, end) = b.events.as_ref().expect("just set");
     start
         .record(dev.stream())
         .map_err(|e| dev.error("event", e))?;
     f()?;
     end.record(dev.stream())
         .map_err(|e| dev.error("event", e))?;
-    Ok(Some((start, end)))
+    Ok(Some(b))
 }
 
-/// Nanoseconds between a bracket's events (waits for the second).
-fn event_ns(dev: &CudaDevice, events: &Option<(CudaEvent, CudaEvent)>) -> Result<Option<u64>> {
-    events
-        .as_ref()
-        .map(|(start, end)| {
-            start
-                .elapsed_ms(end)
-                .map(|ms| (f64::from(ms) * 1e6) as u64)
-                .map_err(|e| dev.error("event time", e))
-        })
-        .transpose()
+/// Nanoseconds of an op's bracket, when it has one.
+fn event_ns(events: &Option<Bracket>) -> Result<Option<u64>> {
+    events.as_ref().map(Bracket::ns).transpose()
 }
 
 /// A library call's work, known from its shape, and its device time when bracketed.
 struct Launched {
     dev: Arc<CudaDevice>,
     work: Work,
-    events: Option<(CudaEvent, CudaEvent)>,
+    events: Option<Bracket>,
 }
 
 impl std::fmt::Debug for Launched {
@@ -216,7 +241,7 @@ impl std::fmt::Debug for Launched {
 
 impl PendingWork for Launched {
     fn resolve(&self) -> Result<(Work, Option<u64>)> {
-        Ok((self.work, event_ns(&self.dev, &self.events)?))
+        Ok((self.work, event_ns(&self.events)?))
     }
 }
 

@@ -25,6 +25,9 @@ pub struct CudaDevice {
     /// The counter arena every op's kernels count into (`counters.rs`).
     pub(crate) arena: Mutex<crate::counters::Arena>,
     tf32: AtomicBool,
+    kernel_timing: AtomicBool,
+    /// CUDA events returned by finished records, reused by the next ones.
+    pub(crate) events: Mutex<Vec<cudarc::driver::CudaEvent>>,
 }
 
 impl std::fmt::Debug for CudaDevice {
@@ -122,6 +125,8 @@ impl CudaDevice {
             functions: Mutex::default(),
             arena: Mutex::new(arena),
             tf32: AtomicBool::new(false),
+            kernel_timing: AtomicBool::new(true),
+            events: Mutex::default(),
         })
     }
 
@@ -154,6 +159,19 @@ impl CudaDevice {
     /// accumulation): faster, and no longer within f32 tolerances of the CPU.
     pub fn set_tf32(&self, on: bool) {
         self.tf32.store(on, Ordering::Relaxed)
+    }
+
+    /// Whether ops recorded in a region are bracketed by CUDA events, so that each record's
+    /// time is its kernels' device time (on unless [`Self::set_kernel_timing`]).
+    pub fn kernel_timing(&self) -> bool {
+        self.kernel_timing.load(Ordering::Relaxed)
+    }
+
+    /// Turns per-op CUDA-event timing on or off. Off, records keep the host's time of each
+    /// call (the launch), and a region's wall time is the only device time: what a caller
+    /// that times whole passes (`tally bench`) wants, two event records per op cheaper.
+    pub fn set_kernel_timing(&self, on: bool) {
+        self.kernel_timing.store(on, Ordering::Relaxed)
     }
 
     /// Waits for every op queued on the device.
