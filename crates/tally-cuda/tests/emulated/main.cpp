@@ -283,9 +283,9 @@ static void conv_cases() {
     std::printf("%s conv2d (padded, grouped, bias, relu6) and pooling\n", verdict(before));
 }
 
-static void attention_case(bool causal, bool masked, u64 sq, u64 sk) {
+static void attention_case(bool causal, bool masked, u64 sq, u64 sk, u64 d = 40) {
     const int before = failures;
-    const u64 b = 2, h = 4, hk = 2, d = 40;
+    const u64 b = 2, h = 4, hk = 2;
     auto q = values(b * h * sq * d, 12), k = values(b * hk * sk * d, 13), v = values(b * hk * sk * d, 14);
     std::vector<unsigned> mask(b * sk);
     for (u64 i = 0; i < b * sk; ++i) mask[i] = (i % sk) < sk - 5 * (i / sk) - 2 ? 1u : 0u;
@@ -331,7 +331,7 @@ static void attention_case(bool causal, bool masked, u64 sq, u64 sk) {
             }
     const std::string what = std::string("attention causal=") + (causal ? "1" : "0") +
                              " masked=" + (masked ? "1" : "0") + " " + std::to_string(sq) + "x" +
-                             std::to_string(sk);
+                             std::to_string(sk) + " d=" + std::to_string(d);
     close(y, want, 1e-4, what);
     // The executed count: 2·d FMAs, 1 mul, 3 adds, 1 exp per visible pair; per rescale 1 add,
     // d + 1 muls, 1 exp; per row that saw a key 1 reciprocal and d muls.
@@ -590,6 +590,8 @@ int main() {
     attention_case(true, false, 40, 40);
     attention_case(true, true, 1, 45);
     attention_case(true, false, 3, 70);
+    attention_case(false, true, 9, 40, 128);  // the largest head the kernel holds
+    attention_case(true, true, 17, 17, 64);
     copy_cases();
     elementwise_cases();
     function_table_cases();
