@@ -1,6 +1,5 @@
 //! `tally`: inspect checkpoints and profile models, with every FPO and byte counted.
 
-mod alloc;
 mod bench;
 mod calibrate;
 mod dataset;
@@ -24,7 +23,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[global_allocator]
-static ALLOCATOR: alloc::Counting = alloc::Counting;
+static ALLOCATOR: tally::cpu::heap::Counting = tally::cpu::heap::Counting;
 
 /// Tally: inference whose kernels count the work they execute.
 #[derive(Parser)]

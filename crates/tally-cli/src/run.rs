@@ -55,8 +55,8 @@ pub fn run(args: &Args) -> Result<()> {
         return crate::dataset::run(args.model, input, args.batch_size, dtype, &args.knobs);
     }
     let start = Instant::now();
-    let heap_before = crate::alloc::current();
-    crate::alloc::reset_peak();
+    let heap_before = tally::cpu::heap::current();
+    tally::cpu::heap::reset();
     let unit = match args.model {
         Model::DigitsMlp | Model::Mobilenet => "image",
         Model::Minilm => "sentence",
@@ -65,7 +65,7 @@ pub fn run(args: &Args) -> Result<()> {
     let meter = tally_energy::EnergyMeter::detect();
     let (answered, energy) = meter.measure_energy(|| answer(args, dtype));
     let (ledger, examples, params) = answered?;
-    let peak = crate::alloc::peak().saturating_sub(heap_before);
+    let peak = tally::cpu::heap::peak().saturating_sub(heap_before);
     summary(
         &ledger,
         examples,

@@ -12,6 +12,7 @@ mod conv_depthwise;
 mod copy;
 mod embedding;
 pub mod gemm;
+pub mod heap;
 mod linear;
 mod norm;
 mod pool;

@@ -7,13 +7,11 @@
 //! allocator counts; the checkpoint is not shipped: without `cache_dir()/smollm2`
 //! (`models/fetch smollm2`) the test prints why and passes.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::counting::{self, Counting, LARGE};
 use tally_core::{measure, DType, Device};
 use tally_cpu::buffers;
+use tally_cpu::heap::{self as counting, Counting, LARGE};
 use tally_models::cache_dir;
 use tally_models::llama::{KvCache, Llama, GGUF_FILE, SMOLLM2_DIR};
 use tally_tensor::Tensor;

@@ -19,11 +19,9 @@
 //! tied 49,152 × 576 output head, 108 MiB, on every call). Checkpoints are not shipped:
 //! without them the test prints why and passes.
 
-mod common;
-
-use common::counting::{self, Counting};
 use tally_core::{DType, Device, Result};
 use tally_cpu::buffers;
+use tally_cpu::heap::{self as counting, Counting};
 use tally_models::bert::{Bert, MINILM_DIR};
 use tally_models::cache_dir;
 use tally_models::llama::{Llama, GGUF_FILE, SMOLLM2_DIR};

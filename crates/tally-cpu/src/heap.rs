@@ -1,7 +1,9 @@
-//! A counting global allocator for the memory tests: heap bytes now and at peak, and the
-//! number and bytes of allocations (a `realloc` counts as one of its new size), all of them
-//! and those of at least [`LARGE`] bytes. Each test binary that includes this module
-//! installs it; its counts are process-wide, so each binary runs one test.
+//! [`Counting`], a global allocator that counts: heap bytes now and at peak, and the number
+//! and bytes of allocations (a `realloc` counts as one of its new size), all of them and
+//! those of at least [`LARGE`] bytes, with the sizes of the first 4096 since a [`reset`].
+//! The library never installs it; an application does (`#[global_allocator]`), as the
+//! `tally` binary does to report a run's peak memory and the memory tests do. A few relaxed
+//! atomic updates per allocation; the counts are process-wide.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,4 +1,0 @@
-//! Helpers shared by the memory tests (each binary uses a part of them).
-
-#[allow(dead_code)]
-pub mod counting;
