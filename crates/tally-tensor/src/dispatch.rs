@@ -31,34 +31,15 @@ pub(crate) fn run_shaped(
     analytic: Work,
     kernel: impl FnOnce() -> Result<Counted<Storage>>,
 ) -> Result<Tensor> {
-    let recording = meter::is_recording();
-    let start = recording.then(Instant::now);
-    let counted = kernel()?;
-    if let Some(start) = start {
-        let elapsed_ns = start.elapsed().as_nanos() as u64;
-        meter::record(
-            Record {
-                op,
-                dtype: dtype.unwrap_or(counted.out.dtype()),
-                device: counted.out.device(),
-                inputs: shapes(),
-                output: out_shape.clone(),
-                source: counted.source,
-                work: counted.work,
-                analytic,
-                start_ns: 0,
-                elapsed_ns,
-                thread: 0,
-                scope: Default::default(),
-                pending: counted.pending,
-            },
-            start,
-        );
-    }
-    Ok(Tensor::from_storage(
-        counted.out,
-        Layout::contiguous(out_shape),
-    ))
+    let out = recorded(
+        op,
+        shapes,
+        out_shape.clone(),
+        analytic,
+        |s: &Storage| (dtype.unwrap_or(s.dtype()), s.device()),
+        kernel,
+    )?;
+    Ok(Tensor::from_storage(out, Layout::contiguous(out_shape)))
 }
 
 /// Runs `kernel`, an op that writes into an existing storage instead of making one, and
@@ -70,18 +51,43 @@ pub(crate) fn run_in_place(
     analytic: Work,
     kernel: impl FnOnce() -> Result<Counted<()>>,
 ) -> Result<()> {
-    let recording = meter::is_recording();
-    let start = recording.then(Instant::now);
+    let first = inputs.first();
+    let kind = (
+        first.map_or(tally_core::DType::F32, |t| t.dtype()),
+        first.map_or(tally_core::Device::Cpu, |t| t.device()),
+    );
+    recorded(
+        op,
+        || inputs.iter().map(|t| t.shape().clone()).collect(),
+        out_shape,
+        analytic,
+        |_: &()| kind,
+        kernel,
+    )
+}
+
+/// Runs `kernel` and, while a region records, times it and records its work (or the
+/// device work still pending) against `analytic` under `op`, with the dtype and device
+/// `kind` reads off the output; returns the output. The one place records are made.
+fn recorded<T>(
+    op: OpId,
+    shapes: impl FnOnce() -> smallvec::SmallVec<[Shape; 3]>,
+    out_shape: Shape,
+    analytic: Work,
+    kind: impl FnOnce(&T) -> (tally_core::DType, tally_core::Device),
+    kernel: impl FnOnce() -> Result<Counted<T>>,
+) -> Result<T> {
+    let start = meter::is_recording().then(Instant::now);
     let counted = kernel()?;
     if let Some(start) = start {
         let elapsed_ns = start.elapsed().as_nanos() as u64;
-        let first = inputs.first();
+        let (dtype, device) = kind(&counted.out);
         meter::record(
             Record {
                 op,
-                dtype: first.map_or(tally_core::DType::F32, |t| t.dtype()),
-                device: first.map_or(tally_core::Device::Cpu, |t| t.device()),
-                inputs: inputs.iter().map(|t| t.shape().clone()).collect(),
+                dtype,
+                device,
+                inputs: shapes(),
                 output: out_shape,
                 source: counted.source,
                 work: counted.work,
@@ -95,7 +101,7 @@ pub(crate) fn run_in_place(
             start,
         );
     }
-    Ok(())
+    Ok(counted.out)
 }
 
 /// A backend's storage type, as a [`Storage`] variant holds it.
