@@ -54,9 +54,13 @@ impl GpuRoof {
                 .as_array()
                 .and_then(|cs| cs.iter().find(|c| c["kernel"] == kernel))
                 .and_then(|c| c["value"].as_f64())
+                .filter(|g| g.is_finite() && *g > 0.0)
                 .map(|g| g * 1e9)
                 .ok_or_else(|| {
-                    Error::invalid("reconcile-gpu", format!("{origin}: no `{kernel}` ceiling"))
+                    Error::invalid(
+                        "reconcile-gpu",
+                        format!("{origin}: no positive `{kernel}` ceiling"),
+                    )
                 })
         };
         Ok(GpuRoof {
@@ -212,6 +216,12 @@ than counted: re-reads that missed L2, or 32-byte sectors partly used.";
 
 /// Runs the command.
 pub fn run(args: &Args) -> Result<()> {
+    if let Some(p) = args.passes.filter(|p| !(p.is_finite() && *p >= 1.0)) {
+        return Err(Error::invalid(
+            "reconcile-gpu",
+            format!("--passes {p}: give the number of passes ncu profiled (1 or more)"),
+        ));
+    }
     let read = |p: &PathBuf| {
         std::fs::read_to_string(p).map_err(|e| Error::Io {
             path: p.clone(),

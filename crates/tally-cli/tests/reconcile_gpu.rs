@@ -89,6 +89,19 @@ fn bad_inputs_name_the_file_at_fault() {
         err.contains("empty.csv") && err.contains("Kernel Name"),
         "{err}"
     );
+    let csv_ok = dir.join("one.csv");
+    std::fs::write(&csv_ok, NCU).unwrap();
+    let out = tally(&[
+        "reconcile-gpu",
+        "--ncu",
+        csv_ok.to_str().unwrap(),
+        "--profile",
+        report.to_str().unwrap(),
+        "--passes",
+        "0",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--passes 0"), "{err}");
     let missing = dir.join("nope.csv");
     let out = tally(&[
         "reconcile-gpu",
