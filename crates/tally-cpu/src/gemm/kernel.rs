@@ -139,6 +139,10 @@ pub(super) unsafe fn run<const MR: usize, const NR: usize>(
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unsafe { store(&avx512::<MR, NR>(kc, a, b), dest) },
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa` comes from `Isa::available`, which checked AVX2 and FMA; the panel
+        // lengths were asserted above and `dest` is the caller's promise.
+        Isa::Avx2 if NR == 16 => unsafe { avx2_nr16::<MR>(kc, a.as_ptr(), b.as_ptr(), dest) },
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, AVX2 and FMA were detected before this variant was chosen.
         Isa::Avx2 => unsafe { store(&avx2::<MR, NR>(kc, a, b), dest) },
         // SAFETY: `dest` is the caller's promise.
@@ -275,4 +279,98 @@ pub(super) unsafe fn store_nr32_outlined<const MR: usize>(
 ) {
     // SAFETY: the caller upholds `store_nr32`'s contract.
     unsafe { store_nr32(acc, dest) }
+}
+
+/// The AVX2 MR×16 micro-kernel, the AVX-512 one's counterpart: per column of k, two B
+/// vectors of 8, one broadcast of A per row and 2·MR FMAs into accumulators held in
+/// registers (MR = 6 uses 12 of the 16 ymm registers), then a masked store into `dest`.
+///
+/// # Safety
+/// AVX2 and FMA present; `a` valid for kc·MR reads, `b` for kc·16; `dest` as in [`run`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn avx2_nr16<const MR: usize>(kc: usize, a: *const f32, b: *const f32, dest: &Dest) {
+    use std::arch::x86_64::*;
+    if dest.accumulate {
+        // Fetch the tile's rows during the k loop rather than after it.
+        for i in 0..dest.rows {
+            _mm_prefetch::<_MM_HINT_T0>(dest.c.wrapping_add(i * dest.ldc) as *const i8);
+        }
+    }
+    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+    for p in 0..kc {
+        // SAFETY: p < kc keeps every read inside the panels (function contract).
+        unsafe {
+            let b0 = _mm256_loadu_ps(b.add(p * 16));
+            let b1 = _mm256_loadu_ps(b.add(p * 16 + 8));
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let av = _mm256_broadcast_ss(&*a.add(p * MR + i));
+                acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
+                acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
+            }
+        }
+    }
+    // SAFETY: AVX2 is present and `dest` is valid (this function's contract).
+    unsafe { store_nr16(&acc, dest) }
+}
+
+/// Stores (or adds) MR×16 accumulators into `dest`, biases and clamp included, with
+/// masked loads and stores so that only the real `rows` × `cols` are touched.
+///
+/// # Safety
+/// AVX2 present; `dest` as in [`run`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store_nr16<const MR: usize>(acc: &[[std::arch::x86_64::__m256; 2]; MR], dest: &Dest) {
+    use std::arch::x86_64::*;
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let mask = |from: usize| -> __m256i {
+        let real = dest.cols.saturating_sub(from).min(8) as i32;
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(real), lane)
+    };
+    let masks = [mask(0), mask(8)];
+    let full = dest.cols == 16;
+    let clamp = dest
+        .clamp
+        .map(|(lo, hi)| (_mm256_set1_ps(lo), _mm256_set1_ps(hi)));
+    for (i, acc) in acc.iter().enumerate().take(dest.rows) {
+        for (h, (&mask, &v)) in masks.iter().zip(acc).enumerate() {
+            // SAFETY: masked lanes cover only the `cols` real columns of row i < rows,
+            // inside `dest` by the contract; masked-off lanes are neither read nor written.
+            unsafe {
+                let c = dest.c.add(i * dest.ldc + 8 * h);
+                let bias = dest.bias.wrapping_add(8 * h);
+                // Masked moves are slow on AMD cores (VMASKMOVPS stores take tens of
+                // cycles): full tiles use plain ones.
+                let load = |p: *const f32| {
+                    if full {
+                        _mm256_loadu_ps(p)
+                    } else {
+                        _mm256_maskload_ps(p, mask)
+                    }
+                };
+                let mut s = v;
+                if dest.accumulate {
+                    s = _mm256_add_ps(s, load(c));
+                }
+                if !dest.bias.is_null() {
+                    s = _mm256_add_ps(s, load(bias));
+                }
+                if !dest.row_bias.is_null() {
+                    s = _mm256_add_ps(s, _mm256_set1_ps(*dest.row_bias.add(i)));
+                }
+                if let Some((lo, hi)) = clamp {
+                    // MAXPS/MINPS return their second operand when either is NaN: with
+                    // the sum second, a NaN passes through both.
+                    s = _mm256_min_ps(hi, _mm256_max_ps(lo, s));
+                }
+                if full {
+                    _mm256_storeu_ps(c, s);
+                } else {
+                    _mm256_maskstore_ps(c, mask, s);
+                }
+            }
+        }
+    }
 }
