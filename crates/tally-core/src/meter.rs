@@ -6,18 +6,30 @@
 //! threads, so work fanned out by the caller is not lost. Regions opened on different
 //! threads never mix. Recording takes one uncontended lock per op call; kernels never
 //! touch the meter: they return [`crate::Work`] and the dispatcher records it.
-//! Each region keeps the [`Instant`] it began, so a record's `start_ns` places the call
+//! Each region keeps the [`Stamp`] it began, so a record's `start_ns` places the call
 //! on the region's timeline (what `trace` exports).
+//!
+//! Recording is on every kernel call's path, so it is kept cheap: the clock is the TSC
+//! where it is invariant (`quanta`; the OS clock otherwise), and scope names are built
+//! once per thread and reused (`layer.3.ffn` is not formatted again on every pass).
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use crate::ledger::{Ledger, Record};
 
+/// A point in time as the meter's clock reads it.
+pub type Stamp = quanta::Instant;
+
+/// The meter's clock now: what dispatchers stamp a kernel call's start with.
+pub fn now() -> Stamp {
+    quanta::Instant::now()
+}
+
 struct RegionInner {
-    start: Instant,
+    start: Stamp,
     records: Mutex<Vec<Record>>,
 }
 
@@ -27,8 +39,18 @@ struct Frame {
     scope: Arc<str>,
 }
 
+/// Scope names made on this thread: by parent scope (its address, and the parent itself,
+/// held so that the address cannot be reused), the child's name and its full path.
+type ScopeNames = HashMap<usize, (Arc<str>, HashMap<Box<str>, Arc<str>>)>;
+
+/// Most scope names a thread keeps before it forgets them all and starts again.
+const SCOPE_NAMES_MAX: usize = 4096;
+
 thread_local! {
     static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+    /// The top scope, `""`, one allocation per thread.
+    static ROOT: Arc<str> = Arc::from("");
+    static SCOPE_NAMES: RefCell<(ScopeNames, usize)> = RefCell::new((HashMap::new(), 0));
     /// This thread's index in records, `u32::MAX` until it first records.
     static THREAD: Cell<u32> = const { Cell::new(u32::MAX) };
 }
@@ -64,14 +86,42 @@ fn current_scope() -> Arc<str> {
         f.borrow()
             .last()
             .map(|fr| fr.scope.clone())
-            .unwrap_or_else(|| Arc::from(""))
+            .unwrap_or_else(|| ROOT.with(Arc::clone))
+    })
+}
+
+/// The scope `name` nested in `parent` (`parent.name`, or `name` at the top), made once
+/// per thread and then reused.
+fn child_scope(parent: &Arc<str>, name: &str) -> Arc<str> {
+    SCOPE_NAMES.with(|cell| {
+        let (names, count) = &mut *cell.borrow_mut();
+        let key = Arc::as_ptr(parent) as *const u8 as usize;
+        if let Some(found) = names.get(&key).and_then(|(_, kids)| kids.get(name)) {
+            return found.clone();
+        }
+        if *count >= SCOPE_NAMES_MAX {
+            names.clear();
+            *count = 0;
+        }
+        let path: Arc<str> = if parent.is_empty() {
+            Arc::from(name)
+        } else {
+            Arc::from(format!("{parent}.{name}"))
+        };
+        names
+            .entry(key)
+            .or_insert_with(|| (parent.clone(), HashMap::new()))
+            .1
+            .insert(name.into(), path.clone());
+        *count += 1;
+        path
     })
 }
 
 /// Runs `f` in a new region and returns its result with the ledger of every op it ran.
 pub fn measure<T>(f: impl FnOnce() -> T) -> (T, Ledger) {
     let region = Arc::new(RegionInner {
-        start: Instant::now(),
+        start: now(),
         records: Mutex::new(Vec::with_capacity(64)),
     });
     let out = {
@@ -102,11 +152,7 @@ pub fn scope<T>(name: &str, f: impl FnOnce() -> T) -> T {
     match top {
         None => f(),
         Some(frame) => {
-            let scope: Arc<str> = if frame.scope.is_empty() {
-                Arc::from(name)
-            } else {
-                Arc::from(format!("{}.{name}", frame.scope))
-            };
+            let scope = child_scope(&frame.scope, name);
             let _guard = push(Frame {
                 region: frame.region,
                 scope,
@@ -122,10 +168,10 @@ pub fn is_recording() -> bool {
 }
 
 /// Records one op call into every region open on this thread, stamped with the
-/// current scope, the thread's index and `started` (the `Instant` the dispatcher took
-/// before the kernel ran) as `start_ns` on each region's own timeline. This is the
+/// current scope, the thread's index and `started` (the [`Stamp`] the dispatcher took
+/// with [`now`] before the kernel ran) as `start_ns` on each region's own timeline. This is the
 /// only entry point for records; dispatchers call it.
-pub fn record(mut rec: Record, started: Instant) {
+pub fn record(mut rec: Record, started: Stamp) {
     FRAMES.with(|f| {
         let frames = f.borrow();
         let Some(top) = frames.last() else { return };
@@ -177,5 +223,39 @@ impl Region {
     pub fn enter<T>(&self, f: impl FnOnce() -> T) -> T {
         let _guard = push(self.frame.clone());
         f()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_names_are_made_once_and_nest() {
+        let root = ROOT.with(Arc::clone);
+        let a = child_scope(&root, "layer.0");
+        let again = child_scope(&root, "layer.0");
+        assert_eq!(&*a, "layer.0");
+        assert!(
+            Arc::ptr_eq(&a, &again),
+            "the second lookup reuses the first name"
+        );
+        let b = child_scope(&a, "attn");
+        assert_eq!(&*b, "layer.0.attn");
+        // Another parent with the same text is another key, and gives the same path.
+        let other: Arc<str> = Arc::from("layer.0");
+        assert_eq!(&*child_scope(&other, "attn"), "layer.0.attn");
+        assert_eq!(&*child_scope(&root, "layer.1"), "layer.1");
+    }
+
+    #[test]
+    fn the_scope_cache_forgets_when_full_and_stays_correct() {
+        let root = ROOT.with(Arc::clone);
+        for i in 0..SCOPE_NAMES_MAX + 10 {
+            let name = format!("s{i}");
+            assert_eq!(&*child_scope(&root, &name), name.as_str());
+        }
+        SCOPE_NAMES.with(|c| assert!(c.borrow().1 <= SCOPE_NAMES_MAX));
+        assert_eq!(&*child_scope(&root, "s0"), "s0");
     }
 }

@@ -1,7 +1,5 @@
 //! The single path from a tensor op to a kernel: run it, time it, record its work.
 
-use std::time::Instant;
-
 use tally_core::ledger::Record;
 use tally_core::{meter, Counted, Layout, OpId, Result, Shape, Work};
 
@@ -77,7 +75,7 @@ fn recorded<T>(
     kind: impl FnOnce(&T) -> (tally_core::DType, tally_core::Device),
     kernel: impl FnOnce() -> Result<Counted<T>>,
 ) -> Result<T> {
-    let start = meter::is_recording().then(Instant::now);
+    let start = meter::is_recording().then(meter::now);
     let counted = kernel()?;
     if let Some(start) = start {
         let elapsed_ns = start.elapsed().as_nanos() as u64;
