@@ -12,7 +12,8 @@
 //! - When a request finds no buffer of its size, so that memory must grow, the pool first
 //!   frees idle buffers (least recently used sizes first) until it holds at most
 //!   1/[`IDLE_SHARE`] of the bytes it has handed out and not got back: the buffers in use
-//!   plus those kept idle then stay within 1.2× the most in use at once, while a pass that
+//!   plus those kept idle then stay within 1.1× the most in use at once, which leaves the
+//!   other tenth of the 1.2× budget to kernel scratch (GEMM packing, attention rows), while a pass that
 //!   asks for the sizes it asked for before (a decode step) finds them all.
 //! - It holds at most [`limit`] bytes (default [`DEFAULT_LIMIT`]); a buffer that would
 //!   overflow it evicts the least recently used sizes, and one larger than it is freed.
@@ -38,7 +39,7 @@ pub const DEFAULT_LIMIT: usize = 256 << 20;
 static LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_LIMIT);
 
 /// On a miss, idle bytes are cut to at most 1/`IDLE_SHARE` of the bytes handed out.
-pub const IDLE_SHARE: usize = 5;
+pub const IDLE_SHARE: usize = 10;
 
 /// The free buffers of one (dtype, capacity).
 struct Bucket {

@@ -30,9 +30,9 @@ fn reuses_exact_sizes_within_its_bounds() {
     assert!(d.iter().all(|&v| v == 0.0));
     assert_eq!(stats().hits, hits + 3);
 
-    // Another dtype or size is a miss; a miss trims idle buffers to a fifth of the bytes
+    // Another dtype or size is a miss; a miss trims idle buffers to a tenth of the bytes
     // handed out: with d (4000) and e (4000) out, d returned and f (3996) asked for, d's
-    // idle 4000 bytes exceed (4000 + 3996) / 5 and are freed.
+    // idle 4000 bytes exceed (4000 + 3996) / 10 and are freed.
     let e: Vec<u32> = empty(1000);
     give(d);
     assert_eq!(stats().held_bytes, 4000);

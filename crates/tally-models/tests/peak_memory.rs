@@ -13,11 +13,11 @@
 //!
 //! Each pass runs three times: with the pool off (limit 0, as before the pool), then twice
 //! with it on, the first filling it and the second reusing it. The goal is P ≤ W + 1.2·A;
-//! the test prints every figure and the ratio P / (W + 1.2·A), and asserts what the pool
-//! is answerable for: with the pool warm, P ≤ W + 1.2·A + the scratch the same pass holds
-//! outside tensors with the pool off (GEMM packing above all: SmolLM2's prefill packs its
-//! tied 49,152 × 576 output head, 108 MiB, on every call). Checkpoints are not shipped:
-//! without them the test prints why and passes.
+//! the test prints every figure and the ratio P / (W + 1.2·A), and asserts it with the
+//! pool warm, and, apart, what the pool alone is answerable for: P ≤ W + 1.2·A + the
+//! scratch the same pass holds outside tensors with the pool off (GEMM packing, in blocks
+//! of about 1 MiB even for SmolLM2's tied 49,152 × 576 output head; attention rows).
+//! Checkpoints are not shipped: without them the test prints why and passes.
 
 use tally_core::{DType, Device, Result};
 use tally_cpu::buffers;
@@ -100,7 +100,7 @@ fn three_ways<T>(name: &str, m: Loaded, mut pass: impl FnMut() -> Result<T>) -> 
     );
     for (how, f) in [("pool off", off), ("pool cold", cold), ("pool warm", warm)] {
         eprintln!(
-            "  {how:>9}: P {:7.2} MiB, P − W {:6.2} MiB = {:.2}·A; P / (W + 1.2·A) = {:.3}; pool holds {:.2} MiB after",
+            "  {how:>9}: P {:7.2} MiB, P − W {:6.2} MiB = {:.2}·A; P / (W + 1.2·A) = {:.4}; pool holds {:.2} MiB after",
             f.peak as f64 / MIB,
             (f.peak as f64 - f.weights as f64) / MIB,
             (f.peak as f64 - f.weights as f64) / f.live.max(1) as f64,
@@ -169,14 +169,23 @@ fn smollm2(results: &mut Vec<(String, [Figures; 3])>) {
 }
 
 #[test]
-fn pool_keeps_peak_within_weights_plus_1_2_live_activations_plus_scratch() {
+fn peak_within_weights_plus_1_2_live_activations() {
     let mut results = Vec::new();
     minilm(&mut results);
     smollm2(&mut results);
     for (name, [off, _, warm]) in &results {
+        // The goal: the pass's peak within the weights and 1.2 × its live activations,
+        // scratch and the pool's idle buffers included.
+        let goal = warm.weights as f64 + 1.2 * warm.live as f64;
+        assert!(
+            warm.peak as f64 <= goal,
+            "{name}: peak {} > W + 1.2·A = {goal} (P − W = {:.3}·A)",
+            warm.peak,
+            (warm.peak as f64 - warm.weights as f64) / warm.live.max(1) as f64
+        );
         // What the pass holds outside tensors without the pool: GEMM packing and tiles,
         // attention rows, allocator slack. The pool may add idle buffers of at most a
-        // fifth of those it has handed out, so P ≤ W + 1.2·A + that scratch (256 KiB of
+        // tenth of those it has handed out, so P ≤ W + 1.2·A + that scratch (256 KiB of
         // slack for the allocator's own rounding).
         let scratch = off.peak.saturating_sub(off.weights + off.live);
         let bound = warm.weights as f64 + 1.2 * warm.live as f64 + scratch as f64 + 262144.0;

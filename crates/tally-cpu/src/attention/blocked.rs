@@ -35,9 +35,7 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
             // S (s_q, n) = Q (s_q, d) · K_visᵀ (d, n): K_vis read with its rows as columns.
             sc.s.clear();
             sc.s.resize(sq * n, 0f32);
-            let qm = MatRef::rows(qf, 0, d);
-            let km = MatRef::transposed(kf, 0, d);
-            let mut w = gemm(sq, n, d, qm, km, None, &mut sc.s);
+            let mut w = gemm(sq, n, d, qf.matrix(0), kf.columns(), None, &mut sc.s);
             for row in sc.s.chunks_mut(n) {
                 row.iter_mut().for_each(|v| *v *= p.scale);
                 w += softmax_row(row)
@@ -50,8 +48,7 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
             sc.acc.clear();
             sc.acc.resize(sq * d, 0f32);
             let pm = MatRef::rows(&sc.s, 0, n);
-            let vm = MatRef::rows(vf, 0, d);
-            w += gemm(sq, d, n, pm, vm, None, &mut sc.acc);
+            w += gemm(sq, d, n, pm, vf.matrix(0), None, &mut sc.acc);
             for (o, v) in o.iter_mut().zip(&sc.acc) {
                 *o = T::from_f32(*v);
             }

@@ -75,11 +75,9 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
                 probs.clear();
                 probs.resize(rows * width.max(1), 0f32);
                 if rect > 0 {
-                    let qm = MatRef::rows(qf, i0 * d, d);
-                    let km = MatRef::transposed(kf, 0, d);
                     s.clear();
                     s.resize(rows * rect, 0f32);
-                    w += gemm(rows, rect, d, qm, km, None, s);
+                    w += gemm(rows, rect, d, qf.matrix(i0), kf.columns(), None, s);
                     for (r, srow) in s.chunks(rect).enumerate() {
                         probs[r * width..r * width + rect].copy_from_slice(srow);
                     }
@@ -89,9 +87,9 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
                 for r in 0..rows {
                     let n = seen(i0 + r);
                     let row = &mut probs[r * width..r * width + n];
-                    let q = &qf[(i0 + r) * d..(i0 + r + 1) * d];
+                    let q = qf.row(i0 + r);
                     for (c, s) in row.iter_mut().enumerate().skip(rect) {
-                        *s = dot(q, &kf[c * d..(c + 1) * d]);
+                        *s = dot(q, kf.row(c));
                     }
                     w.fma += ((n - rect.min(n)) * d) as u64;
                     if n > 0 {
@@ -109,15 +107,14 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
                 acc.resize(rows * d, 0f32);
                 if rect > 0 {
                     let pm = MatRef::rows(probs, 0, width);
-                    let vm = MatRef::rows(vf, 0, d);
-                    w += gemm(rows, d, rect, pm, vm, None, acc);
+                    w += gemm(rows, d, rect, pm, vf.matrix(0), None, acc);
                 }
                 for r in 0..rows {
                     let n = seen(i0 + r);
                     let a = &mut acc[r * d..(r + 1) * d];
                     for c in rect..n {
                         let pc = probs[r * width + c];
-                        for (a, v) in a.iter_mut().zip(&vf[c * d..(c + 1) * d]) {
+                        for (a, v) in a.iter_mut().zip(vf.row(c)) {
                             *a += pc * v;
                         }
                     }

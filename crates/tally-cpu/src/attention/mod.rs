@@ -14,6 +14,7 @@ use tally_core::backend::AttentionParams;
 use tally_core::{Counted, DType, FloatElem, Layout, Work};
 
 use crate::buffers;
+use crate::gemm::MatRef;
 use crate::util::{bytes, contiguous, Contig};
 
 /// One operand (b, heads, s, d), read in place: row j of (batch bi, head hi) is the d
@@ -73,7 +74,7 @@ pub(super) struct Heads<'a, T: 'static> {
 impl<T: FloatElem> Heads<'_, T> {
     /// The s_q query rows of (batch·h + head) `bh` in f32: in place when they are dense
     /// f32, else converted into `dst`.
-    fn q_rows<'s>(&'s self, bh: usize, dst: &'s mut Vec<f32>) -> &'s [f32] {
+    fn q_rows<'s>(&'s self, bh: usize, dst: &'s mut Vec<f32>) -> Rows<'s> {
         let base = self.q.base(bh / self.h, bh % self.h);
         rows_f32(&self.q, base, None, self.sq, self.d, dst)
     }
@@ -86,7 +87,7 @@ impl<T: FloatElem> Heads<'_, T> {
         keys: Option<&[usize]>,
         kd: &'s mut Vec<f32>,
         vd: &'s mut Vec<f32>,
-    ) -> (&'s [f32], &'s [f32]) {
+    ) -> (Rows<'s>, Rows<'s>) {
         let (bi, hi) = (bh / self.h, bh % self.h);
         let kh = hi / (self.h / self.hk);
         let k = rows_f32(&self.k, self.k.base(bi, kh), keys, self.sk, self.d, kd);
@@ -100,8 +101,35 @@ impl<T: FloatElem> Heads<'_, T> {
     }
 }
 
-/// Rows `keys` (all `n` when `None`) of d elements from `base`, `x.sr` apart, as dense f32:
-/// the operand's own elements when they already are, else widened into `dst`.
+/// Rows of d f32 values, `stride` apart from the start of `data`: an operand's own rows
+/// read in place (a head of a fused projection, its rows strided), or rows gathered densely.
+#[derive(Clone, Copy)]
+pub(super) struct Rows<'s> {
+    data: &'s [f32],
+    stride: usize,
+    d: usize,
+}
+
+impl<'s> Rows<'s> {
+    /// Row j.
+    fn row(&self, j: usize) -> &'s [f32] {
+        &self.data[j * self.stride..j * self.stride + self.d]
+    }
+
+    /// Rows from `first` as the rows of a matrix (j, d).
+    fn matrix(&self, first: usize) -> MatRef<'s, f32> {
+        MatRef::rows(self.data, first * self.stride, self.stride)
+    }
+
+    /// The rows as the columns of a matrix (d, j): the transpose for Q·Kᵀ.
+    fn columns(&self) -> MatRef<'s, f32> {
+        MatRef::transposed(self.data, 0, self.stride)
+    }
+}
+
+/// Rows `keys` (all `n` when `None`) of d elements from `base`, `x.sr` apart, as f32: the
+/// operand's own rows, strided, when they already are f32 and all are read, else widened
+/// (or gathered) densely into `dst`.
 fn rows_f32<'s, T: FloatElem>(
     x: &'s Operand<'_, T>,
     base: usize,
@@ -109,10 +137,11 @@ fn rows_f32<'s, T: FloatElem>(
     n: usize,
     d: usize,
     dst: &'s mut Vec<f32>,
-) -> &'s [f32] {
-    if keys.is_none() && (x.sr == d || n <= 1) {
-        if let Some(rows) = T::as_f32s(&x.data[base..base + n * d]) {
-            return rows;
+) -> Rows<'s> {
+    if keys.is_none() && n > 0 {
+        let stride = if n <= 1 { d } else { x.sr };
+        if let Some(data) = T::as_f32s(&x.data[base..base + (n - 1) * stride + d]) {
+            return Rows { data, stride, d };
         }
     }
     dst.clear();
@@ -124,7 +153,11 @@ fn rows_f32<'s, T: FloatElem>(
         None => (0..n).for_each(&mut row),
         Some(keys) => keys.iter().for_each(|&j| row(j)),
     }
-    dst
+    Rows {
+        data: dst,
+        stride: d,
+        d,
+    }
 }
 
 /// Per-thread f32 scratch of the attention units (gathered keys and values, converted

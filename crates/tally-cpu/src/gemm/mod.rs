@@ -284,9 +284,10 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
             return work;
         }
     }
-    // Column blocks whose packed B fits in `B_BLOCK_BYTES`: a wide B (a tied vocabulary
-    // projection) is never packed whole, and each block's panels stay in cache.
-    let nc = (B_BLOCK_BYTES / (4 * k * NR)).max(1) * NR;
+    // Column blocks whose packed B fits in `B_BLOCK_BYTES` (or `B_BLOCK_MIN_COLS` wide, for a
+    // deep k): a wide B (a tied vocabulary projection) is never packed whole, each block's
+    // panels stay in cache, and the packing scratch stays small beside the activations.
+    let nc = (B_BLOCK_BYTES / (4 * k)).max(B_BLOCK_MIN_COLS).div_ceil(NR) * NR;
     let mut work = Work::ZERO;
     for j0 in (0..n).step_by(nc) {
         let w = nc.min(n - j0);
@@ -309,8 +310,11 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
     work
 }
 
-/// Packed B per column block (bytes): a block's panels stay in the shared cache.
-const B_BLOCK_BYTES: usize = 4 << 20;
+/// Packed B per column block (bytes): a block's panels stay in cache.
+const B_BLOCK_BYTES: usize = 1 << 20;
+/// Fewest columns in a block of B, however deep k is (so that a block's rows still
+/// amortise the sweep over A).
+const B_BLOCK_MIN_COLS: usize = 512;
 
 /// The columns a task's product covers: `n` of them, in output rows `ld` elements apart.
 #[derive(Clone, Copy, Debug)]

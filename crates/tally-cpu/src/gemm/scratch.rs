@@ -10,7 +10,7 @@ use std::thread::LocalKey;
 use super::aligned::Aligned;
 
 /// Largest packed B (elements, 64 MiB of f32) a thread keeps for its next call.
-const KEEP_B_MAX: usize = 1 << 24;
+const KEEP_B_MAX: usize = 1 << 16;
 
 /// An element of packed panels: f32 for the f32 kernels, u32 (a bf16 pair) for bf16.
 pub(super) trait PanelElem: Copy + Default + 'static {
