@@ -88,6 +88,67 @@ fn avx2<const MR: usize, const NR: usize>(kc: usize, a: &[f32], b: &[f32]) -> [[
     body::<MR, NR, true>(kc, a, b)
 }
 
+/// One row of A against one packed panel of B: `Σ_p row[p] · panel[p·NR..(p+1)·NR]`, the
+/// NR sums of a GEMV. Even and odd steps of k go to two accumulator sets (summed at the
+/// end), so the FMA latency does not serialise the sweep.
+#[inline(always)]
+fn gemv_body<const NR: usize, const FMA: bool>(row: &[f32], panel: &[f32]) -> [f32; NR] {
+    let mut even = [0f32; NR];
+    let mut odd = [0f32; NR];
+    let mut pairs = panel.chunks_exact(2 * NR);
+    let mut xs = row.chunks_exact(2);
+    for (lanes, x) in (&mut pairs).zip(&mut xs) {
+        let (l0, l1) = lanes.split_at(NR);
+        for j in 0..NR {
+            if FMA {
+                even[j] = x[0].mul_add(l0[j], even[j]);
+                odd[j] = x[1].mul_add(l1[j], odd[j]);
+            } else {
+                even[j] += x[0] * l0[j];
+                odd[j] += x[1] * l1[j];
+            }
+        }
+    }
+    if let (Some(&x), Some(lane)) = (xs.remainder().first(), pairs.remainder().get(..NR)) {
+        for j in 0..NR {
+            even[j] = if FMA {
+                x.mul_add(lane[j], even[j])
+            } else {
+                even[j] + x * lane[j]
+            };
+        }
+    }
+    std::array::from_fn(|j| even[j] + odd[j])
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn gemv_avx512<const NR: usize>(row: &[f32], panel: &[f32]) -> [f32; NR] {
+    gemv_body::<NR, true>(row, panel)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gemv_avx2<const NR: usize>(row: &[f32], panel: &[f32]) -> [f32; NR] {
+    gemv_body::<NR, true>(row, panel)
+}
+
+/// The NR sums of `row` (k values) against `panel` (k rows of NR, as packed), on `isa`'s
+/// vector unit (fused multiply-adds where the ISA has them).
+pub(super) fn gemv_panel<const NR: usize>(isa: Isa, row: &[f32], panel: &[f32]) -> [f32; NR] {
+    assert!(panel.len() >= row.len() * NR, "packed panel too short");
+    let panel = &panel[..row.len() * NR];
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa` comes from `Isa::available`, which checked AVX-512F and FMA.
+        Isa::Avx512 => unsafe { gemv_avx512::<NR>(row, panel) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa` comes from `Isa::available`, which checked AVX2 and FMA.
+        Isa::Avx2 => unsafe { gemv_avx2::<NR>(row, panel) },
+        _ => gemv_body::<NR, false>(row, panel),
+    }
+}
+
 /// Where one micro-tile's sums go: tile element (i, j) is `c[i·ldc + j]`, and only the
 /// first `rows` × `cols` of the MR×NR tile are real (the rest is padding, never written).
 pub(super) struct Dest {

@@ -178,13 +178,7 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
                 let mut work = Work::ZERO;
                 for (jp, cols) in d.chunks_mut(NR).enumerate() {
                     let panel = &data[((c0 / NR + jp) * k) * NR..((c0 / NR + jp + 1) * k) * NR];
-                    let mut acc = [0f32; NR];
-                    for (p, &x) in row.iter().enumerate() {
-                        let lane = &panel[p * NR..(p + 1) * NR];
-                        for l in 0..NR {
-                            acc[l] += x * lane[l];
-                        }
-                    }
+                    let acc = super::kernel::gemv_panel::<NR>(isa, row, panel);
                     match bias {
                         Some(bias) => {
                             let j0 = c0 + jp * NR;
