@@ -353,9 +353,12 @@ pub(super) unsafe fn store_nr32_outlined<const MR: usize>(
 unsafe fn avx2_nr16<const MR: usize>(kc: usize, a: *const f32, b: *const f32, dest: &Dest) {
     use std::arch::x86_64::*;
     if dest.accumulate {
-        // Fetch the tile's rows during the k loop rather than after it.
+        // Fetch the tile's rows during the k loop rather than after it: a row's 16
+        // values span two cache lines unless the row starts on one.
         for i in 0..dest.rows {
-            _mm_prefetch::<_MM_HINT_T0>(dest.c.wrapping_add(i * dest.ldc) as *const i8);
+            let row = dest.c.wrapping_add(i * dest.ldc);
+            _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(15) as *const i8);
         }
     }
     let mut acc = [[_mm256_setzero_ps(); 2]; MR];

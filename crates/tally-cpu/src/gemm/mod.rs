@@ -473,7 +473,18 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
                     Some(b) if last => b[j0..].as_ptr(),
                     _ => std::ptr::null(),
                 };
-                for ip in 0..mr_rows.div_ceil(MR) {
+                // The next panel's slice, fetched a share per micro-panel while this one
+                // runs: a pre-packed weight comes from memory, and its first micro-tile
+                // would otherwise wait for every line.
+                let next = (jp + 1 < panels.end)
+                    .then(|| &b_packed[((jp + 1) * k + pc) * NR..((jp + 1) * k + pc + kc) * NR]);
+                let micro_panels = mr_rows.div_ceil(MR);
+                let lines = (kc * NR).div_ceil(16);
+                let share = lines.div_ceil(micro_panels);
+                for ip in 0..micro_panels {
+                    if let Some(next) = next {
+                        prefetch_lines(next, ip * share..((ip + 1) * share).min(lines));
+                    }
                     let a_panel = &a_packed[ip * MR * kc..(ip + 1) * MR * kc];
                     let mr_eff = MR.min(mr_rows - ip * MR);
                     let row_bias_ptr = match row_bias {
@@ -508,6 +519,19 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
         }
         work
     })
+}
+
+/// Asks for cache lines `lines` (64 bytes each) of `data` into L2 ahead of their use.
+#[inline(always)]
+fn prefetch_lines(data: &[f32], lines: std::ops::Range<usize>) {
+    #[cfg(target_arch = "x86_64")]
+    for line in lines {
+        let p = data.as_ptr().wrapping_add(line * 16) as *const i8;
+        // SAFETY: a prefetch never faults, wherever it points.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, lines);
 }
 
 /// Rounds a task's f32 tile (rows × columns col0..col1) into the output (rows `n` apart),
