@@ -344,7 +344,8 @@ pub(super) unsafe fn store_nr32_outlined<const MR: usize>(
 
 /// The AVX2 MR×16 micro-kernel, the AVX-512 one's counterpart: per column of k, two B
 /// vectors of 8, one broadcast of A per row and 2·MR FMAs into accumulators held in
-/// registers (MR = 6 uses 12 of the 16 ymm registers), then a masked store into `dest`.
+/// registers (MR = 6 uses 12 of the 16 ymm registers), four steps of k per loop trip, then
+/// [`store_nr16`] into `dest`.
 ///
 /// # Safety
 /// AVX2 and FMA present; `a` valid for kc·MR reads, `b` for kc·16; `dest` as in [`run`].
@@ -393,8 +394,10 @@ unsafe fn avx2_nr16<const MR: usize>(kc: usize, a: *const f32, b: *const f32, de
     unsafe { store_nr16(&acc, dest) }
 }
 
-/// Stores (or adds) MR×16 accumulators into `dest`, biases and clamp included, with
-/// masked loads and stores so that only the real `rows` × `cols` are touched.
+/// Stores (or adds) MR×16 accumulators into `dest`, biases and clamp included: plain
+/// moves for a tile of 16 real columns, masked ones for an edge tile, so that only the
+/// real `rows` × `cols` are touched. The same epilogue as [`store_nr32`], in 8-lane
+/// registers.
 ///
 /// # Safety
 /// AVX2 present; `dest` as in [`run`].

@@ -9,7 +9,8 @@ use std::thread::LocalKey;
 
 use super::aligned::Aligned;
 
-/// Largest packed B (elements, 64 MiB of f32) a thread keeps for its next call.
+/// Largest packed B (elements, 256 KiB of f32) a thread keeps for its next call: a larger
+/// one would sit idle beside the activations of every later pass (peak-memory budget).
 const KEEP_B_MAX: usize = 1 << 16;
 
 /// An element of packed panels: f32 for the f32 kernels, u32 (a bf16 pair) for bf16.
