@@ -8,8 +8,9 @@
 use tally_core::backend::AttentionParams;
 use tally_core::{FloatElem, Work};
 
+use super::diagonal::{axpys, scores};
 use super::{with_scratch, Heads};
-use crate::gemm::{gemm, MatRef};
+use crate::gemm::{detect, gemm, MatRef};
 use crate::softmax::softmax_row;
 use crate::util::for_units;
 
@@ -17,28 +18,10 @@ use crate::util::for_units;
 /// the diagonal's extra pairs (at most BLOCK − 1 per row) stay a small share.
 const BLOCK: usize = 32;
 
-/// Σ a[i]·b[i] with 8 independent accumulators, so the loop vectorises.
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
 /// Fills `out` (b, h, s_q, d) and returns the arithmetic work.
 pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut [T]) -> Work {
     let (sq, sk, d) = (x.sq, x.sk, x.d);
+    let isa = detect();
     for_units(out, sq * d, 2 * sq * sk * d, |bh, o| {
         with_scratch(|sc| {
             let bi = bh / x.h;
@@ -87,9 +70,8 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
                 for r in 0..rows {
                     let n = seen(i0 + r);
                     let row = &mut probs[r * width..r * width + n];
-                    let q = qf.row(i0 + r);
-                    for (c, s) in row.iter_mut().enumerate().skip(rect) {
-                        *s = dot(q, kf.row(c));
+                    if n > rect {
+                        scores(isa, qf.row(i0 + r), kf, rect..n, &mut row[rect..]);
                     }
                     w.fma += ((n - rect.min(n)) * d) as u64;
                     if n > 0 {
@@ -111,13 +93,8 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
                 }
                 for r in 0..rows {
                     let n = seen(i0 + r);
-                    let a = &mut acc[r * d..(r + 1) * d];
-                    for c in rect..n {
-                        let pc = probs[r * width + c];
-                        for (a, v) in a.iter_mut().zip(vf.row(c)) {
-                            *a += pc * v;
-                        }
-                    }
+                    let probs = &probs[r * width..(r + 1) * width];
+                    axpys(isa, probs, vf, rect..n, &mut acc[r * d..(r + 1) * d]);
                     w.fma += ((n - rect.min(n)) * d) as u64;
                 }
                 for (o, a) in o[i0 * d..i1 * d].iter_mut().zip(acc.iter()) {

@@ -7,6 +7,7 @@
 
 mod blocked;
 mod causal;
+mod diagonal;
 
 use std::cell::RefCell;
 
