@@ -1,5 +1,5 @@
 //! `tally calibrate`: measure this machine's ceilings (FMA peak per ISA, bf16 dot peak,
-//! STREAM copy/triad bandwidth, per thread count), print them and save the profile.
+//! STREAM copy/triad and read-only bandwidth, per thread count), print them and save the profile.
 
 use std::path::PathBuf;
 

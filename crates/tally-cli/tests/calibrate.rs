@@ -29,7 +29,7 @@ fn quick_calibrate_prints_and_writes_a_versioned_profile() {
     assert_eq!(v["schema"], "tally.hardware/1");
     assert_eq!(v["quick"], true);
     let figures = v["figures"].as_array().unwrap();
-    for kernel in ["f32_fma", "copy", "triad"] {
+    for kernel in ["f32_fma", "copy", "triad", "read"] {
         assert!(
             figures.iter().any(|f| f["kernel"] == kernel),
             "no {kernel} figure"

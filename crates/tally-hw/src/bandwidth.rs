@@ -1,7 +1,9 @@
 //! Memory bandwidth, measured: STREAM copy (`c[i] = a[i]`) and triad
 //! (`a[i] = b[i] + s·c[i]`) over three buffers far larger than the last-level cache,
 //! per thread count, bytes counted as STREAM does (copy 2 words per element, triad 3;
-//! write-allocate traffic not counted). Best of several repeats.
+//! write-allocate traffic not counted), and a read-only sum (`Σ a[i]`, 1 word per
+//! element): the ceiling of a decode step, which streams its weights and writes almost
+//! nothing. Best of several repeats.
 
 use crate::profile::Figure;
 use crate::Effort;
@@ -13,17 +15,20 @@ pub enum Kernel {
     Copy,
     /// `a[i] = b[i] + s·c[i]`: 3 words per element (2 reads + 1 write).
     Triad,
+    /// `Σ a[i]`: 1 word per element (1 read), nothing written.
+    Read,
 }
 
 impl Kernel {
-    /// Both kernels.
-    pub const ALL: [Kernel; 2] = [Kernel::Copy, Kernel::Triad];
+    /// Every kernel, in the order they are measured.
+    pub const ALL: [Kernel; 3] = [Kernel::Copy, Kernel::Triad, Kernel::Read];
 
-    /// The name recorded in profiles: `copy`, `triad`.
+    /// The name recorded in profiles: `copy`, `triad`, `read`.
     pub fn name(self) -> &'static str {
         match self {
             Kernel::Copy => "copy",
             Kernel::Triad => "triad",
+            Kernel::Read => "read",
         }
     }
 
@@ -32,6 +37,7 @@ impl Kernel {
         let words = match self {
             Kernel::Copy => 2,
             Kernel::Triad => 3,
+            Kernel::Read => 1,
         };
         words * n * std::mem::size_of::<f32>()
     }
@@ -101,6 +107,9 @@ impl Buffers {
                             *ai = bi + s * ci;
                         }
                     }
+                    Kernel::Read => {
+                        std::hint::black_box(sum(a));
+                    }
                 });
             }
         });
@@ -109,6 +118,20 @@ impl Buffers {
         std::hint::black_box(&self.c);
         secs
     }
+}
+
+/// `Σ x[i]` in 16 independent partial sums, so the loop vectorises and is bound by the
+/// reads alone.
+fn sum(x: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let chunks = x.chunks_exact(16);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += v;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// `kernel`'s bandwidth on `threads` threads over `bufs`, in GB/s (10⁹ bytes).
@@ -128,17 +151,25 @@ pub fn measure(bufs: &mut Buffers, kernel: Kernel, threads: usize, effort: &Effo
         threads,
         value: bytes / best / 1e9,
         unit: "GB/s".into(),
-        method: format!(
-            "STREAM {}: 3 f32 buffers of {} MiB each, {words} words counted per element \
-             (write-allocate not counted), static split over threads, best of {}",
-            kernel.name(),
-            (n * std::mem::size_of::<f32>()) >> 20,
-            effort.repeats
-        ),
+        method: match kernel {
+            Kernel::Read => format!(
+                "read-only sum: 1 f32 buffer of {} MiB, 1 word counted per element, static \
+                 split over threads, best of {}",
+                (n * std::mem::size_of::<f32>()) >> 20,
+                effort.repeats
+            ),
+            _ => format!(
+                "STREAM {}: 3 f32 buffers of {} MiB each, {words} words counted per element \
+                 (write-allocate not counted), static split over threads, best of {}",
+                kernel.name(),
+                (n * std::mem::size_of::<f32>()) >> 20,
+                effort.repeats
+            ),
+        },
     }
 }
 
-/// Copy and triad at every thread count of `effort`.
+/// Copy, triad and read at every thread count of `effort`.
 pub fn measure_all(effort: &Effort) -> Vec<Figure> {
     let max_threads = effort.threads.iter().copied().max().unwrap_or(1);
     let mut bufs = Buffers::new(effort.buffer_bytes, max_threads);
@@ -159,6 +190,14 @@ mod tests {
     fn bytes_are_counted_as_stream_does() {
         assert_eq!(Kernel::Copy.bytes(1000), 2 * 1000 * 4); // 1 read + 1 write
         assert_eq!(Kernel::Triad.bytes(1000), 3 * 1000 * 4); // 2 reads + 1 write
+        assert_eq!(Kernel::Read.bytes(1000), 1000 * 4); // 1 read
+    }
+
+    #[test]
+    fn the_read_kernel_sums_every_element() {
+        let x: Vec<f32> = (1..=1000).map(|i| i as f32).collect();
+        assert_eq!(sum(&x), 500_500.0); // 16 lanes and a tail of 8
+        assert_eq!(sum(&x[..7]), 28.0);
     }
 
     #[test]
@@ -177,5 +216,8 @@ mod tests {
         let f = measure(&mut bufs, Kernel::Copy, 1, &effort);
         assert!(f.value > 0.0);
         assert!(bufs.c.iter().all(|&x| x == 3.5));
+        let f = measure(&mut bufs, Kernel::Read, 2, &effort);
+        assert!(f.value > 0.0 && f.method.starts_with("read-only"));
+        assert!(bufs.a.iter().all(|&x| x == 3.5), "reading writes nothing");
     }
 }

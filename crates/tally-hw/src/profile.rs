@@ -17,7 +17,7 @@ pub const SCHEMA: &str = "tally.hardware/1";
 pub struct Figure {
     /// `peak` (compute) or `bandwidth` (memory).
     pub quantity: String,
-    /// The kernel measured: `f32_fma`, `bf16_dot`, `copy`, `triad`.
+    /// The kernel measured: `f32_fma`, `bf16_dot`, `copy`, `triad`, `read`.
     pub kernel: String,
     /// The instruction set it ran with (`avx512`, `avx2`, `portable`, `avx512bf16`, `compiler`).
     pub isa: String,
@@ -102,7 +102,7 @@ impl HardwareProfile {
         self.best("peak", kernel, threads)
     }
 
-    /// The best bandwidth for `kernel` (`copy`, `triad`) at `threads`, GB/s.
+    /// The best bandwidth for `kernel` (`copy`, `triad`, `read`) at `threads`, GB/s.
     pub fn bandwidth_gbs(&self, kernel: &str, threads: usize) -> Option<f64> {
         self.best("bandwidth", kernel, threads)
     }
