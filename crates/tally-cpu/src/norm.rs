@@ -33,6 +33,44 @@ fn lane_sum(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// `o[j] = norm(i[j]) · w[j] + b[j]` (either parameter absent: skipped), in one loop per
+/// case with the parameters zipped in, so each vectorises (indexing them by position kept
+/// a bounds check per element and the loop scalar: 1.3 ns per element of a 128×384 layer
+/// norm).
+#[inline(always)]
+fn scale_shift<T: FloatElem>(
+    o: &mut [T],
+    i: &[f32],
+    norm: impl Fn(f32) -> f32,
+    w: Option<&[f32]>,
+    b: Option<&[f32]>,
+) {
+    let n = o.len();
+    let (i, w, b) = (&i[..n], w.map(|w| &w[..n]), b.map(|b| &b[..n]));
+    match (w, b) {
+        (Some(w), Some(b)) => {
+            for (((o, &v), &w), &b) in o.iter_mut().zip(i).zip(w).zip(b) {
+                *o = T::from_f32(norm(v) * w + b);
+            }
+        }
+        (Some(w), None) => {
+            for ((o, &v), &w) in o.iter_mut().zip(i).zip(w) {
+                *o = T::from_f32(norm(v) * w);
+            }
+        }
+        (None, Some(b)) => {
+            for ((o, &v), &b) in o.iter_mut().zip(i).zip(b) {
+                *o = T::from_f32(norm(v) + b);
+            }
+        }
+        (None, None) => {
+            for (o, &v) in o.iter_mut().zip(i) {
+                *o = T::from_f32(norm(v));
+            }
+        }
+    }
+}
+
 thread_local! {
     /// One row widened to f32, reused.
     static ROW: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -69,16 +107,8 @@ pub(crate) fn layer_norm<T: FloatElem>(
             let mean = lane_sum(i, |v| v) * (1.0 / n as f32);
             let var = lane_sum(i, |v| (v - mean) * (v - mean)) * (1.0 / n as f32);
             let rstd = 1.0 / (var + eps).sqrt();
-            for (j, (o, &v)) in o.iter_mut().zip(i).enumerate() {
-                let mut y = (v - mean) * rstd;
-                if let Some(w) = &w {
-                    y *= w[j];
-                }
-                if let Some(b) = &b {
-                    y += b[j];
-                }
-                *o = T::from_f32(y);
-            }
+            let norm = |v: f32| (v - mean) * rstd;
+            scale_shift(o, i, norm, w.as_deref(), b.as_deref());
         });
         // mean: n adds + 1 mul; centre: n adds; var: n fma + 1 mul; +eps: 1 add;
         // rsqrt: 1 special; normalise: n muls; weight: n muls; bias: n adds.
@@ -117,13 +147,7 @@ pub(crate) fn rms_norm<T: FloatElem>(
         with_row(&src[r * n..(r + 1) * n], |i| {
             let ss = lane_sum(i, |v| v * v);
             let rstd = 1.0 / (ss * (1.0 / n as f32) + eps).sqrt();
-            for (j, (o, &v)) in o.iter_mut().zip(i).enumerate() {
-                let mut y = v * rstd;
-                if let Some(w) = &w {
-                    y *= w[j];
-                }
-                *o = T::from_f32(y);
-            }
+            scale_shift(o, i, |v| v * rstd, w.as_deref(), None);
         });
         Work {
             add: 1,
