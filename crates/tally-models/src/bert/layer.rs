@@ -10,12 +10,14 @@ use super::BertConfig;
 
 /// The weights of `encoder.layer.{i}` (PyTorch names under the view's prefix):
 /// `attention.self.{query,key,value}`, `attention.output.{dense,LayerNorm}`,
-/// `intermediate.dense`, `output.{dense,LayerNorm}`.
+/// `intermediate.dense`, `output.{dense,LayerNorm}`. Query, key and value are stacked into
+/// one projection, so they run as one product over the layer's input (the same FPO as
+/// three products; the input is read once, and one call with three times the columns
+/// keeps both threads on longer panel sweeps).
 #[derive(Clone, Debug)]
 pub struct EncoderLayer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
+    /// query, key and value stacked: H → 3·H.
+    qkv: Linear,
     attn_out: Linear,
     attn_norm: LayerNorm,
     intermediate: Linear,
@@ -29,10 +31,17 @@ impl EncoderLayer {
     pub fn load(vb: &WeightView, c: &BertConfig) -> Result<EncoderLayer> {
         let (h, i, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
         let att = vb.pp("attention");
+        // Weights (H, H) and biases (H) of query, key and value, stacked along out.
+        let parts = ["self.query", "self.key", "self.value"].map(|name| att.pp(name));
+        let get = |what: &str, shape: &[usize]| -> Result<Tensor> {
+            let ts = parts
+                .iter()
+                .map(|p| p.get(what, shape, vb.dtype()))
+                .collect::<Result<Vec<_>>>()?;
+            Tensor::cat(&ts.iter().collect::<Vec<_>>(), 0)
+        };
         Ok(EncoderLayer {
-            query: Linear::load(&att.pp("self.query"), h, h, true)?,
-            key: Linear::load(&att.pp("self.key"), h, h, true)?,
-            value: Linear::load(&att.pp("self.value"), h, h, true)?,
+            qkv: Linear::new(get("weight", &[h, h])?, Some(get("bias", &[h])?))?,
             attn_out: Linear::load(&att.pp("output.dense"), h, h, true)?,
             attn_norm: LayerNorm::load(&att.pp("output.LayerNorm"), h, eps)?,
             intermediate: Linear::load(&vb.pp("intermediate.dense"), h, i, true)?,
@@ -64,10 +73,14 @@ impl EncoderLayer {
         let (b, s, h) = (x.dims()[0], x.dims()[1], x.dims()[2]);
         let d = h / self.heads;
         // (b, s, H) → (b, s, heads, d) → (b, heads, s, d), both views.
-        let split = |t: Tensor| t.reshape([b, s, self.heads, d])?.permute(&[0, 2, 1, 3]);
-        let q = split(self.query.forward(x)?)?;
-        let k = split(self.key.forward(x)?)?;
-        let v = split(self.value.forward(x)?)?;
+        // (b, s, 3·H) → (b, s, 3·heads, d); q, k and v are ranges of those heads.
+        let stacked = self.qkv.forward(x)?.reshape([b, s, 3 * self.heads, d])?;
+        let split = |i: usize| {
+            stacked
+                .narrow(2, i * self.heads, self.heads)?
+                .permute(&[0, 2, 1, 3])
+        };
+        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
         let params = AttentionParams {
             scale: 1.0 / (d as f32).sqrt(),
             causal: false,
