@@ -108,9 +108,16 @@ pub(crate) fn bytes(n: usize, dtype: DType) -> u64 {
 /// waking the pool costs more than it saves.
 pub(crate) const PAR_MIN: usize = 256 * 1024;
 
+/// Work one pool task should hold at least, so its share of waking and stealing stays
+/// small; a task holds fewer units than [`CHUNK`] elements when they cost more than this.
+const TASK_MIN: usize = PAR_MIN / 4;
+
 /// Runs `f(unit_index, unit)` over `out` split into units of `unit` elements and sums the
-/// [`Work`] each unit reports. Units are grouped into tasks of about [`CHUNK`] elements and
-/// run on the pool when the call's work (`units × cost_per_unit`) reaches [`PAR_MIN`].
+/// [`Work`] each unit reports. Units are grouped into tasks of about [`CHUNK`] elements, or
+/// fewer when that much would cost more than [`TASK_MIN`] (an attention head of 4,096
+/// outputs costs a million FMAs: four to a task left 12 heads as 8 on one thread and 4 on
+/// the other), and run on the pool when the call's work (`units × cost_per_unit`) reaches
+/// [`PAR_MIN`].
 pub(crate) fn for_units<T, F>(out: &mut [T], unit: usize, cost_per_unit: usize, f: F) -> Work
 where
     T: Send,
@@ -121,7 +128,9 @@ where
     if units * cost_per_unit < PAR_MIN || rayon::current_num_threads() == 1 {
         return out.chunks_mut(unit).enumerate().map(|(i, u)| f(i, u)).sum();
     }
-    let per_task = (CHUNK / unit).max(1);
+    let per_task = (CHUNK / unit)
+        .min(TASK_MIN.div_ceil(cost_per_unit.max(1)))
+        .max(1);
     out.par_chunks_mut(per_task * unit)
         .enumerate()
         .map(|(t, block)| {
