@@ -170,3 +170,66 @@ fn nothing_is_recorded_outside_a_region_or_on_error() {
     assert!(r.is_err());
     assert!(ledger.records().is_empty(), "a failed op records nothing");
 }
+
+#[test]
+fn a_pass_on_the_pool_records_into_every_region_open_on_the_caller() {
+    let x = make(&[1.0; 6], &[2, 3], DType::F32);
+    let caller = std::thread::current().id();
+    let (((), inner), outer) = measure(|| {
+        scope("model", || {
+            measure(|| {
+                tally_tensor::on_pool(|| {
+                    assert_ne!(std::thread::current().id(), caller, "runs on a worker");
+                    x.relu().unwrap();
+                    scope("layer.0", || x.exp().unwrap());
+                });
+            })
+        })
+    });
+    for ledger in [&inner, &outer] {
+        let got: Vec<(OpId, &str)> = ledger.records().iter().map(|r| (r.op, &*r.scope)).collect();
+        assert_eq!(
+            got,
+            vec![(OpId::Relu, "model"), (OpId::Exp, "model.layer.0")]
+        );
+    }
+    // Outside any region, nothing is recorded and the result still comes back.
+    assert_eq!(tally_tensor::on_pool(|| 6 * 7), 42);
+}
+
+#[test]
+fn an_entered_region_sets_aside_the_regions_open_on_this_thread() {
+    // What a pool worker does when, waiting inside one pass, it steals another's job.
+    let x = make(&[1.0; 4], &[4], DType::F32);
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let other = std::thread::spawn(move || {
+        measure(|| {
+            scope("other", || {
+                handle_tx.send(Region::current().unwrap()).unwrap()
+            });
+            done_rx.recv().unwrap(); // the region stays open until the op ran
+        })
+        .1
+    });
+    let region = handle_rx.recv().unwrap();
+    let ((), mine) = measure(|| {
+        x.relu().unwrap();
+        region.enter(|| x.exp().unwrap());
+        x.neg().unwrap();
+    });
+    done_tx.send(()).unwrap();
+    let theirs = other.join().unwrap();
+    let ops = |l: &tally_core::Ledger| {
+        l.records()
+            .iter()
+            .map(|r| (r.op, r.scope.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ops(&mine),
+        vec![(OpId::Relu, String::new()), (OpId::Neg, String::new())],
+        "the stolen op is not mine"
+    );
+    assert_eq!(ops(&theirs), vec![(OpId::Exp, "other".to_string())]);
+}

@@ -206,23 +206,45 @@ pub fn record(mut rec: Record, started: Stamp) {
     });
 }
 
-/// A handle on the innermost open region and scope of the thread that took it, to be
-/// entered from another thread so that work done there is recorded in the same ledger.
+/// A handle on the regions and scope open on the thread that took it, to be entered from
+/// another thread so that work done there is recorded in the same ledgers (the innermost
+/// and every enclosing one, as on the thread that took it).
 #[derive(Clone)]
 pub struct Region {
-    frame: Frame,
+    /// The thread's frames, outermost first.
+    frames: Vec<Frame>,
 }
 
 impl Region {
-    /// The region open on this thread, if any.
+    /// The regions open on this thread, if any.
     pub fn current() -> Option<Region> {
-        FRAMES.with(|f| f.borrow().last().cloned().map(|frame| Region { frame }))
+        FRAMES.with(|f| {
+            let frames = f.borrow();
+            (!frames.is_empty()).then(|| Region {
+                frames: frames.clone(),
+            })
+        })
     }
 
-    /// Runs `f` on this thread as if inside the region and scope the handle was taken in.
+    /// Runs `f` on this thread inside the regions and scope the handle was taken in, and
+    /// only those: regions this thread has open are set aside until `f` returns. A pool
+    /// worker waiting inside one pass may run another pass's job (work stealing); that
+    /// job's ops belong to its own ledgers, not to the pass it interrupted.
     pub fn enter<T>(&self, f: impl FnOnce() -> T) -> T {
-        let _guard = push(self.frame.clone());
+        let saved = FRAMES.with(|fr| std::mem::replace(&mut *fr.borrow_mut(), self.frames.clone()));
+        let _restore = RestoreFrames(Some(saved));
         f()
+    }
+}
+
+/// Puts a thread's own frames back when a [`Region::enter`] ends, even by a panic.
+struct RestoreFrames(Option<Vec<Frame>>);
+
+impl Drop for RestoreFrames {
+    fn drop(&mut self) {
+        if let Some(frames) = self.0.take() {
+            FRAMES.with(|fr| *fr.borrow_mut() = frames);
+        }
     }
 }
 

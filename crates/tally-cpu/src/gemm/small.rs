@@ -44,29 +44,38 @@ pub(super) fn gemm_small<T: FloatElem>(
     if b.rs != 1 && b.cs != 1 {
         return None;
     }
-    // The row, the accumulators and a converted column live in this thread's scratch.
+    let threads = rayon::current_num_threads();
+    // A large f32 weight read as dot products (a tied lm_head): memory-bound, so both
+    // threads stream it, each writing its column range of the output directly.
+    let streamed = b.rs == 1 && as_f32(b.data).is_some() && k * n >= PARALLEL_MIN && threads > 1;
+    // The row, the accumulators and a converted column live in this thread's scratch (no
+    // accumulators when the output is written directly: a vocabulary-wide row of them
+    // would be one more buffer for every thread that ever runs a decode step).
     Some(super::scratch::with::<f32, _>(k, |row, scratch| {
         scratch.clear();
-        scratch.resize(n + k, 0.0);
-        let (acc, col) = scratch.split_at_mut(n);
+        scratch.resize(if streamed { 0 } else { n + k }, 0.0);
+        let (acc, col) = scratch.split_at_mut(if streamed { 0 } else { n });
         let mut work = Work::ZERO;
-        let threads = rayon::current_num_threads();
         for i in 0..m {
             for (p, r) in row.iter_mut().enumerate() {
                 *r = a.data[a.offset + i * a.rs + p * a.cs].to_f32();
             }
-            if b.rs == 1 && as_f32(b.data).is_some() && k * n >= PARALLEL_MIN && threads > 1 {
-                // A large f32 weight read as dot products (a tied lm_head): memory-bound, so
-                // both threads stream it, in column ranges of whole cache lines of outputs.
+            if streamed {
+                // In whole cache lines of outputs per task.
                 let per = n.div_ceil(2 * threads).next_multiple_of(16);
                 let row = &*row;
-                acc.par_chunks_mut(per).enumerate().for_each(|(t, part)| {
+                let dst = &mut out[i * n..(i + 1) * n];
+                dst.par_chunks_mut(per).enumerate().for_each(|(t, part)| {
                     for (jj, c) in part.iter_mut().enumerate() {
                         let j = t * per + jj;
                         let src = &b.data[b.offset + j * b.cs..][..k];
-                        *c = dot(row, as_f32(src).expect("checked f32 above"));
+                        let sum = dot(row, as_f32(src).expect("checked f32 above"));
+                        *c = T::from_f32(sum + bias.map_or(0.0, |b| b[j].to_f32()));
                     }
                 });
+                work.add += if bias.is_some() { n as u64 } else { 0 };
+                work.fma += (n * k) as u64;
+                continue;
             } else if b.rs == 1 {
                 for (j, c) in acc.iter_mut().enumerate() {
                     let src = &b.data[b.offset + j * b.cs..][..k];
@@ -117,5 +126,58 @@ fn as_f32<T: FloatElem>(s: &[T]) -> Option<&[f32]> {
         Some(unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A large transposed f32 weight with a bias, on two threads: the streamed path
+    /// writes each output directly and counts n·k FMAs and n bias adds per row.
+    #[test]
+    fn a_streamed_tied_head_matches_the_naive_product() {
+        let (m, k, n) = (2usize, 300usize, 4000usize);
+        assert!(k * n >= PARALLEL_MIN);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
+            .collect();
+        // B (k, n) stored as its transpose (n, k): element (p, j) at j·k + p.
+        let bt: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0)
+            .collect();
+        let bias: Vec<f32> = (0..n).map(|j| j as f32 * 1e-3).collect();
+        let mut out = vec![0f32; m * n];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let work = pool
+            .install(|| {
+                gemm_small(
+                    m,
+                    n,
+                    k,
+                    MatRef::rows(&a, 0, k),
+                    MatRef::transposed(&bt, 0, k),
+                    Some(&bias),
+                    &mut out,
+                )
+            })
+            .expect("B is contiguous along k");
+        assert_eq!(work.fma, (m * n * k) as u64);
+        assert_eq!(work.add, (m * n) as u64);
+        for i in 0..m {
+            for j in 0..n {
+                let terms = (0..k).map(|p| a[i * k + p] as f64 * bt[j * k + p] as f64);
+                let want = terms.clone().sum::<f64>() + bias[j] as f64;
+                let scale = terms.map(f64::abs).sum::<f64>() + bias[j].abs() as f64;
+                let got = out[i * n + j] as f64;
+                assert!(
+                    (got - want).abs() <= 1e-5 * scale,
+                    "({i}, {j}): {got} vs {want}"
+                );
+            }
+        }
     }
 }

@@ -136,7 +136,13 @@ impl Bert {
 
     /// Last hidden states (b, s, H) for `ids` (b, s) u32 and `mask` (b, s) u32 (1 = real
     /// token). Runs under the scopes `embeddings` and `layer.{i}.attention` / `layer.{i}.ffn`.
+    /// The pass runs on the pool's workers ([`tally_tensor::on_pool`]).
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        tally_tensor::on_pool(|| self.forward_here(ids, mask))
+    }
+
+    /// [`Bert::forward`] on this thread.
+    fn forward_here(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
         const OP: &str = "Bert::forward";
         if ids.rank() != 2 || ids.dtype() != DType::U32 {
             return Err(Error::shape(OP, ids.shape(), "ids must be (b, s) u32"));

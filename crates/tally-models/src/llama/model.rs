@@ -152,7 +152,20 @@ impl Llama {
     }
 
     /// The decoder stack; `last_only` projects only each sequence's last row to logits.
+    /// The pass runs on the pool's workers ([`tally_tensor::on_pool`]).
     fn run(
+        &self,
+        ids: &Tensor,
+        cache: &mut KvCache,
+        mask: Option<&Tensor>,
+        positions: Option<&[usize]>,
+        last_only: bool,
+    ) -> Result<Tensor> {
+        tally_tensor::on_pool(|| self.run_here(ids, cache, mask, positions, last_only))
+    }
+
+    /// [`Llama::run`] on this thread.
+    fn run_here(
         &self,
         ids: &Tensor,
         cache: &mut KvCache,

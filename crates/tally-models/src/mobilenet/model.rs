@@ -135,7 +135,13 @@ impl MobileNetV2 {
     /// Logits (n, 1000) for images x (n, 3, h, w), normalised with ImageNet's mean and std
     /// (224×224 is what the weights were trained at). x is cast to the model's dtype first
     /// when it differs (a counted cast). Scopes: `features.{i}` (0–18), `pool`, `classifier`.
+    /// The pass runs on the pool's workers ([`tally_tensor::on_pool`]).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        tally_tensor::on_pool(|| self.forward_here(x))
+    }
+
+    /// [`MobileNetV2::forward`] on this thread.
+    fn forward_here(&self, x: &Tensor) -> Result<Tensor> {
         const OP: &str = "MobileNetV2::forward";
         if x.rank() != 4 || x.dims()[1] != 3 {
             return Err(Error::shape(OP, x.shape(), "images must be (n, 3, h, w)"));
