@@ -2,8 +2,9 @@
 //!
 //! `measure(|| …)` opens a region on the calling thread; every op dispatched on that
 //! thread while it runs is recorded into it (and into any enclosing region). `scope`
-//! names nested parts (`layer.3.attn`). A [`Region`] handle carries a region to other
-//! threads, so work fanned out by the caller is not lost. Regions opened on different
+//! names nested parts (`layer.3.attn`). A [`Region`] handle carries the regions open on
+//! one thread to another (a model pass moved onto a pool worker), so work done there is
+//! not lost, and entering it sets aside whatever that thread had open. Regions opened on different
 //! threads never mix. Recording takes one uncontended lock per op call; kernels never
 //! touch the meter: they return [`crate::Work`] and the dispatcher records it.
 //! Each region keeps the [`Stamp`] it began, so a record's `start_ns` places the call
