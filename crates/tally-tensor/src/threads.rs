@@ -27,8 +27,12 @@ pub fn num_threads() -> usize {
 /// and waits to be woken when they finish, so on two cores the caller and both workers
 /// contend for them on every op (SmolLM2 decode steps, 5 alternating rounds on a 2-core
 /// VM: median 20.1 ms called from outside, 16.8 ms on the pool).
+///
+/// With a pool of one thread there is nothing to share, and `f` runs here: handing it over
+/// would only add a wake-up (and, under callgrind, the worker's idle spinning to what
+/// `benches/counting_instructions.sh` counts).
 pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if rayon::current_thread_index().is_some() {
+    if rayon::current_thread_index().is_some() || rayon::current_num_threads() <= 1 {
         return f();
     }
     let region = Region::current();
