@@ -25,4 +25,4 @@ pub use tally_cpu as cpu;
 pub use tally_hw as hw;
 pub use tally_models as models;
 pub use tally_nn as nn;
-pub use tally_tensor::{num_threads, set_num_threads, Tensor};
+pub use tally_tensor::{num_threads, on_pool, set_num_threads, Tensor};
