@@ -134,6 +134,9 @@ impl Llama {
     /// - `positions` (b entries): the RoPE position of row r's first new token (its tokens
     ///   take positions[r]..positions[r] + s). `None`: every row starts at `cache.len()`.
     ///   Rows at different positions are roped one by one ([`RopeRows::per_row`]).
+    ///
+    /// The pass runs on the pool's workers ([`tally_tensor::on_pool`]), as does
+    /// [`Llama::forward_last`]'s.
     pub fn forward_masked(
         &self,
         ids: &Tensor,
@@ -141,31 +144,19 @@ impl Llama {
         mask: Option<&Tensor>,
         positions: Option<&[usize]>,
     ) -> Result<Tensor> {
-        self.run(ids, cache, mask, positions, false)
+        tally_tensor::on_pool(|| self.run(ids, cache, mask, positions, false))
     }
 
     /// Logits (b, V) of the last position only, for `ids` (b, s) u32 after the cached
     /// tokens: [`Llama::forward`] with the final norm and the output projection applied to
     /// the last row alone, as generation needs (the projection is V·H MACs per row).
     pub fn forward_last(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
-        self.run(ids, cache, None, None, true)
+        tally_tensor::on_pool(|| self.run(ids, cache, None, None, true))
     }
 
-    /// The decoder stack; `last_only` projects only each sequence's last row to logits.
-    /// The pass runs on the pool's workers ([`tally_tensor::on_pool`]).
+    /// The decoder stack on this thread; `last_only` projects only each sequence's last row
+    /// to logits. Its callers run it on the pool's workers ([`tally_tensor::on_pool`]).
     fn run(
-        &self,
-        ids: &Tensor,
-        cache: &mut KvCache,
-        mask: Option<&Tensor>,
-        positions: Option<&[usize]>,
-        last_only: bool,
-    ) -> Result<Tensor> {
-        tally_tensor::on_pool(|| self.run_here(ids, cache, mask, positions, last_only))
-    }
-
-    /// [`Llama::run`] on this thread.
-    fn run_here(
         &self,
         ids: &Tensor,
         cache: &mut KvCache,
