@@ -227,6 +227,13 @@ impl Region {
         })
     }
 
+    /// The regions open on this thread, none included: entering a handle taken where no
+    /// region was open sets aside the entering thread's regions, so that nothing done
+    /// inside is recorded in them. What a job handed to another thread should carry.
+    pub fn here() -> Region {
+        Region::current().unwrap_or(Region { frames: Vec::new() })
+    }
+
     /// Runs `f` on this thread inside the regions and scope the handle was taken in, and
     /// only those: regions this thread has open are set aside until `f` returns. A pool
     /// worker waiting inside one pass may run another pass's job (work stealing); that

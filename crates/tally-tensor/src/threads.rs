@@ -35,9 +35,8 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if rayon::current_thread_index().is_some() || rayon::current_num_threads() <= 1 {
         return f();
     }
-    let region = Region::current();
-    rayon::scope(move |_| match region {
-        Some(r) => r.enter(f),
-        None => f(),
-    })
+    // Entered even when no region is open here: the worker may be waiting inside another
+    // pass, and this pass's ops are not that pass's.
+    let region = Region::here();
+    rayon::scope(move |_| region.enter(f))
 }
