@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tally_core::{measure, DType, Ledger, OpId};
 use tally_tests::make;
@@ -50,8 +51,14 @@ fn interrupt_a_pass(measured: bool) -> (Ledger, Option<Ledger>) {
         tally_tensor::on_pool(|| {
             x.relu().unwrap();
             inside_tx.send(()).unwrap();
-            // Wait as a worker waits inside a pass: running whatever is pending.
+            // Wait as a worker waits inside a pass: running whatever is pending. A
+            // deadline turns "the other pass never ran here" into a failure, not a hang.
+            let deadline = Instant::now() + Duration::from_secs(30);
             while !other_done.load(Ordering::Acquire) {
+                assert!(
+                    Instant::now() < deadline,
+                    "the waiting worker never ran the other pass"
+                );
                 rayon::yield_now();
             }
             x.neg().unwrap();
