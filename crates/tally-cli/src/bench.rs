@@ -13,6 +13,12 @@ use crate::workload::RunArgs;
 pub struct Args {
     #[command(flatten)]
     run: RunArgs,
+    /// Paced by a driver: each measured pass waits for a line on standard input and prints
+    /// `pass_s=SECONDS` when it ends; the end of input ends the passes (`--repeat` is the
+    /// most). `benches/counting_overhead.sh` runs a counted and an uncounted build this way,
+    /// alternating pass by pass.
+    #[arg(long)]
+    lockstep: bool,
 }
 
 /// The median of `v` (mean of the middle two for an even count); 0 for none.
@@ -28,7 +34,8 @@ fn median(v: &[f64]) -> f64 {
 
 /// Runs the command.
 pub fn run(args: &Args) -> Result<()> {
-    let shape = args.run.shape()?;
+    let mut shape = args.run.shape()?;
+    shape.lockstep = args.lockstep;
     // Whole passes are timed here: a GPU need not time each op with events.
     if let tally::core::Device::Cuda(n) = shape.device {
         tally_cuda::CudaDevice::get(n)?.set_kernel_timing(false);

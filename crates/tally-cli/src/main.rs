@@ -5,6 +5,7 @@ mod calibrate;
 mod dataset;
 mod doc;
 mod inspect;
+mod lockstep;
 mod ncu;
 mod output;
 mod pareto;

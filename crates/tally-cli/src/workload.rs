@@ -104,6 +104,7 @@ impl RunArgs {
             past: self.past,
             device: self.device.parse()?,
             seeded: self.seeded,
+            lockstep: false,
         })
     }
 
@@ -147,22 +148,35 @@ pub struct Shape {
     pub device: Device,
     /// Seeded random weights (this seed) instead of the checkpoint.
     pub seeded: Option<u64>,
+    /// Paced from standard input (`tally bench --lockstep`): each measured pass waits for
+    /// a line, and its wall-clock time is printed as soon as it ends.
+    pub lockstep: bool,
 }
 
-/// Runs `pass` once to warm up, then `repeat` times measured; keeps the fastest ledger,
-/// and returns every measured pass's wall-clock time (seconds, taken outside the meter, so
-/// it includes what recording costs).
-fn best_of<T>(repeat: usize, mut pass: impl FnMut() -> Result<T>) -> Result<(T, Ledger, Vec<f64>)> {
-    if repeat == 0 {
+/// Runs `pass` once to warm up, then `shape.repeat` times measured; keeps the fastest
+/// ledger, and returns every measured pass's wall-clock time (seconds, taken outside the
+/// meter, so it includes what recording costs). With `shape.lockstep`, each measured pass
+/// first waits for a line on standard input (the end of input ends the passes early) and
+/// prints `pass_s=SECONDS` when done, so that a driver can interleave two processes pass by
+/// pass (`benches/counting_overhead.sh`).
+fn best_of<T>(shape: &Shape, mut pass: impl FnMut() -> Result<T>) -> Result<(T, Ledger, Vec<f64>)> {
+    if shape.repeat == 0 {
         return Err(Error::invalid("profile", "--repeat must be at least 1"));
     }
     pass()?;
     let mut best: Option<(T, Ledger)> = None;
-    let mut walls = Vec::with_capacity(repeat);
-    for _ in 0..repeat {
+    let mut walls = Vec::with_capacity(shape.repeat);
+    for _ in 0..shape.repeat {
+        if shape.lockstep && !crate::lockstep::wait_for_go()? {
+            break;
+        }
         let started = Instant::now();
         let (out, ledger) = try_measure(&mut pass)?;
-        walls.push(started.elapsed().as_secs_f64());
+        let wall = started.elapsed().as_secs_f64();
+        walls.push(wall);
+        if shape.lockstep {
+            crate::lockstep::report(wall)?;
+        }
         if let Some(why) = ledger.unresolved().first() {
             return Err(Error::invalid(
                 "profile",
@@ -218,7 +232,7 @@ fn digits(shape: &Shape) -> Result<Measured> {
         None => data,
     };
     let x = data.tensor(shape.device)?.to_dtype(shape.dtype)?;
-    let (logits, ledger, walls) = best_of(shape.repeat, || model.forward(&x))?;
+    let (logits, ledger, walls) = best_of(shape, || model.forward(&x))?;
     let accuracy = DigitsMlp::accuracy(&logits, &data.labels)?;
     let mut facts = serde_json::Map::new();
     facts.insert("batch".into(), data.len().into());
@@ -273,7 +287,7 @@ fn minilm(shape: &Shape) -> Result<Measured> {
         [batch, shape.seq],
         shape.device,
     )?;
-    let (emb, ledger, walls) = best_of(shape.repeat, || {
+    let (emb, ledger, walls) = best_of(shape, || {
         let hidden = model.forward(&ids, &mask)?;
         model.pool(&hidden, &mask)
     })?;
@@ -339,7 +353,7 @@ fn smollm2(shape: &Shape) -> Result<Measured> {
         model.forward(&rows(0..past)?, &mut cache)?;
     }
     let new = rows(past..past + seq)?;
-    let (_, ledger, walls) = best_of(shape.repeat, || {
+    let (_, ledger, walls) = best_of(shape, || {
         cache.truncate(past);
         model.forward(&new, &mut cache)
     })?;
@@ -387,7 +401,7 @@ fn mobilenet(shape: &Shape) -> Result<Measured> {
     let x = synthetic_images(batch)?
         .to_dtype(shape.dtype)?
         .to_device(shape.device)?;
-    let (_, ledger, walls) = best_of(shape.repeat, || model.forward(&x))?;
+    let (_, ledger, walls) = best_of(shape, || model.forward(&x))?;
     let mut facts = serde_json::Map::new();
     facts.insert("batch".into(), batch.into());
     facts.insert("image".into(), "3×224×224 synthetic".into());

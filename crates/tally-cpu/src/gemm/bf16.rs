@@ -11,7 +11,7 @@ use half::bf16;
 use tally_core::FloatElem;
 
 use super::aligned::Aligned;
-use super::kernel::Dest;
+use super::kernel::{Dest, Prefetch};
 use super::{empty_sum, run_tasks, scratch, write_tile, Bias, Epilogue, MatRef, OutPtr};
 use tally_core::Work;
 
@@ -312,6 +312,7 @@ fn block(
                             bias: std::ptr::null(),
                             row_bias: std::ptr::null(),
                             clamp: None,
+                            prefetch: Prefetch::NONE,
                         };
                         // SAFETY: `packed` is reached only from `gemm` after `detect_bf16` chose
                         // Avx512Bf16, or from `gemm_bf16` after checking `Bf16Isa::available`:

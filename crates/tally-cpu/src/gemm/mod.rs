@@ -311,10 +311,10 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
 }
 
 /// Packed B per column block (bytes): a block's panels stay in cache.
-const B_BLOCK_BYTES: usize = 1 << 20;
+const B_BLOCK_BYTES: usize = 4 << 20;
 /// Fewest columns in a block of B, however deep k is (so that a block's rows still
 /// amortise the sweep over A).
-const B_BLOCK_MIN_COLS: usize = 512;
+const B_BLOCK_MIN_COLS: usize = 1024;
 
 /// The columns a task's product covers: `n` of them, in output rows `ld` elements apart.
 #[derive(Clone, Copy, Debug)]
@@ -482,9 +482,14 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
                 let lines = (kc * NR).div_ceil(16);
                 let share = lines.div_ceil(micro_panels);
                 for ip in 0..micro_panels {
-                    if let Some(next) = next {
-                        prefetch_lines(next, ip * share..((ip + 1) * share).min(lines));
-                    }
+                    // This micro-panel's share of the next panel, asked for inside its k loop.
+                    let prefetch = match next {
+                        Some(next) if ip * share < lines => kernel::Prefetch {
+                            from: next[ip * share * 16..].as_ptr(),
+                            lines: share.min(lines - ip * share),
+                        },
+                        _ => kernel::Prefetch::NONE,
+                    };
                     let a_panel = &a_packed[ip * MR * kc..(ip + 1) * MR * kc];
                     let mr_eff = MR.min(mr_rows - ip * MR);
                     let row_bias_ptr = match row_bias {
@@ -502,6 +507,7 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
                         bias: bias_ptr,
                         row_bias: row_bias_ptr,
                         clamp: e.clamp.filter(|_| last && direct).map(|c| (c.lo, c.hi)),
+                        prefetch,
                     };
                     // SAFETY: `dest` covers mr_eff rows × nr_eff columns of this task's
                     // own region (OutPtr: no other task writes it); the bias, when
@@ -519,19 +525,6 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
         }
         work
     })
-}
-
-/// Asks for cache lines `lines` (64 bytes each) of `data` into L2 ahead of their use.
-#[inline(always)]
-fn prefetch_lines(data: &[f32], lines: std::ops::Range<usize>) {
-    #[cfg(target_arch = "x86_64")]
-    for line in lines {
-        let p = data.as_ptr().wrapping_add(line * 16) as *const i8;
-        // SAFETY: a prefetch never faults, wherever it points.
-        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (data, lines);
 }
 
 /// Rounds a task's f32 tile (rows × columns col0..col1) into the output (rows `n` apart),

@@ -11,6 +11,8 @@ use super::aligned::Aligned;
 
 /// Largest packed B (elements, 256 KiB of f32) a thread keeps for its next call: a larger
 /// one would sit idle beside the activations of every later pass (peak-memory budget).
+/// Measured: keeping up to 4 MiB spared a 512³ product the 2% it spends zeroing a fresh
+/// packed B, and put SmolLM2's prefill at P − W = 1.30·A, over the 1.2·A bound.
 const KEEP_B_MAX: usize = 1 << 16;
 
 /// An element of packed panels: f32 for the f32 kernels, u32 (a bf16 pair) for bf16.
