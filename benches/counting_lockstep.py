@@ -10,8 +10,8 @@ pair is two warm passes a few milliseconds apart. Prints per workload the median
 per-pair ratios (counted / uncounted), a 95% bootstrap interval of that median (2000
 resamples, fixed seed), the number of pairs and each build's median pass.
 
-Usage: counting_lockstep.py COUNTED_TALLY UNCOUNTED_TALLY [SECONDS_PER_WORKLOAD]
-Standard library only.
+Usage: counting_lockstep.py COUNTED_TALLY UNCOUNTED_TALLY [SECONDS_PER_WORKLOAD [NAME...]]
+(NAME: run only the workloads whose name contains one of these.) Standard library only.
 """
 
 import os
@@ -65,14 +65,17 @@ def fmt(seconds):
 
 
 def main():
-    if len(sys.argv) not in (3, 4):
+    if len(sys.argv) < 3:
         sys.exit(__doc__)
     on_exe, off_exe = sys.argv[1], sys.argv[2]
-    budget = float(sys.argv[3]) if len(sys.argv) == 4 else 20.0
+    budget = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
+    only = sys.argv[4:]
     cache = os.environ.get("TALLY_CACHE", os.path.expanduser("~/.cache/tally"))
     print(f"| workload | counted / uncounted | 95% interval | pairs | counted | uncounted |")
     print(f"|---|---|---|---|---|---|")
     for name, args, need in WORKLOADS:
+        if only and not any(o in name for o in only):
+            continue
         if need and not os.path.isdir(os.path.join(cache, need)):
             print(f"skipping {name}: {cache}/{need} not found; run models/fetch all")
             continue
