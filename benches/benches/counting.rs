@@ -157,7 +157,7 @@ fn models() {
             // Every 32 pairs the cache starts again from the prompt (untimed), so that
             // both arms see the same range of cache lengths, 128 to 192.
             || {
-                if step.get() % 64 == 0 && step.get() > 0 {
+                if step.get().is_multiple_of(64) && step.get() > 0 {
                     restart();
                 }
             },

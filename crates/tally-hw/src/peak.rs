@@ -6,7 +6,7 @@ use crate::profile::{Figure, Skipped};
 use crate::{best_rate, Effort};
 
 /// Independent accumulator chains per thread: enough to cover FMA latency × issue width.
-const CHAINS: usize = 12;
+const CHAINS: usize = tally_cpu::gemm::chains::CHAINS;
 
 /// The instruction sets an f32 FMA peak is measured for: the same set, detected the same
 /// way, as the GEMM micro-kernels choose from.
@@ -33,13 +33,6 @@ macro_rules! fma_chains {
 fma_chains!(chains_portable, 4 * CHAINS, false);
 fma_chains!(
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,fma")]
-    chains_avx512,
-    16 * CHAINS,
-    true
-);
-fma_chains!(
-    #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     chains_avx2,
     8 * CHAINS,
@@ -51,7 +44,7 @@ fn run_chains(isa: Isa, iters: u64) -> f32 {
     #[cfg(target_arch = "x86_64")]
     match isa {
         // SAFETY: callers pass only ISAs from `Isa::available`, which checked AVX-512F and FMA.
-        Isa::Avx512 => return unsafe { chains_avx512(iters) },
+        Isa::Avx512 => return unsafe { tally_cpu::gemm::chains::fma_chains_avx512(iters) },
         // SAFETY: as above, AVX2 and FMA were detected.
         Isa::Avx2 => return unsafe { chains_avx2(iters) },
         Isa::Portable => {}
@@ -89,26 +82,6 @@ pub fn fma_peak(isa: Isa, threads: usize, effort: &Effort) -> Figure {
     }
 }
 
-/// Accumulators for the bf16 dot-product chains.
-#[cfg(target_arch = "x86_64")]
-const BF16_CHAINS: usize = 12;
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bf16")]
-fn bf16_chains(iters: u64) -> f32 {
-    use std::arch::x86_64::*;
-    let x = _mm512_set1_ps(std::hint::black_box(1e-3));
-    let a = _mm512_cvtne2ps_pbh(x, x);
-    let b = _mm512_cvtne2ps_pbh(x, x);
-    let mut acc = [_mm512_setzero_ps(); BF16_CHAINS];
-    for _ in 0..iters {
-        for v in acc.iter_mut() {
-            *v = _mm512_dpbf16_ps(*v, a, b);
-        }
-    }
-    acc.iter().map(|v| _mm512_reduce_add_ps(*v)).sum()
-}
-
 /// Whether the host has AVX-512 BF16 (`vdpbf16ps`).
 pub fn has_bf16_dot() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -126,10 +99,10 @@ pub fn has_bf16_dot() -> bool {
 pub fn bf16_peak(threads: usize, effort: &Effort) -> Result<Figure, Skipped> {
     #[cfg(target_arch = "x86_64")]
     if has_bf16_dot() {
-        let per_thread = 64.0 * effort.peak_iters as f64 * BF16_CHAINS as f64;
+        let per_thread = tally_cpu::gemm::chains::DOT_BF16_FPO_PER_ITER * effort.peak_iters as f64;
         let rate = best_rate(threads, effort.repeats, per_thread * threads as f64, |_| {
             // SAFETY: `has_bf16_dot` checked AVX-512F and AVX-512 BF16 just above.
-            unsafe { bf16_chains(effort.peak_iters) }
+            unsafe { tally_cpu::gemm::chains::dot_chains_bf16(effort.peak_iters) }
         });
         return Ok(Figure {
             quantity: "peak".into(),
@@ -139,9 +112,11 @@ pub fn bf16_peak(threads: usize, effort: &Effort) -> Result<Figure, Skipped> {
             value: rate / 1e9,
             unit: "GFLOP/s".into(),
             method: format!(
-                "{BF16_CHAINS} independent register-resident vdpbf16ps zmm chains per thread, {} \
+                "{} independent register-resident vdpbf16ps zmm chains per thread, {} \
                  iterations, 64 FPO per instruction (32 bf16 products + 32 f32 adds), best of {}",
-                effort.peak_iters, effort.repeats
+                tally_cpu::gemm::chains::CHAINS,
+                effort.peak_iters,
+                effort.repeats
             ),
         });
     }

@@ -57,11 +57,37 @@ impl Bf16Isa {
     }
 }
 
-/// The bf16 path for this host (detected once, then cached).
+/// The bf16 path for this host, chosen once and cached: `vdpbf16ps` where the host has it
+/// and it outruns f32 FMAs by [`DOT_MARGIN`] (a race of register-resident chains, well
+/// under a millisecond), the f32 kernels otherwise. Having the instruction is not enough:
+/// on a Sapphire Rapids Xeon it ran at 60 GFLOP/s per core against 139 for f32 FMAs, and
+/// bf16 products took 1.1–1.3× as long as f32 ones (`matmul_bf16`).
 pub fn detect_bf16() -> Bf16Isa {
     static BEST: std::sync::OnceLock<Bf16Isa> = std::sync::OnceLock::new();
-    *BEST.get_or_init(|| Bf16Isa::available()[0])
+    *BEST.get_or_init(|| match Bf16Isa::available()[0] {
+        #[cfg(target_arch = "x86_64")]
+        Bf16Isa::Avx512Bf16 if super::kernel::detect() == super::Isa::Avx512 => {
+            // SAFETY: `available` checked AVX-512F and AVX-512 BF16, `detect` AVX-512F
+            // and FMA.
+            if unsafe { super::chains::dot_outruns_fma(DOT_RACE_ITERS, DOT_MARGIN) } {
+                Bf16Isa::Avx512Bf16
+            } else {
+                Bf16Isa::ViaF32
+            }
+        }
+        _ => Bf16Isa::ViaF32,
+    })
 }
+
+/// Iterations of each chain in [`detect_bf16`]'s race (about 0.1 ms each).
+const DOT_RACE_ITERS: u64 = 20_000;
+
+/// How much faster, in FPO per second, `vdpbf16ps` must run than f32 FMAs for bf16
+/// products to use it: bf16 panels also halve the bytes packed and read, but a slower
+/// instruction loses more than that on any product large enough to be compute-bound.
+/// `tally calibrate` measured 1.88× on an AMD Zen 5 (bf16 kept) and 0.43× on an Intel
+/// Sapphire Rapids (f32 chosen).
+const DOT_MARGIN: f64 = 1.25;
 
 /// C = A·B [+ bias] in bf16 on the `isa` path (`isa` must be in [`Bf16Isa::available`]).
 /// Always packs (no small-m shortcut), so tests can force either path at any shape.
@@ -399,6 +425,24 @@ pub(super) fn as_bf16_mut<T: FloatElem>(s: &mut [T]) -> Option<&mut [bf16]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The chosen path is one this host runs, `vdpbf16ps` only where the race of register
+    /// chains says it is the faster (the race itself is rerun here: it must agree, as both
+    /// sides differ by far more than the margin on every CPU measured so far).
+    #[test]
+    fn the_chosen_bf16_path_runs_here_and_won_its_race() {
+        let chosen = detect_bf16();
+        assert!(Bf16Isa::available().contains(&chosen), "{}", chosen.name());
+        #[cfg(target_arch = "x86_64")]
+        if chosen == Bf16Isa::Avx512Bf16 {
+            // SAFETY: chosen only where AVX-512F, FMA and AVX-512 BF16 were detected.
+            let again = unsafe { crate::gemm::chains::dot_outruns_fma(DOT_RACE_ITERS, 1.0) };
+            assert!(
+                again,
+                "vdpbf16ps chosen, yet slower than f32 FMAs in a second race"
+            );
+        }
+    }
 
     /// `rows × cols` bf16 values in [-1, 1], stored transposed when `t`; returns the
     /// buffer, its view and the row-major f64 values.

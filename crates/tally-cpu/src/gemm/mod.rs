@@ -13,6 +13,7 @@
 mod aligned;
 mod batched;
 mod bf16;
+pub mod chains;
 mod kernel;
 mod pack;
 mod prepacked;
