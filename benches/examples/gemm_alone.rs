@@ -14,9 +14,14 @@ use tally_cpu::gemm::{detect, gemm, MatRef};
 const PEAK_ITERS: u64 = 5_000_000;
 
 fn main() {
-    let reps: usize = std::env::args()
-        .nth(1)
-        .map_or(40, |s| s.parse().expect("REPS is a number"));
+    let reps: usize = match std::env::args().nth(1).map(|s| s.parse()) {
+        None => 40,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            eprintln!("usage: gemm_alone [REPS]   (REPS: a whole number of repeats, default 40)");
+            std::process::exit(2);
+        }
+    };
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut threads = vec![1];
     if all > 1 {

@@ -5,57 +5,15 @@
 use crate::profile::{Figure, Skipped};
 use crate::{best_rate, Effort};
 
-/// Independent accumulator chains per thread: enough to cover FMA latency × issue width.
-const CHAINS: usize = tally_cpu::gemm::chains::CHAINS;
-
 /// The instruction sets an f32 FMA peak is measured for: the same set, detected the same
 /// way, as the GEMM micro-kernels choose from.
 pub use tally_cpu::gemm::Isa;
 
-/// One body, stamped out per instruction set so each copy compiles with its features.
-/// The flat array of `N` accumulators is what the compiler keeps in registers.
-macro_rules! fma_chains {
-    ($(#[$attr:meta])* $name:ident, $n:expr, $fused:expr) => {
-        $(#[$attr])*
-        fn $name(iters: u64) -> f32 {
-            let mut acc = [1.0f32; $n];
-            let (a, b) = (std::hint::black_box(0.999_999f32), std::hint::black_box(1e-7f32));
-            for _ in 0..iters {
-                for v in acc.iter_mut() {
-                    *v = if $fused { v.mul_add(a, b) } else { *v * a + b };
-                }
-            }
-            acc.iter().sum()
-        }
-    };
-}
-
-fma_chains!(chains_portable, 4 * CHAINS, false);
-fma_chains!(
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    chains_avx2,
-    8 * CHAINS,
-    true
-);
-
-/// Runs `iters` iterations of the `isa` chains; `isa` must be in [`Isa::available`].
-fn run_chains(isa: Isa, iters: u64) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    match isa {
-        // SAFETY: callers pass only ISAs from `Isa::available`, which checked AVX-512F and FMA.
-        Isa::Avx512 => return unsafe { tally_cpu::gemm::chains::fma_chains_avx512(iters) },
-        // SAFETY: as above, AVX2 and FMA were detected.
-        Isa::Avx2 => return unsafe { chains_avx2(iters) },
-        Isa::Portable => {}
-    }
-    let _ = isa;
-    chains_portable(iters)
-}
+use tally_cpu::gemm::chains::{self, run_chains, CHAINS};
 
 /// f32 FMA peak of `isa` on `threads` threads, in GFLOP/s (an FMA counts 2 FPO).
 pub fn fma_peak(isa: Isa, threads: usize, effort: &Effort) -> Figure {
-    let fpo_per_thread = 2.0 * effort.peak_iters as f64 * (isa.lanes() * CHAINS) as f64;
+    let fpo_per_thread = effort.peak_iters as f64 * chains::fma_fpo_per_iter(isa);
     let work = fpo_per_thread * threads as f64;
     let rate = best_rate(threads, effort.repeats, work, |_| {
         run_chains(isa, effort.peak_iters)
@@ -84,14 +42,7 @@ pub fn fma_peak(isa: Isa, threads: usize, effort: &Effort) -> Figure {
 
 /// Whether the host has AVX-512 BF16 (`vdpbf16ps`).
 pub fn has_bf16_dot() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    tally_cpu::gemm::Bf16Isa::available().contains(&tally_cpu::gemm::Bf16Isa::Avx512Bf16)
 }
 
 /// bf16 dot-product peak (`vdpbf16ps`: 16 lanes × 2 products, 64 FPO per instruction)
@@ -99,10 +50,10 @@ pub fn has_bf16_dot() -> bool {
 pub fn bf16_peak(threads: usize, effort: &Effort) -> Result<Figure, Skipped> {
     #[cfg(target_arch = "x86_64")]
     if has_bf16_dot() {
-        let per_thread = tally_cpu::gemm::chains::DOT_BF16_FPO_PER_ITER * effort.peak_iters as f64;
+        let per_thread = chains::DOT_BF16_FPO_PER_ITER * effort.peak_iters as f64;
         let rate = best_rate(threads, effort.repeats, per_thread * threads as f64, |_| {
-            // SAFETY: `has_bf16_dot` checked AVX-512F and AVX-512 BF16 just above.
-            unsafe { tally_cpu::gemm::chains::dot_chains_bf16(effort.peak_iters) }
+            // SAFETY: `has_bf16_dot` (`Bf16Isa::available`) found AVX-512F and AVX-512 BF16.
+            unsafe { chains::dot_chains_bf16(effort.peak_iters) }
         });
         return Ok(Figure {
             quantity: "peak".into(),
@@ -114,9 +65,7 @@ pub fn bf16_peak(threads: usize, effort: &Effort) -> Result<Figure, Skipped> {
             method: format!(
                 "{} independent register-resident vdpbf16ps zmm chains per thread, {} \
                  iterations, 64 FPO per instruction (32 bf16 products + 32 f32 adds), best of {}",
-                tally_cpu::gemm::chains::CHAINS,
-                effort.peak_iters,
-                effort.repeats
+                CHAINS, effort.peak_iters, effort.repeats
             ),
         });
     }
