@@ -43,14 +43,14 @@ impl PackedWeight {
 pub fn packs(dtype: DType) -> bool {
     match dtype {
         DType::F32 => true,
-        DType::BF16 => tally_cpu::gemm::detect_bf16() == tally_cpu::gemm::Bf16Isa::Avx512Bf16,
+        DType::BF16 => tally_cpu::gemm::detect_bf16().native(),
         _ => false,
     }
 }
 
 impl Tensor {
     /// This (k, n) CPU tensor packed for [`Tensor::matmul_packed`]: f32 always, bf16 where
-    /// the host multiplies bf16 natively (AVX-512 BF16: the panels stay bf16, so packing
+    /// the host multiplies bf16 natively (AMX or AVX-512 BF16: the panels stay bf16, so packing
     /// adds no bytes). Packing is a one-time copy made when a layer is built, not a step of
     /// a forward pass: it is not recorded. Other dtypes are refused.
     pub fn pack_for_matmul(&self) -> Result<PackedWeight> {

@@ -26,6 +26,8 @@ const KC: usize = 512;
 /// How a bf16 product runs on this host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bf16Isa {
+    /// Intel AMX (`tdpbf16ps`): bf16 tiles, 32×32 f32 blocks (`amx.rs`).
+    Amx,
     /// AVX-512 BF16 (`vdpbf16ps`): bf16 panels, k-pairs interleaved, 8×32 f32 tiles.
     Avx512Bf16,
     /// The fallback: convert to f32 while packing and run the f32 micro-kernel of
@@ -37,6 +39,9 @@ impl Bf16Isa {
     /// Every bf16 path this host can run, best first (the f32 fallback always last).
     pub fn available() -> Vec<Bf16Isa> {
         let mut v = Vec::new();
+        if super::amx::available() {
+            v.push(Bf16Isa::Amx);
+        }
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16") {
             v.push(Bf16Isa::Avx512Bf16);
@@ -46,25 +51,35 @@ impl Bf16Isa {
     }
 
     /// Every variant, whether or not this host can run it (tests skip the missing ones).
-    pub const ALL: [Bf16Isa; 2] = [Bf16Isa::Avx512Bf16, Bf16Isa::ViaF32];
+    pub const ALL: [Bf16Isa; 3] = [Bf16Isa::Amx, Bf16Isa::Avx512Bf16, Bf16Isa::ViaF32];
 
-    /// The name recorded in reports: `avx512bf16`, `via-f32`.
+    /// Whether this path multiplies bf16 panels as they are (weights packed for it stay
+    /// bf16), rather than converting them to f32.
+    pub fn native(self) -> bool {
+        self != Bf16Isa::ViaF32
+    }
+
+    /// The name recorded in reports: `amx-bf16`, `avx512bf16`, `via-f32`.
     pub fn name(self) -> &'static str {
         match self {
+            Bf16Isa::Amx => "amx-bf16",
             Bf16Isa::Avx512Bf16 => "avx512bf16",
             Bf16Isa::ViaF32 => "via-f32",
         }
     }
 }
 
-/// The bf16 path for this host, chosen once and cached: `vdpbf16ps` where the host has it
-/// and it outruns f32 FMAs by [`DOT_MARGIN`] (a race of register-resident chains, well
-/// under a millisecond), the f32 kernels otherwise. Having the instruction is not enough:
-/// on a Sapphire Rapids Xeon it ran at 60 GFLOP/s per core against 139 for f32 FMAs, and
-/// bf16 products took 1.1–1.3× as long as f32 ones (`matmul_bf16`).
+/// The bf16 path for this host, chosen once and cached: AMX where Linux grants it (on a
+/// Sapphire Rapids Xeon its register-resident ceiling measured ~7× that of f32 FMAs);
+/// else `vdpbf16ps` where the host has it and it outruns f32 FMAs by [`DOT_MARGIN`] (a
+/// race of register-resident chains, well under a millisecond); the f32 kernels
+/// otherwise. Having the instruction is not enough: on that Xeon `vdpbf16ps` ran at 60
+/// GFLOP/s per core against 139 for f32 FMAs, and bf16 products took 1.1–1.3× as long as
+/// f32 ones (`matmul_bf16`).
 pub fn detect_bf16() -> Bf16Isa {
     static BEST: std::sync::OnceLock<Bf16Isa> = std::sync::OnceLock::new();
     *BEST.get_or_init(|| match Bf16Isa::available()[0] {
+        Bf16Isa::Amx => Bf16Isa::Amx,
         #[cfg(target_arch = "x86_64")]
         Bf16Isa::Avx512Bf16 if super::kernel::detect() == super::Isa::Avx512 => {
             // SAFETY: `available` found AVX-512F and AVX-512 BF16, and `detect` returns
@@ -110,6 +125,7 @@ pub fn gemm_bf16(
         isa.name()
     );
     match isa {
+        Bf16Isa::Amx => super::amx::packed(m, n, k, a, b, bias, out),
         Bf16Isa::Avx512Bf16 => packed(m, n, k, a, b, bias, out),
         Bf16Isa::ViaF32 => {
             super::gemm_f32_kernels(m, n, k, a, b, Bias::columns(bias), None, out, false)
@@ -434,6 +450,9 @@ mod tests {
     fn the_chosen_bf16_path_runs_here_and_won_its_race() {
         let chosen = detect_bf16();
         assert!(Bf16Isa::available().contains(&chosen), "{}", chosen.name());
+        if Bf16Isa::available().contains(&Bf16Isa::Amx) {
+            assert_eq!(chosen, Bf16Isa::Amx, "AMX is granted, yet not chosen");
+        }
         #[cfg(target_arch = "x86_64")]
         if chosen == Bf16Isa::Avx512Bf16 {
             // SAFETY: chosen only where AVX-512F, FMA and AVX-512 BF16 were detected.

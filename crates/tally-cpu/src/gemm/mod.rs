@@ -2,8 +2,8 @@
 //! A and B read through arbitrary strides (so transposes cost nothing) and any float
 //! dtype converted to f32 while packing. The micro-kernel is chosen once per call by
 //! [`detect`]; each micro-tile tallies the FMAs it actually performed. bf16 products run
-//! on bf16 panels and `vdpbf16ps` where [`detect_bf16`] finds AVX-512 BF16 (`bf16.rs`),
-//! and through the f32 kernels otherwise.
+//! on bf16 tiles and AMX (`amx.rs`) or on bf16 panels and `vdpbf16ps` (`bf16.rs`),
+//! whichever [`detect_bf16`] chose, and through the f32 kernels otherwise.
 //!
 //! Blocking (GotoBLAS order): B is packed once into NR-wide panels over all of k; the
 //! rows are split into tasks of up to MC rows (and the columns into groups when rows are
@@ -11,6 +11,7 @@
 //! micro-panels (inner), accumulating in an f32 tile it then writes out once.
 
 mod aligned;
+pub mod amx;
 mod batched;
 mod bf16;
 pub mod chains;
@@ -185,7 +186,7 @@ pub fn gemm_biased<T: FloatElem>(
 /// and one add per output when a bias is added, each tallied where it ran.
 ///
 /// A (m, k) · B (k, n) [+ bias (n)] → C (m, n). bf16 with more than `SMALL_M` rows runs
-/// the `vdpbf16ps` kernel when the host has it; everything else the f32 kernels.
+/// the native bf16 kernel [`detect_bf16`] chose, if any; everything else the f32 kernels.
 pub fn gemm<T: FloatElem>(
     m: usize,
     n: usize,
@@ -195,11 +196,12 @@ pub fn gemm<T: FloatElem>(
     bias: Option<&[T]>,
     out: &mut [T],
 ) -> Work {
-    if m > SMALL_M && detect_bf16() == Bf16Isa::Avx512Bf16 {
+    let isa = detect_bf16();
+    if m > SMALL_M && isa.native() {
         if let (Some(a16), Some(b16)) = (bf16::as_bf16(a.data), bf16::as_bf16(b.data)) {
             let bias = bias.map(|s| bf16::as_bf16(s).expect("bias has the operands' dtype"));
             let out = bf16::as_bf16_mut(out).expect("output has the operands' dtype");
-            return bf16::packed(m, n, k, a.with_data(a16), b.with_data(b16), bias, out);
+            return gemm_bf16(isa, m, n, k, a.with_data(a16), b.with_data(b16), bias, out);
         }
     }
     gemm_f32_kernels(m, n, k, a, b, Bias::columns(bias), None, out, true)

@@ -1,7 +1,7 @@
 //! [`PackedB`]: a weight B (k, n) packed once, in the panel order of the kernel that will
 //! multiply by it, and kept by the layer that owns it: f32 panels for the f32 kernels, or
-//! bf16 k-pairs for the `vdpbf16ps` kernel when the weight is bf16 and the host has
-//! AVX-512 BF16. Products with many rows then skip packing B (for a model whose weights do
+//! bf16 tiles for AMX or bf16 k-pairs for `vdpbf16ps` when the weight is bf16 and
+//! [`super::detect_bf16`] chose one of them. Products with many rows then skip packing B (for a model whose weights do
 //! not fit in cache, packing read and wrote every weight byte once more per call);
 //! products with a few rows (a decode step) stream the same f32 panels as GEMVs. Counting
 //! is unchanged: every tile and GEMV row tallies the FMAs it ran.
@@ -26,6 +26,8 @@ enum Panels {
     F32 { isa: Isa, data: Aligned<f32> },
     /// bf16 k-pairs in 32-wide panels of ⌈k/2⌉ pair-rows, for the `vdpbf16ps` kernel.
     Bf16Pairs(Aligned<u32>),
+    /// bf16 k-pairs in AMX B tiles, 32-wide panels of ⌈k/32⌉ steps (`amx.rs`).
+    AmxTiles(Aligned<u32>),
 }
 
 impl std::fmt::Debug for PackedB {
@@ -33,6 +35,7 @@ impl std::fmt::Debug for PackedB {
         let kind = match &self.panels {
             Panels::F32 { isa, .. } => isa.name(),
             Panels::Bf16Pairs(_) => super::Bf16Isa::Avx512Bf16.name(),
+            Panels::AmxTiles(_) => super::Bf16Isa::Amx.name(),
         };
         write!(f, "PackedB({}×{}, {kind})", self.k, self.n)
     }
@@ -49,17 +52,20 @@ fn nr(isa: Isa) -> usize {
 
 impl PackedB {
     /// Packs B (k, n), read through `b`'s strides, for the kernel its products will run
-    /// on this host: bf16 pairs for a bf16 B where AVX-512 BF16 exists, f32 panels for
-    /// everything else.
+    /// on this host: for a bf16 B, tiles or pairs when [`super::detect_bf16`] chose AMX
+    /// or AVX-512 BF16; f32 panels for everything else.
     pub fn pack<T: FloatElem>(k: usize, n: usize, b: MatRef<'_, T>) -> PackedB {
-        if super::detect_bf16() == super::Bf16Isa::Avx512Bf16 {
-            if let Some(b16) = super::bf16::as_bf16(b.data) {
-                let data = super::bf16::pack_b_owned(k, n, b.with_data(b16));
-                return PackedB {
-                    k,
-                    n,
-                    panels: Panels::Bf16Pairs(data),
-                };
+        if let Some(b16) = super::bf16::as_bf16(b.data) {
+            let b16 = b.with_data(b16);
+            let panels = match super::detect_bf16() {
+                super::Bf16Isa::Amx => Some(Panels::AmxTiles(super::amx::pack_b_owned(k, n, b16))),
+                super::Bf16Isa::Avx512Bf16 => {
+                    Some(Panels::Bf16Pairs(super::bf16::pack_b_owned(k, n, b16)))
+                }
+                super::Bf16Isa::ViaF32 => None,
+            };
+            if let Some(panels) = panels {
+                return PackedB { k, n, panels };
             }
         }
         let isa = detect();
@@ -93,6 +99,7 @@ impl PackedB {
                 data[((j / w) * self.k + p) * w + j % w]
             }
             Panels::Bf16Pairs(data) => super::bf16::pair_get(data, self.k, p, j),
+            Panels::AmxTiles(data) => super::amx::packed_get(data, self.k, p, j),
         }
     }
 
@@ -100,7 +107,7 @@ impl PackedB {
     pub fn bytes(&self) -> usize {
         match &self.panels {
             Panels::F32 { data, .. } => data.len() * 4,
-            Panels::Bf16Pairs(data) => data.len() * 4,
+            Panels::Bf16Pairs(data) | Panels::AmxTiles(data) => data.len() * 4,
         }
     }
 }
@@ -121,6 +128,12 @@ pub fn gemm_prepacked<T: FloatElem>(
             let bias = bias.map(|s| super::bf16::as_bf16(s).expect("bias has the rows' dtype"));
             let out = super::bf16::as_bf16_mut(out).expect("output has the rows' dtype");
             return super::bf16::prepacked(m, b.n, b.k, a.with_data(a16), data, bias, out);
+        }
+        Panels::AmxTiles(data) => {
+            let a16 = super::bf16::as_bf16(a.data).expect("a bf16 weight multiplies bf16 rows");
+            let bias = bias.map(|s| super::bf16::as_bf16(s).expect("bias has the rows' dtype"));
+            let out = super::bf16::as_bf16_mut(out).expect("output has the rows' dtype");
+            return super::amx::prepacked(m, b.n, b.k, a.with_data(a16), data, bias, out);
         }
     };
     match isa {

@@ -1,0 +1,487 @@
+//! bf16 GEMM on Intel AMX (Sapphire Rapids and later): C (m, n) = A (m, k) · B (k, n)
+//! [+ bias (n)] with `tdpbf16ps` on 16×16 f32 tiles, each instruction 16·16·32 products.
+//!
+//! Layout the tiles want: an A tile is 16 rows × 32 bf16 of k (64 bytes a row); a B tile
+//! is 16 pair-rows × 16 columns, each 32-bit element two consecutive-k bf16 (even k low);
+//! a C tile is 16 × 16 f32. One micro-block is 32 rows × 32 columns: four C tiles fed by
+//! two A and two B tiles per 32-deep step, all eight tile registers. A and B are packed
+//! tile by tile (each 1 KiB, rows 64 bytes apart), zero-padded to whole steps and blocks;
+//! padding is not counted (each block tallies rows·columns·k FMAs of real elements).
+//!
+//! Linux hands AMX state to a process only on request (`arch_prctl(ARCH_REQ_XCOMP_PERM)`),
+//! which [`available`] makes once; each task loads the tile configuration and releases the
+//! tiles when it is done, so an idle thread carries no AMX state.
+
+use half::bf16;
+use tally_core::Work;
+
+use super::aligned::Aligned;
+use super::{empty_sum, run_tasks, scratch, write_tile, Epilogue, MatRef, OutPtr};
+
+/// Rows of one micro-block: two A tiles.
+const BLOCK_M: usize = 32;
+/// Columns of one micro-block (and of one packed B panel): two B tiles.
+pub(super) const BLOCK_N: usize = 32;
+/// k covered by one tile step (32 bf16 in a 64-byte tile row).
+const STEP_K: usize = 32;
+/// u32 (bf16 pairs) in one 16 × 64-byte tile.
+const TILE_U32: usize = 256;
+/// FPO of one `tdpbf16ps`: 16·16 outputs × 32 products, an FMA each.
+pub const TDP_FPO: f64 = (16 * 16 * 32 * 2) as f64;
+
+/// Whether this process may run AMX bf16: the CPU reports AMX-TILE and AMX-BF16 and Linux
+/// granted the tile-data state. Asked once; the answer is cached.
+pub fn available() -> bool {
+    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OK.get_or_init(request_tile_state)
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn request_tile_state() -> bool {
+    use std::arch::x86_64::__cpuid_count;
+    /// `arch_prctl` code asking for an extended state component.
+    const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+    /// The XSAVE component of the tile data (XTILEDATA).
+    const XFEATURE_XTILEDATA: libc::c_long = 18;
+    // Leaf 7 is asked only where the highest basic leaf reaches it.
+    if __cpuid_count(0, 0).eax < 7 {
+        return false;
+    }
+    let edx = __cpuid_count(7, 0).edx;
+    let (amx_bf16, amx_tile) = (edx & (1 << 22) != 0, edx & (1 << 24) != 0);
+    if !(amx_bf16 && amx_tile) {
+        return false;
+    }
+    // SAFETY: a plain system call with two integer arguments; it changes only this
+    // process's permission to use the tile-data state.
+    unsafe {
+        libc::syscall(
+            libc::SYS_arch_prctl,
+            ARCH_REQ_XCOMP_PERM,
+            XFEATURE_XTILEDATA,
+        ) == 0
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+fn request_tile_state() -> bool {
+    false
+}
+
+/// The 64-byte tile configuration: palette 1, all eight tiles 16 rows × 64 bytes.
+#[repr(C, align(64))]
+struct TileConfig([u8; 64]);
+
+const CONFIG: TileConfig = {
+    let mut c = [0u8; 64];
+    c[0] = 1; // palette
+    let mut t = 0;
+    while t < 8 {
+        c[16 + 2 * t] = 64; // bytes per row (u16, little-endian)
+        c[48 + t] = 16; // rows
+        t += 1;
+    }
+    TileConfig(c)
+};
+
+/// The tiles of this thread, configured until dropped (then released).
+struct Tiles(());
+
+impl Tiles {
+    /// Loads [`CONFIG`] on this thread.
+    ///
+    /// # Safety
+    /// [`available`] returned true.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn configure() -> Tiles {
+        // SAFETY: AMX-TILE is present and permitted (contract); CONFIG is a valid palette-1
+        // configuration, 64 bytes, aligned.
+        unsafe {
+            std::arch::asm!("ldtilecfg [{}]", in(reg) &CONFIG, options(nostack, readonly));
+        }
+        Tiles(())
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Drop for Tiles {
+    fn drop(&mut self) {
+        // SAFETY: a `Tiles` exists only after `configure` succeeded on this thread.
+        unsafe { std::arch::asm!("tilerelease", options(nostack, nomem)) };
+    }
+}
+
+/// `iters` rounds of four independent `tdpbf16ps` on register-resident tiles (no memory
+/// traffic in the loop): the AMX bf16 ceiling of one core. Returns a value to keep.
+///
+/// # Safety
+/// [`available`] returned true.
+#[cfg(target_arch = "x86_64")]
+pub unsafe fn tile_chains(iters: u64) -> f32 {
+    let mut ones = Aligned::<u32>::zeroed(2 * TILE_U32);
+    ones.fill(0x3c00_3c00); // pairs of bf16 2⁻⁷: sums stay finite for any iters
+    let mut out = [0f32; 16];
+    // SAFETY: AMX is available (contract).
+    let _tiles = unsafe { Tiles::configure() };
+    // SAFETY: the loads read two 1 KiB tiles of `ones`, the store writes one 64-byte row
+    // (16 rows at stride 0 overwrite it) of `out`; the loop touches registers only.
+    unsafe {
+        std::arch::asm!(
+            "tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3",
+            "tileloadd tmm4, [{a} + {s}*1]",
+            "tileloadd tmm6, [{a} + {s}*1 + 1024]",
+            "2:",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tdpbf16ps tmm1, tmm4, tmm6",
+            "tdpbf16ps tmm2, tmm4, tmm6",
+            "tdpbf16ps tmm3, tmm4, tmm6",
+            "dec {n}",
+            "jnz 2b",
+            "tilestored [{o} + {z}*1], tmm0",
+            a = in(reg) ones.as_ptr(),
+            s = in(reg) 64usize,
+            n = inout(reg) iters.max(1) => _,
+            o = in(reg) out.as_mut_ptr(),
+            z = in(reg) 0usize,
+            options(nostack),
+        );
+    }
+    out.iter().sum()
+}
+
+/// FPO one iteration of [`tile_chains`] performs: four `tdpbf16ps`.
+pub const CHAIN_FPO_PER_ITER: f64 = 4.0 * TDP_FPO;
+
+/// u32 a packed B of k rows and n columns takes: ⌈n/32⌉ panels of ⌈k/32⌉ steps of two
+/// B tiles.
+fn packed_b_len(k: usize, n: usize) -> usize {
+    n.div_ceil(BLOCK_N) * k.div_ceil(STEP_K) * 2 * TILE_U32
+}
+
+/// Index in a packed B (k rows) of the pair holding element (p, j): panel j/32, step
+/// p/32, tile (j%32)/16, pair-row (p%32)/2, column j%16.
+fn pair_index(k: usize, p: usize, j: usize) -> usize {
+    let steps = k.div_ceil(STEP_K);
+    let (panel, step) = (j / BLOCK_N, p / STEP_K);
+    let (tile, col) = ((j % BLOCK_N) / 16, j % 16);
+    (((panel * steps + step) * 2 + tile) * 16 + (p % STEP_K) / 2) * 16 + col
+}
+
+/// A bf16 B (k, n) packed once into tiles (for [`super::PackedB`]).
+pub(super) fn pack_b_owned(k: usize, n: usize, b: MatRef<'_, bf16>) -> Aligned<u32> {
+    let mut out = Aligned::<u32>::zeroed(packed_b_len(k, n));
+    pack_b(k, n, b, &mut out);
+    out
+}
+
+/// Element (p, j) of a B packed by [`pack_b_owned`] with `k` rows, as f32.
+pub(super) fn packed_get(data: &[u32], k: usize, p: usize, j: usize) -> f32 {
+    let word = data[pair_index(k, p, j)];
+    let half = if p.is_multiple_of(2) {
+        word & 0xffff
+    } else {
+        word >> 16
+    };
+    bf16::from_bits(half as u16).to_f32()
+}
+
+/// The two bf16 values of a k-pair in one u32: `lo` (even k) in the low half.
+#[inline(always)]
+fn pair(lo: bf16, hi: bf16) -> u32 {
+    lo.to_bits() as u32 | (hi.to_bits() as u32) << 16
+}
+
+/// B (k, n) → tile panels (see [`pair_index`]); every word is written, pads with zero.
+fn pack_b(k: usize, n: usize, b: MatRef<'_, bf16>, out: &mut [u32]) {
+    use rayon::prelude::*;
+    assert_eq!(out.len(), packed_b_len(k, n), "packed B buffer");
+    let panel_len = k.div_ceil(STEP_K) * 2 * TILE_U32;
+    let at = |p: usize, j: usize| {
+        if p < k && j < n {
+            b.data[b.offset + p * b.rs + j * b.cs]
+        } else {
+            bf16::ZERO
+        }
+    };
+    let pack_panel = |jp: usize, panel: &mut [u32]| {
+        let j0 = jp * BLOCK_N;
+        // Each step is two tiles of 16 pair-rows × 16 columns.
+        for (t, tile) in panel.chunks_exact_mut(TILE_U32).enumerate() {
+            let (step, half) = (t / 2, t % 2);
+            let c0 = j0 + half * 16;
+            for (r, row) in tile.chunks_exact_mut(16).enumerate() {
+                let p0 = step * STEP_K + 2 * r;
+                if b.cs == 1 && p0 + 1 < k && c0 + 16 <= n {
+                    // Row-major B: two contiguous rows interleaved (vectorises).
+                    let r0 = &b.data[b.offset + p0 * b.rs + c0..][..16];
+                    let r1 = &b.data[b.offset + (p0 + 1) * b.rs + c0..][..16];
+                    for ((d, &lo), &hi) in row.iter_mut().zip(r0).zip(r1) {
+                        *d = pair(lo, hi);
+                    }
+                } else {
+                    for (c, d) in row.iter_mut().enumerate() {
+                        *d = pair(at(p0, c0 + c), at(p0 + 1, c0 + c));
+                    }
+                }
+            }
+        }
+    };
+    if k * n >= super::pack::PARALLEL_PACK_MIN {
+        out.par_chunks_mut(panel_len)
+            .enumerate()
+            .for_each(|(jp, panel)| pack_panel(jp, panel));
+    } else {
+        out.chunks_mut(panel_len)
+            .enumerate()
+            .for_each(|(jp, panel)| pack_panel(jp, panel));
+    }
+}
+
+/// Rows `rows` of A (all of k) → blocks of 32 rows, each ⌈k/32⌉ steps of two A tiles
+/// (rows 0–15, then 16–31), a tile row being 32 bf16 of k; zero past the last row and
+/// past k. Block rb's step s, tile t starts at `((rb·steps + s)·2 + t)·256`.
+fn pack_a(rows: std::ops::Range<usize>, k: usize, a: MatRef<'_, bf16>, out: &mut [u32]) {
+    let steps = k.div_ceil(STEP_K);
+    let count = rows.len();
+    for (rb, block) in out.chunks_exact_mut(steps * 2 * TILE_U32).enumerate() {
+        for i in 0..BLOCK_M {
+            let r = rb * BLOCK_M + i;
+            let (t, ti) = (i / 16, i % 16);
+            let row_of = |s: usize| {
+                let at = (s * 2 + t) * TILE_U32 + ti * 16;
+                at..at + 16
+            };
+            if r >= count {
+                for s in 0..steps {
+                    block[row_of(s)].fill(0);
+                }
+                continue;
+            }
+            let base = a.offset + (rows.start + r) * a.rs;
+            for s in 0..steps {
+                let dst = &mut block[row_of(s)];
+                let p0 = s * STEP_K;
+                if a.cs == 1 && p0 + STEP_K <= k {
+                    // Row-major A: 32 contiguous bf16 are the tile row as it stands.
+                    let src = &a.data[base + p0..][..STEP_K];
+                    for (d, p) in dst.iter_mut().zip(src.chunks_exact(2)) {
+                        *d = pair(p[0], p[1]);
+                    }
+                } else {
+                    for (q, d) in dst.iter_mut().enumerate() {
+                        let at = |p: usize| {
+                            if p < k {
+                                a.data[base + p * a.cs]
+                            } else {
+                                bf16::ZERO
+                            }
+                        };
+                        *d = pair(at(p0 + 2 * q), at(p0 + 2 * q + 1));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// C = A·B [+ bias] with a bf16 B packed here first; the caller has checked [`available`].
+pub(super) fn packed(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, bf16>,
+    b: MatRef<'_, bf16>,
+    bias: Option<&[bf16]>,
+    out: &mut [bf16],
+) -> Work {
+    scratch::with_b(packed_b_len(k, n), |b_packed| {
+        pack_b(k, n, b, b_packed);
+        prepacked(m, n, k, a, b_packed, bias, out)
+    })
+}
+
+/// C = A·B [+ bias] with B already packed into tiles (`b_packed`, k rows, n columns); the
+/// caller has checked [`available`] (the packer ran only where it holds).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn prepacked(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, bf16>,
+    b_packed: &[u32],
+    bias: Option<&[bf16]>,
+    out: &mut [bf16],
+) -> Work {
+    assert_eq!(out.len(), m * n, "gemm output buffer");
+    assert_eq!(b_packed.len(), packed_b_len(k, n), "packed B buffer");
+    if m == 0 || n == 0 {
+        return Work::ZERO;
+    }
+    if k == 0 {
+        return empty_sum(m, n, Epilogue::columns(bias), out);
+    }
+    let outp = OutPtr(out.as_mut_ptr());
+    run_tasks(m, n, k, BLOCK_M, n.div_ceil(BLOCK_N), |rows, panels| {
+        block(rows, panels, n, k, a, b_packed, bias, outp)
+    })
+}
+
+/// One task: rows × (panels of 32 columns), over all of k, into an f32 tile written out
+/// once (bias added in f32 before the one rounding to bf16). Returns the FMAs executed.
+#[allow(clippy::too_many_arguments)]
+fn block(
+    rows: std::ops::Range<usize>,
+    panels: std::ops::Range<usize>,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, bf16>,
+    b_packed: &[u32],
+    bias: Option<&[bf16]>,
+    out: OutPtr<bf16>,
+) -> Work {
+    let steps = k.div_ceil(STEP_K);
+    let step_len = 2 * TILE_U32;
+    let count = rows.len();
+    let blocks = count.div_ceil(BLOCK_M);
+    let col0 = panels.start * BLOCK_N;
+    let col1 = (panels.end * BLOCK_N).min(n);
+    let width = col1 - col0;
+    scratch::with(blocks * steps * step_len, |a_packed, tile| {
+        tile.clear();
+        tile.resize(count * width, 0.0);
+        pack_a(rows.clone(), k, a, a_packed);
+        let mut edge = [0f32; BLOCK_M * BLOCK_N];
+        let mut fma = 0u64;
+        // SAFETY: `block` runs only after `available` held (see `prepacked`).
+        let _tiles = unsafe { Tiles::configure() };
+        for jp in panels.clone() {
+            let b_panel = &b_packed[jp * steps * step_len..(jp + 1) * steps * step_len];
+            let j0 = jp * BLOCK_N;
+            let cols = BLOCK_N.min(n - j0);
+            for rb in 0..blocks {
+                let a_block = &a_packed[rb * steps * step_len..(rb + 1) * steps * step_len];
+                let block_rows = BLOCK_M.min(count - rb * BLOCK_M);
+                let at = rb * BLOCK_M * width + (j0 - col0);
+                if block_rows == BLOCK_M && cols == BLOCK_N {
+                    // SAFETY: tiles configured above; the panels hold `steps` steps each;
+                    // 32 rows × 32 columns from `at`, rows `width` apart, lie in `tile`.
+                    unsafe { kernel(steps, a_block, b_panel, tile[at..].as_mut_ptr(), width) };
+                } else {
+                    // SAFETY: as above, into the 32 × 32 `edge` buffer.
+                    unsafe { kernel(steps, a_block, b_panel, edge.as_mut_ptr(), BLOCK_N) };
+                    for i in 0..block_rows {
+                        tile[at + i * width..][..cols]
+                            .copy_from_slice(&edge[i * BLOCK_N..i * BLOCK_N + cols]);
+                    }
+                }
+                // Pad rows, columns and k are not counted.
+                fma += (block_rows * cols * k) as u64;
+            }
+        }
+        Work {
+            fma,
+            add: write_tile(rows, col0, col1, n, tile, Epilogue::columns(bias), out),
+            ..Work::ZERO
+        }
+    })
+}
+
+/// The micro-kernel: a 32-row A block · a 32-column B panel over `steps` steps → 32 × 32
+/// f32 stored over `c` (rows `ldc` floats apart). Per step: two A and two B tile loads
+/// and four `tdpbf16ps`.
+///
+/// # Safety
+/// Tiles configured with [`CONFIG`] on this thread; `a` and `b` hold `steps` steps of two
+/// tiles; `c` is valid for 32 rows of 32 f32, `ldc` apart, touched by no other thread.
+#[cfg(target_arch = "x86_64")]
+unsafe fn kernel(steps: usize, a: &[u32], b: &[u32], c: *mut f32, ldc: usize) {
+    debug_assert!(steps > 0 && a.len() >= steps * 2 * TILE_U32 && b.len() >= steps * 2 * TILE_U32);
+    // SAFETY: the caller's contract; each step reads 2 KiB from `a` and from `b` and the
+    // stores write four 16 × 16 tiles inside the 32 × 32 block at `c`.
+    unsafe {
+        std::arch::asm!(
+            "tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3",
+            "2:",
+            "tileloadd tmm4, [{a} + {s}*1]",
+            "tileloadd tmm6, [{b} + {s}*1]",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tileloadd tmm7, [{b} + {s}*1 + 1024]",
+            "tdpbf16ps tmm1, tmm4, tmm7",
+            "tileloadd tmm5, [{a} + {s}*1 + 1024]",
+            "tdpbf16ps tmm2, tmm5, tmm6",
+            "tdpbf16ps tmm3, tmm5, tmm7",
+            "add {a}, 2048",
+            "add {b}, 2048",
+            "dec {n}",
+            "jnz 2b",
+            "tilestored [{c} + {ldc}*1], tmm0",
+            "tilestored [{c} + {ldc}*1 + 64], tmm1",
+            "add {c}, {ldc16}",
+            "tilestored [{c} + {ldc}*1], tmm2",
+            "tilestored [{c} + {ldc}*1 + 64], tmm3",
+            a = inout(reg) a.as_ptr() => _,
+            b = inout(reg) b.as_ptr() => _,
+            n = inout(reg) steps => _,
+            c = inout(reg) c => _,
+            s = in(reg) 64usize,
+            ldc = in(reg) ldc * 4,
+            ldc16 = in(reg) ldc * 4 * 16,
+            options(nostack),
+        );
+    }
+}
+
+/// Never called off x86-64: [`available`] is false there.
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn kernel(_steps: usize, _a: &[u32], _b: &[u32], _c: *mut f32, _ldc: usize) {
+    unreachable!("AMX exists only on x86-64")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+impl Tiles {
+    unsafe fn configure() -> Tiles {
+        unreachable!("AMX exists only on x86-64")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_b_places_every_element_where_pair_index_says() {
+        let (k, n) = (67, 45);
+        // Distinct finite bit patterns, so a misplaced element cannot look right.
+        let value = |p: usize, j: usize| bf16::from_bits(0x3c00 + (p * n + j) as u16);
+        let b: Vec<bf16> = (0..k * n).map(|i| value(i / n, i % n)).collect();
+        let view = MatRef {
+            data: &b,
+            offset: 0,
+            rs: n,
+            cs: 1,
+        };
+        let packed = pack_b_owned(k, n, view);
+        let mut seen = vec![0u8; packed.len() * 2];
+        for p in 0..k {
+            for j in 0..n {
+                let got = bf16::from_f32(packed_get(&packed, k, p, j));
+                assert_eq!(got.to_bits(), value(p, j).to_bits(), "({p}, {j})");
+                seen[pair_index(k, p, j) * 2 + p % 2] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&s| s <= 1), "an element packed twice");
+        let live = seen.iter().filter(|&&s| s == 1).count();
+        assert_eq!(live, k * n);
+        for (h, &s) in seen.iter().enumerate() {
+            if s == 0 {
+                let word = packed[h / 2];
+                let half = if h % 2 == 0 {
+                    word & 0xffff
+                } else {
+                    word >> 16
+                };
+                assert_eq!(half, 0, "pad half {h} is not zero");
+            }
+        }
+    }
+}
