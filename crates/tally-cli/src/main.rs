@@ -50,7 +50,7 @@ enum Command {
     Profile(profile::Args),
     /// Plot the digits width family's held-out accuracy against executed FPO per example (SVG).
     Pareto(pareto::Args),
-    /// Measure this machine's ceilings (FMA peak, bf16 dot, memory bandwidth) and save them.
+    /// Measure this machine's ceilings (FMA peak, bf16 dot and AMX tiles, memory bandwidth) and save them.
     Calibrate(calibrate::Args),
     /// The price tag (Green AI, Equation 1): cost per example × D examples × H experiments.
     Price(price::Args),

@@ -1,6 +1,6 @@
 //! Compute ceilings, measured: independent register-resident FMA chains (no memory
-//! traffic) per instruction set and thread count, and AVX-512 BF16 dot products where
-//! the CPU has them. Best of several repeats.
+//! traffic) per instruction set and thread count, and AVX-512 BF16 dot products and AMX
+//! bf16 tile products where the CPU has them. Best of several repeats.
 
 use crate::profile::{Figure, Skipped};
 use crate::{best_rate, Effort};
@@ -76,6 +76,44 @@ pub fn bf16_peak(threads: usize, effort: &Effort) -> Result<Figure, Skipped> {
     })
 }
 
+/// AMX bf16 tile-product peak (`tdpbf16ps` on register-resident tiles: 16·16·32
+/// products, 16384 FPO per instruction) on `threads` threads in GFLOP/s, or why it was
+/// skipped.
+pub fn amx_peak(threads: usize, effort: &Effort) -> Result<Figure, Skipped> {
+    use tally_cpu::gemm::amx;
+    #[cfg(target_arch = "x86_64")]
+    if amx::available() {
+        // A tile product is 256× the work of one FMA lane-op: fewer iterations suffice.
+        let iters = (effort.peak_iters / 16).max(1);
+        let per_thread = amx::CHAIN_FPO_PER_ITER * iters as f64;
+        let rate = best_rate(threads, effort.repeats, per_thread * threads as f64, |_| {
+            // SAFETY: `available` found AMX-TILE and AMX-BF16 and Linux granted the state.
+            unsafe { amx::tile_chains(iters) }
+        });
+        return Ok(Figure {
+            quantity: "peak".into(),
+            kernel: "bf16_amx".into(),
+            isa: "amx-bf16".into(),
+            threads,
+            value: rate / 1e9,
+            unit: "GFLOP/s".into(),
+            method: format!(
+                "4 independent register-resident tdpbf16ps tile chains per thread, {iters} \
+                 iterations, 16384 FPO per instruction (16·16·32 bf16 products and f32 adds), \
+                 best of {}",
+                effort.repeats
+            ),
+        });
+    }
+    let _ = (threads, effort);
+    Err(Skipped {
+        what: "bf16_amx peak".into(),
+        reason: "no AMX bf16 here (the CPU lacks AMX-TILE/AMX-BF16, or Linux refused the tile \
+                 state)"
+            .into(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,9 +129,11 @@ mod tests {
             let f = fma_peak(isa, 1, &effort);
             assert!(f.value > 0.0, "{isa:?}: {f:?}");
         }
-        match bf16_peak(1, &effort) {
-            Ok(f) => assert!(f.value > 0.0),
-            Err(s) => eprintln!("skipped: {}", s.reason),
+        for peak in [bf16_peak(1, &effort), amx_peak(1, &effort)] {
+            match peak {
+                Ok(f) => assert!(f.value > 0.0, "{f:?}"),
+                Err(s) => eprintln!("skipped: {}", s.reason),
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ pub const SCHEMA: &str = "tally.hardware/1";
 pub struct Figure {
     /// `peak` (compute) or `bandwidth` (memory).
     pub quantity: String,
-    /// The kernel measured: `f32_fma`, `bf16_dot`, `copy`, `triad`, `read`.
+    /// The kernel measured: `f32_fma`, `bf16_dot`, `bf16_amx`, `copy`, `triad`, `read`.
     pub kernel: String,
     /// The instruction set it ran with (`avx512`, `avx2`, `portable`, `avx512bf16`, `compiler`).
     pub isa: String,
@@ -74,10 +74,15 @@ impl HardwareProfile {
             for isa in Isa::available() {
                 push(peak::fma_peak(isa, t, effort), &mut figures);
             }
-            match peak::bf16_peak(t, effort) {
-                Ok(f) => push(f, &mut figures),
-                Err(s) if skipped.is_empty() => skipped.push(s),
-                Err(_) => {}
+            for peak in [peak::bf16_peak(t, effort), peak::amx_peak(t, effort)] {
+                match peak {
+                    Ok(f) => push(f, &mut figures),
+                    // Each reason once, not once per thread count.
+                    Err(s) if !skipped.iter().any(|k: &Skipped| k.what == s.what) => {
+                        skipped.push(s)
+                    }
+                    Err(_) => {}
+                }
             }
         }
         for f in bandwidth::measure_all(effort) {
@@ -97,7 +102,8 @@ impl HardwareProfile {
         }
     }
 
-    /// The best compute peak for `kernel` (`f32_fma`, `bf16_dot`) at `threads`, GFLOP/s.
+    /// The best compute peak for `kernel` (`f32_fma`, `bf16_dot`, `bf16_amx`) at `threads`,
+    /// GFLOP/s.
     pub fn peak_gflops(&self, kernel: &str, threads: usize) -> Option<f64> {
         self.best("peak", kernel, threads)
     }
@@ -189,6 +195,9 @@ pub fn isa_flags() -> Vec<String> {
             ($($f:tt),*) => { $( if is_x86_feature_detected!($f) { v.push($f.into()); } )* };
         }
         flag!("sse2", "avx", "avx2", "fma", "avx512f", "avx512bf16");
+    }
+    if tally_cpu::gemm::amx::available() {
+        v.push("amx-bf16".into());
     }
     v
 }

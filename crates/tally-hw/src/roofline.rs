@@ -80,7 +80,7 @@ pub fn op_class(op: OpId) -> OpClass {
 pub struct Ceilings {
     /// Compute peak, 10⁹ FPO/s.
     pub peak_gflops: f64,
-    /// The kernel the peak was measured with (`f32_fma`, `bf16_dot`).
+    /// The kernel the peak was measured with (`f32_fma`, `bf16_dot`, `bf16_amx`).
     pub peak_kernel: String,
     /// Memory bandwidth, 10⁹ B/s.
     pub bandwidth_gbs: f64,
@@ -94,7 +94,8 @@ pub struct Ceilings {
 
 impl Ceilings {
     /// The calibrated ceilings for a run in `dtype` on `threads` threads: the f32 FMA peak
-    /// (the bf16 dot peak for bf16, falling back to f32 FMA where it was not measured) and
+    /// (for bf16, the peak of the path bf16 products take here: AMX tiles, `vdpbf16ps`
+    /// or f32 FMA, falling back along that list where a figure was not measured) and
     /// the triad bandwidth, at `threads` or else the nearest thread count measured.
     pub fn from_profile(p: &HardwareProfile, dtype: DType, threads: usize) -> Result<Ceilings> {
         let mut notes = Vec::new();
@@ -109,20 +110,27 @@ impl Ceilings {
                 "no figures at {threads} threads; using {at} threads"
             ));
         }
-        let mut kernel = if dtype == DType::BF16 {
-            "bf16_dot"
-        } else {
-            "f32_fma"
-        };
-        let peak = match p.peak_gflops(kernel, at) {
-            Some(v) => v,
-            None if kernel == "bf16_dot" => {
-                notes.push("no bf16 dot peak measured; using the f32 FMA peak".into());
-                kernel = "f32_fma";
-                p.peak_gflops(kernel, at).unwrap_or(0.0)
+        // bf16 runs on the path `detect_bf16` chose here; its ceiling first, then the
+        // others this profile may hold, f32 FMA last.
+        let wanted: &[&str] = if dtype == DType::BF16 {
+            match tally_cpu::gemm::detect_bf16() {
+                tally_cpu::gemm::Bf16Isa::Amx => &["bf16_amx", "bf16_dot", "f32_fma"],
+                tally_cpu::gemm::Bf16Isa::Avx512Bf16 => &["bf16_dot", "f32_fma"],
+                tally_cpu::gemm::Bf16Isa::ViaF32 => &["f32_fma"],
             }
-            None => 0.0,
+        } else {
+            &["f32_fma"]
         };
+        let found = wanted
+            .iter()
+            .find_map(|&k| p.peak_gflops(k, at).map(|v| (k, v)));
+        let (kernel, peak) = found.unwrap_or((wanted[wanted.len() - 1], 0.0));
+        if kernel != wanted[0] && peak > 0.0 {
+            notes.push(format!(
+                "no {} peak measured; using the {kernel} peak",
+                wanted[0]
+            ));
+        }
         let bandwidth = p.bandwidth_gbs("triad", at).unwrap_or(0.0);
         if peak <= 0.0 || bandwidth <= 0.0 {
             return Err(Error::invalid(

@@ -16,7 +16,7 @@ use half::bf16;
 use tally_core::Work;
 
 use super::aligned::Aligned;
-use super::{empty_sum, run_tasks, scratch, write_tile, Epilogue, MatRef, OutPtr};
+use super::{empty_sum, run_tasks, scratch, Epilogue, MatRef, OutPtr};
 
 /// Rows of one micro-block: two A tiles.
 const BLOCK_M: usize = 32;
@@ -326,8 +326,9 @@ pub(super) fn prepacked(
     })
 }
 
-/// One task: rows × (panels of 32 columns), over all of k, into an f32 tile written out
-/// once (bias added in f32 before the one rounding to bf16). Returns the FMAs executed.
+/// One task: rows × (panels of 32 columns), over all of k. Each 32 × 32 block leaves
+/// the tiles finished (no k slices to add), so it is rounded to bf16 (bias added in f32
+/// first) straight from a 4 KiB buffer that stays in L1. Returns the work executed.
 #[allow(clippy::too_many_arguments)]
 fn block(
     rows: std::ops::Range<usize>,
@@ -343,47 +344,90 @@ fn block(
     let step_len = 2 * TILE_U32;
     let count = rows.len();
     let blocks = count.div_ceil(BLOCK_M);
-    let col0 = panels.start * BLOCK_N;
-    let col1 = (panels.end * BLOCK_N).min(n);
-    let width = col1 - col0;
-    scratch::with(blocks * steps * step_len, |a_packed, tile| {
-        tile.clear();
-        tile.resize(count * width, 0.0);
+    scratch::with(blocks * steps * step_len, |a_packed, _| {
         pack_a(rows.clone(), k, a, a_packed);
-        let mut edge = [0f32; BLOCK_M * BLOCK_N];
-        let mut fma = 0u64;
+        let mut c = Aligned::<f32>::zeroed(BLOCK_M * BLOCK_N);
+        let mut work = Work::ZERO;
         // SAFETY: `block` runs only after `available` held (see `prepacked`).
         let _tiles = unsafe { Tiles::configure() };
-        for jp in panels.clone() {
+        for jp in panels {
             let b_panel = &b_packed[jp * steps * step_len..(jp + 1) * steps * step_len];
             let j0 = jp * BLOCK_N;
             let cols = BLOCK_N.min(n - j0);
             for rb in 0..blocks {
                 let a_block = &a_packed[rb * steps * step_len..(rb + 1) * steps * step_len];
-                let block_rows = BLOCK_M.min(count - rb * BLOCK_M);
-                let at = rb * BLOCK_M * width + (j0 - col0);
-                if block_rows == BLOCK_M && cols == BLOCK_N {
-                    // SAFETY: tiles configured above; the panels hold `steps` steps each;
-                    // 32 rows × 32 columns from `at`, rows `width` apart, lie in `tile`.
-                    unsafe { kernel(steps, a_block, b_panel, tile[at..].as_mut_ptr(), width) };
-                } else {
-                    // SAFETY: as above, into the 32 × 32 `edge` buffer.
-                    unsafe { kernel(steps, a_block, b_panel, edge.as_mut_ptr(), BLOCK_N) };
-                    for i in 0..block_rows {
-                        tile[at + i * width..][..cols]
-                            .copy_from_slice(&edge[i * BLOCK_N..i * BLOCK_N + cols]);
-                    }
-                }
+                let i0 = rows.start + rb * BLOCK_M;
+                let block_rows = BLOCK_M.min(rows.end - i0);
+                // SAFETY: tiles configured above; the panels hold `steps` steps each; `c`
+                // is 32 × 32 f32.
+                unsafe { kernel(steps, a_block, b_panel, c.as_mut_ptr(), BLOCK_N) };
                 // Pad rows, columns and k are not counted.
-                fma += (block_rows * cols * k) as u64;
+                work.fma += (block_rows * cols * k) as u64;
+                let at = Span {
+                    i0,
+                    rows: block_rows,
+                    j0,
+                    cols,
+                    n,
+                };
+                // SAFETY: AMX hosts have AVX-512F/BW (Sapphire Rapids on); rows i0.. and
+                // columns j0.. of this block are this task's alone (see `OutPtr`).
+                work.add += unsafe { store_bf16(&c, at, bias, out) };
             }
         }
-        Work {
-            fma,
-            add: write_tile(rows, col0, col1, n, tile, Epilogue::columns(bias), out),
-            ..Work::ZERO
-        }
+        work
     })
+}
+
+/// Where a finished block goes: rows i0.. and columns j0.. of an output n wide.
+#[derive(Clone, Copy)]
+struct Span {
+    i0: usize,
+    rows: usize,
+    j0: usize,
+    cols: usize,
+    n: usize,
+}
+
+/// Rounds a finished 32 × 32 f32 block (rows 32 apart) into the bf16 output at `at`,
+/// the bias added in f32 first; vectorised with AVX-512 (the rounding is `FloatElem`'s,
+/// bit for bit). Returns the adds made (one per element when there is a bias).
+///
+/// # Safety
+/// AVX-512F and AVX-512BW present; `out` holds the whole span, no other thread writes it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn store_bf16(c: &[f32], at: Span, bias: Option<&[bf16]>, out: OutPtr<bf16>) -> u64 {
+    use tally_core::FloatElem;
+    for i in 0..at.rows {
+        let src = &c[i * BLOCK_N..i * BLOCK_N + at.cols];
+        // SAFETY: the span lies in the output (contract): row i0 + i, columns j0..j0+cols.
+        let dst = unsafe {
+            std::slice::from_raw_parts_mut(out.0.add((at.i0 + i) * at.n + at.j0), at.cols)
+        };
+        match bias {
+            Some(bias) => {
+                for ((d, &s), &b) in dst.iter_mut().zip(src).zip(&bias[at.j0..]) {
+                    *d = <bf16 as FloatElem>::from_f32(s + b.to_f32());
+                }
+            }
+            None => {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = <bf16 as FloatElem>::from_f32(s);
+                }
+            }
+        }
+    }
+    if bias.is_some() {
+        (at.rows * at.cols) as u64
+    } else {
+        0
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn store_bf16(_c: &[f32], _at: Span, _bias: Option<&[bf16]>, _out: OutPtr<bf16>) -> u64 {
+    unreachable!("AMX exists only on x86-64")
 }
 
 /// The micro-kernel: a 32-row A block · a 32-column B panel over `steps` steps → 32 × 32
