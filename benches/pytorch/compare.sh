@@ -2,13 +2,16 @@
 # Tally against PyTorch on the same checkpoints, shapes and thread count: `tally bench` and
 # benches/pytorch/bench.py run in alternating blocks, ROUNDS times each, in one session; prints
 # per workload both medians (of the per-block medians) and the ratio PyTorch / Tally
-# (above 1: Tally is faster). PyTorch runs with SDPA attention (and eager, for MiniLM).
+# (above 1: Tally is faster). PyTorch runs with SDPA attention (and eager, for MiniLM), always
+# in f32; the rows marked "Tally bf16" run Tally in bf16 against that f32 PyTorch.
 #
-# Usage: benches/pytorch/compare.sh PYTHON [ROUNDS]   (PYTHON: an interpreter with torch,
-#        transformers, gguf, torchvision and safetensors; ROUNDS default 3)
+# Usage: benches/pytorch/compare.sh PYTHON [ROUNDS [PATTERN]]   (PYTHON: an interpreter with
+#        torch, transformers, gguf, torchvision and safetensors; ROUNDS default 3; PATTERN: an
+#        extended regex, only workloads whose name matches it run)
 set -euo pipefail
-py="${1:?usage: compare.sh PYTHON [ROUNDS]}"
+py="${1:?usage: compare.sh PYTHON [ROUNDS [PATTERN]]}"
 rounds="${2:-3}"
+pattern="${3:-.}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 threads="$(nproc)"
 cd "$root"
@@ -21,12 +24,16 @@ workloads=(
   "MiniLM 1x128|minilm --seq 128 --repeat 15|minilm --seq 128 --repeat 15"
   "MiniLM 1x512|minilm --seq 512 --repeat 5|minilm --seq 512 --repeat 5"
   "MiniLM 8x128|minilm --batch 8 --seq 128 --repeat 5|minilm --batch 8 --seq 128 --repeat 5"
+  "MiniLM 1x128, Tally bf16|minilm --seq 128 --repeat 15 --dtype bf16|minilm --seq 128 --repeat 15"
+  "MiniLM 1x512, Tally bf16|minilm --seq 512 --repeat 5 --dtype bf16|minilm --seq 512 --repeat 5"
+  "MiniLM 8x128, Tally bf16|minilm --batch 8 --seq 128 --repeat 5 --dtype bf16|minilm --batch 8 --seq 128 --repeat 5"
   "SmolLM2 prefill 1x128|smollm2 --seq 128 --repeat 5|smollm2 --seq 128 --repeat 5"
   "MobileNetV2 1x224|mobilenet --repeat 15|mobilenet --repeat 15"
 )
 printf '| workload | Tally | PyTorch (sdpa) | PyTorch / Tally | PyTorch (eager) | eager / Tally |\n|---|---|---|---|---|---|\n'
 for w in "${workloads[@]}"; do
   IFS='|' read -r name targs pargs <<<"$w"
+  [[ $name =~ $pattern ]] || continue
   t=(); s=(); e=()
   for ((r = 0; r < rounds; r++)); do
     t+=("$("$tally" --threads "$threads" bench $targs | median_of)")
@@ -47,4 +54,4 @@ row += f" {ms(st.median(e))} | {st.median(e) / mt:.2f}× |" if e else " — | �
 print(row)
 PY
 done
-echo "medians over $rounds alternating blocks; $threads threads; f32"
+echo "medians over $rounds alternating blocks; $threads threads; PyTorch f32, Tally f32 except where marked bf16"

@@ -375,6 +375,58 @@ fn large_shapes_take_the_parallel_path() {
     }
 }
 
+/// bf16 heads with many queries and every key visible take the AMX products where the
+/// host has them (Q·Kᵀ and P·V in tiles, P rounded to bf16); wherever they run, they
+/// match the f64 reference within bf16's tolerance and count the dense work. The head
+/// size (40) and key count (70) are not multiples of a tile, so padding is exercised.
+#[test]
+fn bf16_heads_with_many_queries_match_the_reference() {
+    let mut rng = Rng::new(7);
+    let g = AttentionGeometry {
+        batch: 2,
+        heads: 4,
+        kv_heads: 2,
+        q_len: 40,
+        kv_len: 70,
+        head_dim: 40,
+    };
+    let q_dims = [g.batch, g.heads, g.q_len, g.head_dim];
+    let kv_dims = [g.batch, g.kv_heads, g.kv_len, g.head_dim];
+    // Peaked scores and values away from zero, so a wrong weight shows in every output.
+    let (q, qv) = input(&mut rng, &q_dims, DType::BF16, -2.0, 2.0);
+    let (k, kv) = input(&mut rng, &kv_dims, DType::BF16, -2.0, 2.0);
+    let (v, vv) = input(&mut rng, &kv_dims, DType::BF16, 0.0, 1.0);
+    // bf16 inputs are exact and scores are summed in f32; what remains is each
+    // probability's and each output's rounding to bf16 (2⁻⁹ relative): at most 2·2⁻⁹ of
+    // max |v| = 1, within the bf16 tolerance's 1e-2 relative plus 4e-3 absolute.
+    let tol = Tolerance {
+        rel: 1e-2,
+        abs: 4e-3,
+    };
+    // A mask that hides nothing runs as no mask at all.
+    let all = vec![1.0; g.batch * g.kv_len];
+    let all_t = make(&all, &[g.batch, g.kv_len], DType::U32);
+    let scale = 1.0 / (g.head_dim as f64).sqrt();
+    let p = AttentionParams {
+        scale: scale as f32,
+        causal: false,
+    };
+    for m in [None, Some(&all_t)] {
+        let (y, rec) = measure_one(|| q.attention(&k, &v, m, p));
+        let what = format!("bf16 attention {g:?} mask={}", m.is_some());
+        let mv = m.map(|_| &all[..]);
+        let (want, pairs) = attention_ref(&qv, &kv, &vv, mv, &g, scale as f32 as f64, false);
+        assert_eq!(pairs, (g.batch * g.heads * g.q_len * g.kv_len) as u64);
+        tol.assert_close(&y.to_f64_vec().unwrap(), &want, &what);
+        let mask_elems = m.map_or(0, |t| t.elem_count());
+        assert_eq!(
+            rec.work,
+            attention_dense(&g, mask_elems, DType::BF16),
+            "{what}"
+        );
+    }
+}
+
 #[test]
 fn attention_of_strided_views() {
     // q, k, v stored (b, s, h, d) as projections produce them, viewed as (b, h, s, d).

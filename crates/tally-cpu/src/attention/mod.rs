@@ -173,6 +173,8 @@ pub(super) struct Scratch {
     probs: Vec<f32>,
     acc: Vec<f32>,
     keys: Vec<usize>,
+    /// The probabilities rounded to bf16, for the AMX product with V.
+    p16: Vec<half::bf16>,
 }
 
 thread_local! {

@@ -218,6 +218,12 @@ fn pack_b(k: usize, n: usize, b: MatRef<'_, bf16>, out: &mut [u32]) {
                     for ((d, &lo), &hi) in row.iter_mut().zip(r0).zip(r1) {
                         *d = pair(lo, hi);
                     }
+                } else if b.rs == 1 && p0 + 1 < k && c0 + 16 <= n {
+                    // Column-major B (Kᵀ, a transposed weight): each pair lies side by side.
+                    for (c, d) in row.iter_mut().enumerate() {
+                        let at = b.offset + p0 + (c0 + c) * b.cs;
+                        *d = pair(b.data[at], b.data[at + 1]);
+                    }
                 } else {
                     for (c, d) in row.iter_mut().enumerate() {
                         *d = pair(at(p0, c0 + c), at(p0 + 1, c0 + c));
@@ -313,23 +319,65 @@ pub(super) fn prepacked(
     out: &mut [bf16],
 ) -> Work {
     assert_eq!(out.len(), m * n, "gemm output buffer");
+    if k == 0 && m * n > 0 {
+        return empty_sum(m, n, Epilogue::columns(bias), out);
+    }
+    let sink = Sink::Bf16 {
+        out: OutPtr(out.as_mut_ptr()),
+        bias,
+    };
+    run(m, n, k, a, b_packed, sink)
+}
+
+/// C (m, n) = A (m, k) · B (k, n), bf16 operands, C kept in f32 (as attention wants its
+/// scores): B packed here first. The caller has checked [`available`]. Returns the FMAs
+/// executed (m·n·k).
+pub(crate) fn gemm_to_f32(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, bf16>,
+    b: MatRef<'_, bf16>,
+    out: &mut [f32],
+) -> Work {
+    assert_eq!(out.len(), m * n, "gemm output buffer");
+    if k == 0 {
+        out.fill(0.0);
+        return Work::ZERO;
+    }
+    scratch::with_b(packed_b_len(k, n), |b_packed| {
+        pack_b(k, n, b, b_packed);
+        run(m, n, k, a, b_packed, Sink::F32(OutPtr(out.as_mut_ptr())))
+    })
+}
+
+/// Where finished blocks go.
+#[derive(Clone, Copy)]
+enum Sink<'a> {
+    /// Rounded to bf16, a column bias added in f32 first.
+    Bf16 {
+        out: OutPtr<bf16>,
+        bias: Option<&'a [bf16]>,
+    },
+    /// Kept in f32.
+    F32(OutPtr<f32>),
+}
+
+/// The tasks of one product over a packed B; k > 0.
+fn run(m: usize, n: usize, k: usize, a: MatRef<'_, bf16>, b_packed: &[u32], sink: Sink) -> Work {
     assert_eq!(b_packed.len(), packed_b_len(k, n), "packed B buffer");
     if m == 0 || n == 0 {
         return Work::ZERO;
     }
-    if k == 0 {
-        return empty_sum(m, n, Epilogue::columns(bias), out);
-    }
-    let outp = OutPtr(out.as_mut_ptr());
     run_tasks(m, n, k, BLOCK_M, n.div_ceil(BLOCK_N), |rows, panels| {
-        block(rows, panels, n, k, a, b_packed, bias, outp)
+        block(rows, panels, n, k, a, b_packed, sink)
     })
 }
 
 /// One task: rows × (panels of 32 columns), over all of k. Each 32 × 32 block leaves
-/// the tiles finished (no k slices to add), so it is rounded to bf16 (bias added in f32
-/// first) straight from a 4 KiB buffer that stays in L1. Returns the work executed.
-#[allow(clippy::too_many_arguments)]
+/// the tiles finished (no k slices to add), so it goes to `sink` (rounded to bf16 with
+/// its bias, or copied as f32) straight from a 4 KiB buffer that stays in L1. Returns the
+/// work executed.
 fn block(
     rows: std::ops::Range<usize>,
     panels: std::ops::Range<usize>,
@@ -337,8 +385,7 @@ fn block(
     k: usize,
     a: MatRef<'_, bf16>,
     b_packed: &[u32],
-    bias: Option<&[bf16]>,
-    out: OutPtr<bf16>,
+    sink: Sink,
 ) -> Work {
     let steps = k.div_ceil(STEP_K);
     let step_len = 2 * TILE_U32;
@@ -358,9 +405,19 @@ fn block(
                 let a_block = &a_packed[rb * steps * step_len..(rb + 1) * steps * step_len];
                 let i0 = rows.start + rb * BLOCK_M;
                 let block_rows = BLOCK_M.min(rows.end - i0);
-                // SAFETY: tiles configured above; the panels hold `steps` steps each; `c`
-                // is 32 × 32 f32.
-                unsafe { kernel(steps, a_block, b_panel, c.as_mut_ptr(), BLOCK_N) };
+                match sink {
+                    Sink::F32(out) if block_rows == BLOCK_M && cols == BLOCK_N => {
+                        // A whole block of an f32 output: the tiles are stored in place.
+                        // SAFETY: tiles configured above; the panels hold `steps` steps;
+                        // rows i0..i0+32, columns j0..j0+32 of the m × n output are this
+                        // task's alone.
+                        unsafe { kernel(steps, a_block, b_panel, out.0.add(i0 * n + j0), n) };
+                        work.fma += (BLOCK_M * BLOCK_N * k) as u64;
+                        continue;
+                    }
+                    // SAFETY: as above, into the 32 × 32 f32 buffer `c`.
+                    _ => unsafe { kernel(steps, a_block, b_panel, c.as_mut_ptr(), BLOCK_N) },
+                }
                 // Pad rows, columns and k are not counted.
                 work.fma += (block_rows * cols * k) as u64;
                 let at = Span {
@@ -370,9 +427,23 @@ fn block(
                     cols,
                     n,
                 };
-                // SAFETY: AMX hosts have AVX-512F/BW (Sapphire Rapids on); rows i0.. and
-                // columns j0.. of this block are this task's alone (see `OutPtr`).
-                work.add += unsafe { store_bf16(&c, at, bias, out) };
+                match sink {
+                    // SAFETY: AMX hosts have AVX-512F/BW (Sapphire Rapids on); rows i0.. and
+                    // columns j0.. of this block are this task's alone (see `OutPtr`).
+                    Sink::Bf16 { out, bias } => {
+                        work.add += unsafe { store_bf16(&c, at, bias, out) }
+                    }
+                    Sink::F32(out) => {
+                        for i in 0..at.rows {
+                            // SAFETY: as above: row i0 + i, columns j0..j0+cols of m × n.
+                            let dst = unsafe {
+                                let row = out.0.add((at.i0 + i) * at.n + at.j0);
+                                std::slice::from_raw_parts_mut(row, at.cols)
+                            };
+                            dst.copy_from_slice(&c[i * BLOCK_N..i * BLOCK_N + at.cols]);
+                        }
+                    }
+                }
             }
         }
         work
@@ -527,5 +598,32 @@ mod tests {
                 assert_eq!(half, 0, "pad half {h} is not zero");
             }
         }
+    }
+}
+
+/// `dst[i] = src[i]` rounded to bf16 (`FloatElem`'s rounding, bit for bit), vectorised with
+/// AVX-512 where the host has it (every AMX host does).
+pub(crate) fn round_to_bf16(src: &[f32], dst: &mut [bf16]) {
+    assert_eq!(src.len(), dst.len(), "round_to_bf16 lengths");
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") {
+        // SAFETY: both features were just detected.
+        return unsafe { round_to_bf16_avx512(src, dst) };
+    }
+    round_to_bf16_portable(src, dst)
+}
+
+/// [`round_to_bf16`] compiled for AVX-512F/BW.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn round_to_bf16_avx512(src: &[f32], dst: &mut [bf16]) {
+    round_to_bf16_portable(src, dst)
+}
+
+#[inline(always)]
+fn round_to_bf16_portable(src: &[f32], dst: &mut [bf16]) {
+    use tally_core::FloatElem;
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = <bf16 as FloatElem>::from_f32(s);
     }
 }

@@ -420,7 +420,7 @@ unsafe fn kernel(_kcp: usize, _a: &[u32], _b: &[u32], _dest: &Dest) {
 }
 
 /// `s` as bf16 when `T` is bf16.
-pub(super) fn as_bf16<T: FloatElem>(s: &[T]) -> Option<&[bf16]> {
+pub(crate) fn as_bf16<T: FloatElem>(s: &[T]) -> Option<&[bf16]> {
     if std::any::TypeId::of::<T>() == std::any::TypeId::of::<bf16>() {
         // SAFETY: the TypeIds are equal, so T is bf16: same size, alignment and validity.
         Some(unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<bf16>(), s.len()) })
@@ -430,7 +430,7 @@ pub(super) fn as_bf16<T: FloatElem>(s: &[T]) -> Option<&[bf16]> {
 }
 
 /// `s` as mutable bf16 when `T` is bf16.
-pub(super) fn as_bf16_mut<T: FloatElem>(s: &mut [T]) -> Option<&mut [bf16]> {
+pub(crate) fn as_bf16_mut<T: FloatElem>(s: &mut [T]) -> Option<&mut [bf16]> {
     if std::any::TypeId::of::<T>() == std::any::TypeId::of::<bf16>() {
         // SAFETY: as in `as_bf16`; the borrow of `s` is moved into the result.
         Some(unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<bf16>(), s.len()) })

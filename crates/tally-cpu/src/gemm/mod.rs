@@ -25,6 +25,7 @@ use rayon::prelude::*;
 use tally_core::{DType, FloatElem, Work};
 
 pub(crate) use batched::batched;
+pub(crate) use bf16::{as_bf16, as_bf16_mut};
 pub use bf16::{detect_bf16, gemm_bf16, Bf16Isa};
 pub use kernel::{detect, Isa};
 pub use prepacked::{gemm_prepacked, PackedB};
