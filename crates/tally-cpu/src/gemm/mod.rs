@@ -12,6 +12,7 @@
 
 mod aligned;
 pub mod amx;
+mod amx_gemv;
 mod batched;
 mod bf16;
 pub mod chains;

@@ -225,3 +225,58 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
         work
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use half::bf16;
+
+    /// A bf16 weight packed for this host's bf16 path (AMX tiles, `vdpbf16ps` pairs or
+    /// f32 panels), multiplied by few rows (a decode step's GEMVs) and by many (tile
+    /// blocks), with and without a bias, against an f64 product of the same bf16 values.
+    /// Tolerance as for the bf16 GEMM: the output's rounding (2⁻⁸ relative) plus f32 sums.
+    #[test]
+    fn packed_bf16_weights_match_the_naive_product_for_few_and_many_rows() {
+        let val = |i: usize, s: usize| bf16::from_f32(((i * 5 + s) % 19) as f32 / 9.0 - 1.0);
+        for (m, n, k) in [
+            (1, 45, 33),
+            (3, 70, 600),
+            (4, 1100, 130),
+            (5, 64, 64),
+            (40, 33, 70),
+        ] {
+            let a: Vec<bf16> = (0..m * k).map(|i| val(i, 2)).collect();
+            // The weight stored (n, k) and read transposed, as a linear layer's is.
+            let w: Vec<bf16> = (0..n * k).map(|i| val(i, 7)).collect();
+            let bias: Vec<bf16> = (0..n).map(|j| val(j, 3)).collect();
+            let packed = PackedB::pack(k, n, MatRef::transposed(&w, 0, k));
+            for with_bias in [false, true] {
+                let mut out = vec![bf16::ZERO; m * n];
+                let b = with_bias.then_some(&bias[..]);
+                let work = gemm_prepacked(m, MatRef::rows(&a, 0, k), &packed, b, &mut out);
+                let what = format!("{packed:?} m={m} bias={with_bias}");
+                assert_eq!(work.fma, (m * n * k) as u64, "{what}");
+                assert_eq!(
+                    work.add,
+                    if with_bias { (m * n) as u64 } else { 0 },
+                    "{what}"
+                );
+                for i in 0..m {
+                    for j in 0..n {
+                        let terms = (0..k).map(|p| a[i * k + p].to_f64() * w[j * k + p].to_f64());
+                        let c = if with_bias { bias[j].to_f64() } else { 0.0 };
+                        let want = terms.clone().sum::<f64>() + c;
+                        let sum_abs = terms.map(f64::abs).sum::<f64>() + c.abs();
+                        let tol =
+                            want.abs() / 256.0 + (k + 1) as f64 * sum_abs / (1u64 << 22) as f64;
+                        let got = out[i * n + j].to_f64();
+                        assert!(
+                            (got - want).abs() <= tol,
+                            "{what}: ({i}, {j}) is {got}, reference {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Products with very few rows (a decode step, one image): no packing. Each output is a
 //! dot product when B's columns are contiguous in k (a transposed weight), or rows of B
 //! are swept with axpy when B's rows are contiguous in n. Each output counts its k FMAs.
-//! A large f32 B read as dot products (a tied lm_head) is split across the pool by columns.
+//! A large B read as dot products (a tied lm_head) is split across the pool by columns.
 
 use rayon::prelude::*;
 use tally_core::{FloatElem, Work};
@@ -14,18 +14,19 @@ const LANES: usize = 16;
 /// Weight elements from which the dot products of a row run on the pool.
 const PARALLEL_MIN: usize = 1 << 20;
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// a · b, b converted to f32 as it is read (a no-op for f32; a shift for bf16).
+fn dot<T: FloatElem>(a: &[f32], b: &[T]) -> f32 {
     let mut acc = [0f32; LANES];
     let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f32 = ac
         .remainder()
         .iter()
         .zip(bc.remainder())
-        .map(|(x, y)| x * y)
+        .map(|(x, y)| x * y.to_f32())
         .sum();
     for (x, y) in ac.zip(bc) {
         for l in 0..LANES {
-            acc[l] += x[l] * y[l];
+            acc[l] += x[l] * y[l].to_f32();
         }
     }
     acc.iter().sum::<f32>() + tail
@@ -45,16 +46,15 @@ pub(super) fn gemm_small<T: FloatElem>(
         return None;
     }
     let threads = rayon::current_num_threads();
-    // A large f32 weight read as dot products (a tied lm_head): memory-bound, so both
-    // threads stream it, each writing its column range of the output directly.
-    let streamed = b.rs == 1 && as_f32(b.data).is_some() && k * n >= PARALLEL_MIN && threads > 1;
-    // The row, the accumulators and a converted column live in this thread's scratch (no
-    // accumulators when the output is written directly: a vocabulary-wide row of them
-    // would be one more buffer for every thread that ever runs a decode step).
-    Some(super::scratch::with::<f32, _>(k, |row, scratch| {
-        scratch.clear();
-        scratch.resize(if streamed { 0 } else { n + k }, 0.0);
-        let (acc, col) = scratch.split_at_mut(if streamed { 0 } else { n });
+    // A large weight read as dot products (a tied lm_head): memory-bound, so both threads
+    // stream it, each writing its column range of the output directly.
+    let streamed = b.rs == 1 && k * n >= PARALLEL_MIN && threads > 1;
+    // The row and the accumulators live in this thread's scratch (no accumulators when
+    // the output is written directly: a vocabulary-wide row of them would be one more
+    // buffer for every thread that ever runs a decode step).
+    Some(super::scratch::with::<f32, _>(k, |row, acc| {
+        acc.clear();
+        acc.resize(if streamed { 0 } else { n }, 0.0);
         let mut work = Work::ZERO;
         for i in 0..m {
             for (p, r) in row.iter_mut().enumerate() {
@@ -69,7 +69,7 @@ pub(super) fn gemm_small<T: FloatElem>(
                     for (jj, c) in part.iter_mut().enumerate() {
                         let j = t * per + jj;
                         let src = &b.data[b.offset + j * b.cs..][..k];
-                        let sum = dot(row, as_f32(src).expect("checked f32 above"));
+                        let sum = dot(row, src);
                         *c = T::from_f32(sum + bias.map_or(0.0, |b| b[j].to_f32()));
                     }
                 });
@@ -78,16 +78,7 @@ pub(super) fn gemm_small<T: FloatElem>(
                 continue;
             } else if b.rs == 1 {
                 for (j, c) in acc.iter_mut().enumerate() {
-                    let src = &b.data[b.offset + j * b.cs..][..k];
-                    *c = match as_f32(src) {
-                        Some(s) => dot(row, s),
-                        None => {
-                            for (d, s) in col.iter_mut().zip(src) {
-                                *d = s.to_f32();
-                            }
-                            dot(row, col)
-                        }
-                    };
+                    *c = dot(row, &b.data[b.offset + j * b.cs..][..k]);
                 }
             } else {
                 acc.iter_mut().for_each(|c| *c = 0.0);
@@ -117,16 +108,6 @@ pub(super) fn gemm_small<T: FloatElem>(
         }
         work
     }))
-}
-
-/// The slice as f32 when `T` is f32 (no conversion needed).
-fn as_f32<T: FloatElem>(s: &[T]) -> Option<&[f32]> {
-    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
-        // SAFETY: the TypeIds are equal, so T is f32: same size, alignment and validity.
-        Some(unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
-    } else {
-        None
-    }
 }
 
 #[cfg(test)]
@@ -178,6 +159,40 @@ mod tests {
                     "({i}, {j}): {got} vs {want}"
                 );
             }
+        }
+    }
+
+    /// The same for a bf16 weight (a bf16 model's tied head): converted as it is read,
+    /// streamed on both threads; products of bf16 are exact in f32, and the output's
+    /// rounding to bf16 (2⁻⁹ relative) is what the tolerance allows beyond the f32 sums.
+    #[test]
+    fn a_streamed_bf16_tied_head_matches_the_naive_product() {
+        use half::bf16;
+        let (m, k, n) = (1usize, 300usize, 4000usize);
+        let val = |i: usize, s: usize| bf16::from_f32(((i * 7 + s) % 13) as f32 / 6.0 - 1.0);
+        let a: Vec<bf16> = (0..m * k).map(|i| val(i, 1)).collect();
+        let bt: Vec<bf16> = (0..n * k).map(|i| val(i, 4)).collect();
+        let mut out = vec![bf16::ZERO; m * n];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let work = pool
+            .install(|| {
+                let (a, b) = (MatRef::rows(&a, 0, k), MatRef::transposed(&bt, 0, k));
+                gemm_small(m, n, k, a, b, None, &mut out)
+            })
+            .expect("B is contiguous along k");
+        assert_eq!(work.fma, (m * n * k) as u64);
+        for j in 0..n {
+            let terms = (0..k).map(|p| a[p].to_f64() * bt[j * k + p].to_f64());
+            let want = terms.clone().sum::<f64>();
+            let scale = terms.map(f64::abs).sum::<f64>();
+            let got = out[j].to_f64();
+            assert!(
+                (got - want).abs() <= want.abs() / 256.0 + 1e-5 * scale,
+                "(0, {j}): {got} vs {want}"
+            );
         }
     }
 }
