@@ -414,15 +414,10 @@ fn run(m: usize, n: usize, k: usize, a: MatRef<'_, bf16>, b_packed: &[u32], sink
 /// (as the f32 GEMVs of a decode step do).
 const FEW_ROWS_PARALLEL_MIN: usize = 1 << 16;
 
-/// Most 32-deep steps one pass over a block takes: a B panel's slice is then at most 32
-/// KiB, which stays in L1 while the task's row blocks stream past it. Deeper products
-/// run in slices, each block's f32 tiles stored and loaded again between slices.
-const SLICE_STEPS: usize = 16;
-
-/// One task: rows × (panels of 32 columns), over all of k in slices of at most
-/// [`SLICE_STEPS`] steps (B panel outer, row blocks inner). A block's last slice leaves its
-/// tiles finished, and they go to `sink` (rounded to bf16 with its bias, or as f32) from a
-/// 4 KiB buffer in L1, or straight into an f32 output. Returns the work executed.
+/// One task: rows × (panels of 32 columns), over all of k. Each 32 × 32 block leaves
+/// the tiles finished (no k slices to add), so it goes to `sink` (rounded to bf16 with
+/// its bias, or copied as f32) straight from a 4 KiB buffer that stays in L1. Returns the
+/// work executed.
 fn block(
     rows: std::ops::Range<usize>,
     panels: std::ops::Range<usize>,
@@ -436,85 +431,56 @@ fn block(
     let step_len = 2 * TILE_U32;
     let count = rows.len();
     let blocks = count.div_ceil(BLOCK_M);
-    let slices = steps.div_ceil(SLICE_STEPS);
-    let per_slice = steps.div_ceil(slices);
-    const BLOCK: usize = BLOCK_M * BLOCK_N;
-    // Blocks held between slices: one per (panel, row block), none for a single slice.
-    let held = if slices > 1 {
-        panels.len() * blocks * BLOCK
-    } else {
-        0
-    };
-    scratch::with(blocks * steps * step_len, |a_packed, held_buf| {
+    scratch::with(blocks * steps * step_len, |a_packed, _| {
         pack_a(rows.clone(), k, a, a_packed);
-        held_buf.clear();
-        held_buf.resize(held, 0.0);
-        let mut c = Aligned::<f32>::zeroed(BLOCK);
+        let mut c = Aligned::<f32>::zeroed(BLOCK_M * BLOCK_N);
         let mut work = Work::ZERO;
         // SAFETY: `block` runs only after `available` held (see `prepacked`).
         let _tiles = unsafe { Tiles::configure() };
-        for slice in 0..slices {
-            let s0 = slice * per_slice;
-            let ns = per_slice.min(steps - s0);
-            let last = slice + 1 == slices;
-            for (pi, jp) in panels.clone().enumerate() {
-                let b_slice = &b_packed[(jp * steps + s0) * step_len..][..ns * step_len];
-                let j0 = jp * BLOCK_N;
-                let cols = BLOCK_N.min(n - j0);
-                for rb in 0..blocks {
-                    let a_slice = &a_packed[(rb * steps + s0) * step_len..][..ns * step_len];
-                    let i0 = rows.start + rb * BLOCK_M;
-                    let block_rows = BLOCK_M.min(rows.end - i0);
-                    // Used only when there are several slices (and `held_buf` holds them).
-                    let hold = held_buf
-                        .as_mut_ptr()
-                        .wrapping_add((pi * blocks + rb) * BLOCK);
-                    // The tiles start from zero, or from this block's earlier slices.
-                    let from = if slice == 0 {
-                        None
-                    } else {
-                        Some((hold.cast_const(), BLOCK_N))
-                    };
-                    let whole = block_rows == BLOCK_M && cols == BLOCK_N;
-                    let to = match sink {
-                        // SAFETY (pointer): rows i0..i0+32, columns j0..j0+32 lie in the
-                        // m × n output.
-                        Sink::F32(out) if last && whole => (unsafe { out.0.add(i0 * n + j0) }, n),
-                        _ if last => (c.as_mut_ptr(), BLOCK_N),
-                        _ => (hold, BLOCK_N),
-                    };
-                    // SAFETY: tiles configured above; each slice holds `ns` steps of two
-                    // tiles; `from` and `to` are 32 × 32 f32 blocks (rows the given
-                    // stride apart) that this task alone touches.
-                    unsafe { kernel(ns, a_slice, b_slice, from, to) };
-                    if !last {
+        for jp in panels {
+            let b_panel = &b_packed[jp * steps * step_len..(jp + 1) * steps * step_len];
+            let j0 = jp * BLOCK_N;
+            let cols = BLOCK_N.min(n - j0);
+            for rb in 0..blocks {
+                let a_block = &a_packed[rb * steps * step_len..(rb + 1) * steps * step_len];
+                let i0 = rows.start + rb * BLOCK_M;
+                let block_rows = BLOCK_M.min(rows.end - i0);
+                match sink {
+                    Sink::F32(out) if block_rows == BLOCK_M && cols == BLOCK_N => {
+                        // A whole block of an f32 output: the tiles are stored in place.
+                        // SAFETY: tiles configured above; the panels hold `steps` steps;
+                        // rows i0..i0+32, columns j0..j0+32 of the m × n output are this
+                        // task's alone.
+                        unsafe { kernel(steps, a_block, b_panel, out.0.add(i0 * n + j0), n) };
+                        work.fma += (BLOCK_M * BLOCK_N * k) as u64;
                         continue;
                     }
-                    // Pad rows, columns and k are not counted.
-                    work.fma += (block_rows * cols * k) as u64;
-                    let at = Span {
-                        i0,
-                        rows: block_rows,
-                        j0,
-                        cols,
-                        n,
-                    };
-                    match sink {
-                        Sink::F32(_) if whole => {}
-                        // SAFETY: AMX hosts have AVX-512F/BW (Sapphire Rapids on); rows i0..
-                        // and columns j0.. of this block are this task's alone (`OutPtr`).
-                        Sink::Bf16 { out, bias } => {
-                            work.add += unsafe { store_bf16(&c, at, bias, out) }
-                        }
-                        Sink::F32(out) => {
-                            for i in 0..at.rows {
-                                // SAFETY: as above: row i0 + i, columns j0..j0+cols of m × n.
-                                let dst = unsafe {
-                                    let row = out.0.add((at.i0 + i) * at.n + at.j0);
-                                    std::slice::from_raw_parts_mut(row, at.cols)
-                                };
-                                dst.copy_from_slice(&c[i * BLOCK_N..i * BLOCK_N + at.cols]);
-                            }
+                    // SAFETY: as above, into the 32 × 32 f32 buffer `c`.
+                    _ => unsafe { kernel(steps, a_block, b_panel, c.as_mut_ptr(), BLOCK_N) },
+                }
+                // Pad rows, columns and k are not counted.
+                work.fma += (block_rows * cols * k) as u64;
+                let at = Span {
+                    i0,
+                    rows: block_rows,
+                    j0,
+                    cols,
+                    n,
+                };
+                match sink {
+                    // SAFETY: AMX hosts have AVX-512F/BW (Sapphire Rapids on); rows i0.. and
+                    // columns j0.. of this block are this task's alone (see `OutPtr`).
+                    Sink::Bf16 { out, bias } => {
+                        work.add += unsafe { store_bf16(&c, at, bias, out) }
+                    }
+                    Sink::F32(out) => {
+                        for i in 0..at.rows {
+                            // SAFETY: as above: row i0 + i, columns j0..j0+cols of m × n.
+                            let dst = unsafe {
+                                let row = out.0.add((at.i0 + i) * at.n + at.j0);
+                                std::slice::from_raw_parts_mut(row, at.cols)
+                            };
+                            dst.copy_from_slice(&c[i * BLOCK_N..i * BLOCK_N + at.cols]);
                         }
                     }
                 }
@@ -575,40 +541,22 @@ unsafe fn store_bf16(_c: &[f32], _at: Span, _bias: Option<&[bf16]>, _out: OutPtr
     unreachable!("AMX exists only on x86-64")
 }
 
-/// The micro-kernel: a 32-row A slice · a 32-column B slice over `steps` steps, added to
-/// the 32 × 32 f32 block `from` (or to zero) and stored over `to` (each a pointer and its
-/// row stride in floats). Per step: two A and two B tile loads and four `tdpbf16ps`.
+/// The micro-kernel: a 32-row A block · a 32-column B panel over `steps` steps → 32 × 32
+/// f32 stored over `c` (rows `ldc` floats apart). Per step: two A and two B tile loads
+/// and four `tdpbf16ps`.
 ///
 /// # Safety
 /// Tiles configured with [`CONFIG`] on this thread; `a` and `b` hold `steps` steps of two
-/// tiles; `from` (when given) is readable and `to` writable for 32 rows of 32 f32 at their
-/// strides, and no other thread touches them.
+/// tiles; `c` is valid for 32 rows of 32 f32, `ldc` apart, touched by no other thread.
 #[cfg(target_arch = "x86_64")]
-unsafe fn kernel(
-    steps: usize,
-    a: &[u32],
-    b: &[u32],
-    from: Option<(*const f32, usize)>,
-    to: (*mut f32, usize),
-) {
+unsafe fn kernel(steps: usize, a: &[u32], b: &[u32], c: *mut f32, ldc: usize) {
     debug_assert!(steps > 0 && a.len() >= steps * 2 * TILE_U32 && b.len() >= steps * 2 * TILE_U32);
-    let (cin, ldin) = from.unwrap_or((std::ptr::null(), 0));
-    let (cout, ldout) = to;
-    // SAFETY: the caller's contract; each step reads 2 KiB from `a` and from `b`; the
-    // loads and stores touch four 16 × 16 tiles inside the 32 × 32 blocks given.
+    // SAFETY: the caller's contract; each step reads 2 KiB from `a` and from `b` and the
+    // stores write four 16 × 16 tiles inside the 32 × 32 block at `c`.
     unsafe {
         std::arch::asm!(
-            "test {cin}, {cin}",
-            "jz 3f",
-            "tileloadd tmm0, [{cin} + {ldin}*1]",
-            "tileloadd tmm1, [{cin} + {ldin}*1 + 64]",
-            "add {cin}, {ldin16}",
-            "tileloadd tmm2, [{cin} + {ldin}*1]",
-            "tileloadd tmm3, [{cin} + {ldin}*1 + 64]",
-            "jmp 4f",
-            "3:",
             "tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3",
-            "4:",
+            "2:",
             "tileloadd tmm4, [{a} + {s}*1]",
             "tileloadd tmm6, [{b} + {s}*1]",
             "tdpbf16ps tmm0, tmm4, tmm6",
@@ -620,7 +568,7 @@ unsafe fn kernel(
             "add {a}, 2048",
             "add {b}, 2048",
             "dec {n}",
-            "jnz 4b",
+            "jnz 2b",
             "tilestored [{c} + {ldc}*1], tmm0",
             "tilestored [{c} + {ldc}*1 + 64], tmm1",
             "add {c}, {ldc16}",
@@ -629,13 +577,10 @@ unsafe fn kernel(
             a = inout(reg) a.as_ptr() => _,
             b = inout(reg) b.as_ptr() => _,
             n = inout(reg) steps => _,
-            cin = inout(reg) cin => _,
-            ldin = in(reg) ldin * 4,
-            ldin16 = in(reg) ldin * 4 * 16,
-            c = inout(reg) cout => _,
+            c = inout(reg) c => _,
             s = in(reg) 64usize,
-            ldc = in(reg) ldout * 4,
-            ldc16 = in(reg) ldout * 4 * 16,
+            ldc = in(reg) ldc * 4,
+            ldc16 = in(reg) ldc * 4 * 16,
             options(nostack),
         );
     }
@@ -643,13 +588,7 @@ unsafe fn kernel(
 
 /// Never called off x86-64: [`available`] is false there.
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn kernel(
-    _steps: usize,
-    _a: &[u32],
-    _b: &[u32],
-    _from: Option<(*const f32, usize)>,
-    _to: (*mut f32, usize),
-) {
+unsafe fn kernel(_steps: usize, _a: &[u32], _b: &[u32], _c: *mut f32, _ldc: usize) {
     unreachable!("AMX exists only on x86-64")
 }
 
@@ -664,11 +603,11 @@ impl Tiles {
 mod tests {
     use super::*;
 
-    /// f32 outputs, whole blocks stored in place and ragged ones copied, over one slice
-    /// and several (k past 16 steps), against an f64 product of the same bf16 values:
+    /// f32 outputs, whole blocks stored in place and ragged ones copied, shallow and deep
+    /// (k up to 35 steps, ragged last step), against an f64 product of the same bf16 values:
     /// products of bf16 are exact in f32, so only the f32 sums differ (≤ k·2⁻²⁴·Σ|terms|).
     #[test]
-    fn f32_outputs_match_the_naive_product_over_slices() {
+    fn f32_outputs_match_the_naive_product_at_every_depth() {
         if !available() {
             eprintln!("skipping: no AMX bf16 here");
             return;
