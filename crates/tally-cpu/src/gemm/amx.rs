@@ -386,8 +386,9 @@ fn run(m: usize, n: usize, k: usize, a: MatRef<'_, bf16>, b_packed: &[u32], sink
     let n_panels = n.div_ceil(BLOCK_N);
     let threads = rayon::current_num_threads();
     if m <= BLOCK_M && k * n >= FEW_ROWS_PARALLEL_MIN && threads > 1 {
-        // One row block (a decode step): the product streams B and is bound by memory,
-        // not by its few FMAs, so the columns are split over the pool, two groups a thread.
+        // One row block (a short prompt; a decode step's 1–4 rows take `amx_gemv`): the
+        // product streams B and is bound by memory, not by its FMAs, so the columns are
+        // split over the pool, two groups a thread.
         use rayon::prelude::*;
         let per = n_panels.div_ceil(2 * threads);
         return (0..n_panels.div_ceil(per))
