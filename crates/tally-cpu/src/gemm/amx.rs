@@ -16,6 +16,7 @@ use half::bf16;
 use tally_core::Work;
 
 use super::aligned::Aligned;
+use super::bf16::pair;
 use super::{empty_sum, run_tasks, scratch, Epilogue, MatRef, OutPtr};
 
 /// Rows of one micro-block: two A tiles.
@@ -186,19 +187,7 @@ pub(super) fn pack_b_owned(k: usize, n: usize, b: MatRef<'_, bf16>) -> Aligned<u
 
 /// Element (p, j) of a B packed by [`pack_b_owned`] with `k` rows, as f32.
 pub(super) fn packed_get(data: &[u32], k: usize, p: usize, j: usize) -> f32 {
-    let word = data[pair_index(k, p, j)];
-    let half = if p.is_multiple_of(2) {
-        word & 0xffff
-    } else {
-        word >> 16
-    };
-    bf16::from_bits(half as u16).to_f32()
-}
-
-/// The two bf16 values of a k-pair in one u32: `lo` (even k) in the low half.
-#[inline(always)]
-fn pair(lo: bf16, hi: bf16) -> u32 {
-    lo.to_bits() as u32 | (hi.to_bits() as u32) << 16
+    super::bf16::half_of(data[pair_index(k, p, j)], p)
 }
 
 /// B (k, n) → tile panels (see [`pair_index`]); every word is written, pads with zero.
@@ -510,31 +499,16 @@ struct Span {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn store_bf16(c: &[f32], at: Span, bias: Option<&[bf16]>, out: OutPtr<bf16>) -> u64 {
-    use tally_core::FloatElem;
+    let mut adds = 0;
     for i in 0..at.rows {
         let src = &c[i * BLOCK_N..i * BLOCK_N + at.cols];
         // SAFETY: the span lies in the output (contract): row i0 + i, columns j0..j0+cols.
         let dst = unsafe {
             std::slice::from_raw_parts_mut(out.0.add((at.i0 + i) * at.n + at.j0), at.cols)
         };
-        match bias {
-            Some(bias) => {
-                for ((d, &s), &b) in dst.iter_mut().zip(src).zip(&bias[at.j0..]) {
-                    *d = <bf16 as FloatElem>::from_f32(s + b.to_f32());
-                }
-            }
-            None => {
-                for (d, &s) in dst.iter_mut().zip(src) {
-                    *d = <bf16 as FloatElem>::from_f32(s);
-                }
-            }
-        }
+        adds += super::store_sums(dst, src, bias.map(|b| &b[at.j0..]));
     }
-    if bias.is_some() {
-        (at.rows * at.cols) as u64
-    } else {
-        0
-    }
+    adds
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -702,8 +676,5 @@ fn round_to_bf16_avx512(src: &[f32], dst: &mut [bf16]) {
 
 #[inline(always)]
 fn round_to_bf16_portable(src: &[f32], dst: &mut [bf16]) {
-    use tally_core::FloatElem;
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d = <bf16 as FloatElem>::from_f32(s);
-    }
+    super::store_sums(dst, src, None);
 }

@@ -6,9 +6,10 @@
 
 use half::bf16;
 use rayon::prelude::*;
-use tally_core::{FloatElem, Work};
+use tally_core::Work;
 
 use super::amx::{steps_of, BLOCK_N, TILE_U32};
+use super::bf16::pair;
 use super::{scratch, MatRef};
 
 /// Elements of B from which the rows' columns are split over the pool.
@@ -41,7 +42,7 @@ pub(super) fn gemv(
                 }
             };
             for (q, d) in pairs.iter_mut().enumerate() {
-                *d = at(2 * q).to_bits() as u32 | (at(2 * q + 1).to_bits() as u32) << 16;
+                *d = pair(at(2 * q), at(2 * q + 1));
             }
             let pairs = &*pairs;
             let row = &mut out[i * n..(i + 1) * n];
@@ -53,20 +54,7 @@ pub(super) fn gemv(
                     // SAFETY: AMX hosts have AVX-512F and AVX-512 BF16 (checked again here in
                     // debug builds); the panel holds `steps` steps, `pairs` 16 per step.
                     let acc = unsafe { panel_dot(steps, pairs, panel) };
-                    let j0 = jp * BLOCK_N;
-                    match bias {
-                        Some(bias) => {
-                            for ((o, v), b) in cols.iter_mut().zip(acc).zip(&bias[j0..]) {
-                                *o = <bf16 as FloatElem>::from_f32(v + b.to_f32());
-                            }
-                            w.add += cols.len() as u64;
-                        }
-                        None => {
-                            for (o, v) in cols.iter_mut().zip(acc) {
-                                *o = <bf16 as FloatElem>::from_f32(v);
-                            }
-                        }
-                    }
+                    w.add += super::store_sums(cols, &acc, bias.map(|b| &b[jp * BLOCK_N..]));
                     // Pad columns and the zero pairs past k are not counted.
                     w.fma += (cols.len() * k) as u64;
                 }

@@ -158,7 +158,11 @@ pub(super) fn pack_b_owned(k: usize, n: usize, b: MatRef<'_, bf16>) -> Aligned<u
 
 /// Element (p, j) of a B packed by [`pack_b_owned`] with `k` rows, as f32.
 pub(super) fn pair_get(data: &[u32], k: usize, p: usize, j: usize) -> f32 {
-    let word = data[((j / NR) * k.div_ceil(2) + p / 2) * NR + j % NR];
+    half_of(data[((j / NR) * k.div_ceil(2) + p / 2) * NR + j % NR], p)
+}
+
+/// The value of row `p` in a k-pair word: the low half for even p, the high for odd, as f32.
+pub(super) fn half_of(word: u32, p: usize) -> f32 {
     let half = if p.is_multiple_of(2) {
         word & 0xffff
     } else {
@@ -194,7 +198,7 @@ pub(super) fn prepacked(
 
 /// The two bf16 values of a k-pair in one u32: `lo` (even k) in the low half.
 #[inline(always)]
-fn pair(lo: bf16, hi: bf16) -> u32 {
+pub(super) fn pair(lo: bf16, hi: bf16) -> u32 {
     lo.to_bits() as u32 | (hi.to_bits() as u32) << 16
 }
 

@@ -532,6 +532,27 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     })
 }
 
+/// Rounds one row's f32 sums into `dst` (as many as `dst` holds), the bias of the same
+/// columns (`bias[0]` for `dst[0]`) added in f32 first. Returns the adds made: one per
+/// output when there is a bias. Inlined, so a caller compiled for AVX-512 vectorises it.
+#[inline(always)]
+fn store_sums<T: FloatElem>(dst: &mut [T], sums: &[f32], bias: Option<&[T]>) -> u64 {
+    match bias {
+        Some(bias) => {
+            for ((d, &s), b) in dst.iter_mut().zip(sums).zip(bias) {
+                *d = T::from_f32(s + b.to_f32());
+            }
+            dst.len() as u64
+        }
+        None => {
+            for (d, &s) in dst.iter_mut().zip(sums) {
+                *d = T::from_f32(s);
+            }
+            0
+        }
+    }
+}
+
 /// Rounds a task's f32 tile (rows × columns col0..col1) into the output (rows `n` apart),
 /// its epilogue (bias, clamp) applied in f32 first. Returns the adds the epilogue made.
 fn write_tile<T: FloatElem>(

@@ -123,17 +123,15 @@ pub fn gemm_prepacked<T: FloatElem>(
 ) -> Work {
     let (isa, data) = match &b.panels {
         Panels::F32 { isa, data } => (*isa, data),
-        Panels::Bf16Pairs(data) => {
+        Panels::Bf16Pairs(data) | Panels::AmxTiles(data) => {
             let a16 = super::bf16::as_bf16(a.data).expect("a bf16 weight multiplies bf16 rows");
             let bias = bias.map(|s| super::bf16::as_bf16(s).expect("bias has the rows' dtype"));
             let out = super::bf16::as_bf16_mut(out).expect("output has the rows' dtype");
-            return super::bf16::prepacked(m, b.n, b.k, a.with_data(a16), data, bias, out);
-        }
-        Panels::AmxTiles(data) => {
-            let a16 = super::bf16::as_bf16(a.data).expect("a bf16 weight multiplies bf16 rows");
-            let bias = bias.map(|s| super::bf16::as_bf16(s).expect("bias has the rows' dtype"));
-            let out = super::bf16::as_bf16_mut(out).expect("output has the rows' dtype");
-            return super::amx::prepacked(m, b.n, b.k, a.with_data(a16), data, bias, out);
+            let a16 = a.with_data(a16);
+            return match &b.panels {
+                Panels::AmxTiles(_) => super::amx::prepacked(m, b.n, b.k, a16, data, bias, out),
+                _ => super::bf16::prepacked(m, b.n, b.k, a16, data, bias, out),
+            };
         }
     };
     match isa {
@@ -192,20 +190,8 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
                 for (jp, cols) in d.chunks_mut(NR).enumerate() {
                     let panel = &data[((c0 / NR + jp) * k) * NR..((c0 / NR + jp + 1) * k) * NR];
                     let acc = super::kernel::gemv_panel::<NR>(isa, row, panel);
-                    match bias {
-                        Some(bias) => {
-                            let j0 = c0 + jp * NR;
-                            for ((o, a), b) in cols.iter_mut().zip(acc).zip(&bias[j0..]) {
-                                *o = T::from_f32(a + b.to_f32());
-                            }
-                            work.add += cols.len() as u64;
-                        }
-                        None => {
-                            for (o, a) in cols.iter_mut().zip(acc) {
-                                *o = T::from_f32(a);
-                            }
-                        }
-                    }
+                    let b = bias.map(|b| &b[c0 + jp * NR..]);
+                    work.add += super::store_sums(cols, &acc, b);
                     work.fma += (cols.len() * k) as u64;
                 }
                 work

@@ -89,20 +89,7 @@ pub(super) fn gemm_small<T: FloatElem>(
                     }
                 }
             }
-            let dst = &mut out[i * n..(i + 1) * n];
-            match bias {
-                Some(bias) => {
-                    for ((d, &c), b) in dst.iter_mut().zip(acc.iter()).zip(bias) {
-                        *d = T::from_f32(c + b.to_f32());
-                    }
-                    work.add += n as u64;
-                }
-                None => {
-                    for (d, &c) in dst.iter_mut().zip(acc.iter()) {
-                        *d = T::from_f32(c);
-                    }
-                }
-            }
+            work.add += super::store_sums(&mut out[i * n..(i + 1) * n], acc, bias);
             // This row: n outputs of k multiply-adds each (a dot product or k axpy steps).
             work.fma += (n * k) as u64;
         }
@@ -113,6 +100,12 @@ pub(super) fn gemm_small<T: FloatElem>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `f` on a pool of two threads, so the streamed path runs whatever the host has.
+    fn on_two_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build();
+        pool.expect("a two-thread pool").install(f)
+    }
 
     /// A large transposed f32 weight with a bias, on two threads: the streamed path
     /// writes each output directly and counts n·k FMAs and n bias adds per row.
@@ -129,23 +122,18 @@ mod tests {
             .collect();
         let bias: Vec<f32> = (0..n).map(|j| j as f32 * 1e-3).collect();
         let mut out = vec![0f32; m * n];
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        let work = pool
-            .install(|| {
-                gemm_small(
-                    m,
-                    n,
-                    k,
-                    MatRef::rows(&a, 0, k),
-                    MatRef::transposed(&bt, 0, k),
-                    Some(&bias),
-                    &mut out,
-                )
-            })
-            .expect("B is contiguous along k");
+        let work = on_two_threads(|| {
+            gemm_small(
+                m,
+                n,
+                k,
+                MatRef::rows(&a, 0, k),
+                MatRef::transposed(&bt, 0, k),
+                Some(&bias),
+                &mut out,
+            )
+        })
+        .expect("B is contiguous along k");
         assert_eq!(work.fma, (m * n * k) as u64);
         assert_eq!(work.add, (m * n) as u64);
         for i in 0..m {
@@ -173,16 +161,11 @@ mod tests {
         let a: Vec<bf16> = (0..m * k).map(|i| val(i, 1)).collect();
         let bt: Vec<bf16> = (0..n * k).map(|i| val(i, 4)).collect();
         let mut out = vec![bf16::ZERO; m * n];
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        let work = pool
-            .install(|| {
-                let (a, b) = (MatRef::rows(&a, 0, k), MatRef::transposed(&bt, 0, k));
-                gemm_small(m, n, k, a, b, None, &mut out)
-            })
-            .expect("B is contiguous along k");
+        let work = on_two_threads(|| {
+            let (a, b) = (MatRef::rows(&a, 0, k), MatRef::transposed(&bt, 0, k));
+            gemm_small(m, n, k, a, b, None, &mut out)
+        })
+        .expect("B is contiguous along k");
         assert_eq!(work.fma, (m * n * k) as u64);
         for j in 0..n {
             let terms = (0..k).map(|p| a[p].to_f64() * bt[j * k + p].to_f64());
