@@ -7,7 +7,7 @@
 use tally_core::{cost, BinaryOp, Counted, FloatElem, Layout};
 
 use crate::buffers;
-use crate::util::{bytes, for_units, CHUNK};
+use crate::util::{bytes, for_units, wide, CHUNK};
 
 /// One operand over one output row.
 #[derive(Clone, Copy)]
@@ -58,8 +58,26 @@ fn row_with<T: FloatElem>(o: &mut [T], a: Side<T>, b: Side<T>, f: impl Fn(f32, f
     }
 }
 
-/// One row (or flat chunk) of `op`.
+/// One row (or flat chunk) of `op`, in the AVX-512 copy where [`wide`] says so.
 fn row<T: FloatElem>(op: BinaryOp, o: &mut [T], a: Side<T>, b: Side<T>) {
+    #[cfg(target_arch = "x86_64")]
+    if wide() {
+        // SAFETY: `wide` is true only where AVX-512F and FMA were detected.
+        return unsafe { row_avx512(op, o, a, b) };
+    }
+    row_body(op, o, a, b)
+}
+
+/// [`row_body`] compiled for AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn row_avx512<T: FloatElem>(op: BinaryOp, o: &mut [T], a: Side<T>, b: Side<T>) {
+    row_body(op, o, a, b)
+}
+
+/// The loops of [`row`], inlined into each copy.
+#[inline(always)]
+fn row_body<T: FloatElem>(op: BinaryOp, o: &mut [T], a: Side<T>, b: Side<T>) {
     match op {
         BinaryOp::Add => row_with(o, a, b, |x, y| x + y),
         BinaryOp::Sub => row_with(o, a, b, |x, y| x - y),

@@ -3,7 +3,7 @@
 use tally_core::{Counted, FloatElem, Layout, Work};
 
 use crate::buffers;
-use crate::util::{bytes, contiguous, for_units};
+use crate::util::{bytes, contiguous, for_units, wide};
 
 /// A weight or bias widened to f32, in a pooled buffer (return it with [`buffers::give`]).
 fn param<T: FloatElem>(p: Option<(&[T], &Layout)>) -> Option<Vec<f32>> {
@@ -76,16 +76,84 @@ thread_local! {
     static ROW: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with row `i` widened to f32 (in this thread's scratch).
-fn with_row<T: FloatElem, R>(i: &[T], f: impl FnOnce(&[f32]) -> R) -> R {
+/// Which normalisation a row gets.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// (x − mean)/√(var + eps).
+    Layer { eps: f32 },
+    /// x/√(mean(x²) + eps).
+    Rms { eps: f32 },
+}
+
+/// Normalises one row `x` into `o` (then · w + b), widening it to f32 in this thread's
+/// scratch row; in the AVX-512 copy where [`wide`] says so.
+fn norm_row<T: FloatElem>(kind: Kind, x: &[T], o: &mut [T], w: Option<&[f32]>, b: Option<&[f32]>) {
     ROW.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut row) => {
-            row.clear();
-            row.extend(i.iter().map(|v| v.to_f32()));
-            f(&row)
-        }
-        Err(_) => f(&i.iter().map(|v| v.to_f32()).collect::<Vec<_>>()),
+        Ok(mut row) => norm_row_in(kind, x, o, w, b, &mut row),
+        Err(_) => norm_row_in(kind, x, o, w, b, &mut Vec::new()),
     })
+}
+
+/// [`norm_row`] with its scratch row given.
+fn norm_row_in<T: FloatElem>(
+    kind: Kind,
+    x: &[T],
+    o: &mut [T],
+    w: Option<&[f32]>,
+    b: Option<&[f32]>,
+    row: &mut Vec<f32>,
+) {
+    row.resize(x.len(), 0.0);
+    #[cfg(target_arch = "x86_64")]
+    if wide() {
+        // SAFETY: `wide` is true only where AVX-512F and FMA were detected.
+        return unsafe { norm_row_avx512(kind, x, o, w, b, row) };
+    }
+    norm_row_body(kind, x, o, w, b, row)
+}
+
+/// [`norm_row_body`] compiled for AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn norm_row_avx512<T: FloatElem>(
+    kind: Kind,
+    x: &[T],
+    o: &mut [T],
+    w: Option<&[f32]>,
+    b: Option<&[f32]>,
+    row: &mut [f32],
+) {
+    norm_row_body(kind, x, o, w, b, row)
+}
+
+/// The loops of [`norm_row`]: widen into `row` (as long as `x`), reduce, scale and shift.
+#[inline(always)]
+fn norm_row_body<T: FloatElem>(
+    kind: Kind,
+    x: &[T],
+    o: &mut [T],
+    w: Option<&[f32]>,
+    b: Option<&[f32]>,
+    row: &mut [f32],
+) {
+    for (r, v) in row.iter_mut().zip(x) {
+        *r = v.to_f32();
+    }
+    let i = &*row;
+    let inv_n = 1.0 / i.len().max(1) as f32;
+    match kind {
+        Kind::Layer { eps } => {
+            let mean = lane_sum(i, |v| v) * inv_n;
+            let var = lane_sum(i, |v| (v - mean) * (v - mean)) * inv_n;
+            let rstd = 1.0 / (var + eps).sqrt();
+            scale_shift(o, i, |v| (v - mean) * rstd, w, b);
+        }
+        Kind::Rms { eps } => {
+            let ss = lane_sum(i, |v| v * v);
+            let rstd = 1.0 / (ss * inv_n + eps).sqrt();
+            scale_shift(o, i, |v| v * rstd, w, b);
+        }
+    }
 }
 
 /// (x − mean)/√(var + eps) · w + b per row of the last dimension.
@@ -103,13 +171,8 @@ pub(crate) fn layer_norm<T: FloatElem>(
     let mut out = buffers::for_overwrite(src.len(), T::default());
     let work = for_units(&mut out, n, 4 * n, |r, o| {
         let n64 = n as u64;
-        with_row(&src[r * n..(r + 1) * n], |i| {
-            let mean = lane_sum(i, |v| v) * (1.0 / n as f32);
-            let var = lane_sum(i, |v| (v - mean) * (v - mean)) * (1.0 / n as f32);
-            let rstd = 1.0 / (var + eps).sqrt();
-            let norm = |v: f32| (v - mean) * rstd;
-            scale_shift(o, i, norm, w.as_deref(), b.as_deref());
-        });
+        let x = &src[r * n..(r + 1) * n];
+        norm_row(Kind::Layer { eps }, x, o, w.as_deref(), b.as_deref());
         // mean: n adds + 1 mul; centre: n adds; var: n fma + 1 mul; +eps: 1 add;
         // rsqrt: 1 special; normalise: n muls; weight: n muls; bias: n adds.
         // (The centring subtraction is done twice in registers but counted once.)
@@ -144,11 +207,8 @@ pub(crate) fn rms_norm<T: FloatElem>(
     let mut out = buffers::for_overwrite(src.len(), T::default());
     let work = for_units(&mut out, n, 3 * n, |r, o| {
         let n64 = n as u64;
-        with_row(&src[r * n..(r + 1) * n], |i| {
-            let ss = lane_sum(i, |v| v * v);
-            let rstd = 1.0 / (ss * (1.0 / n as f32) + eps).sqrt();
-            scale_shift(o, i, |v| v * rstd, w.as_deref(), None);
-        });
+        let x = &src[r * n..(r + 1) * n];
+        norm_row(Kind::Rms { eps }, x, o, w.as_deref(), None);
         Work {
             add: 1,
             mul: 1 + n64 + if w.is_some() { n64 } else { 0 },

@@ -3,7 +3,7 @@
 use tally_core::{cost, Counted, FloatElem, Layout, UnaryOp, Work};
 
 use crate::buffers;
-use crate::util::{bytes, contiguous, for_units, CHUNK};
+use crate::util::{bytes, contiguous, for_units, wide, CHUNK};
 use crate::vmath::{self, Func};
 
 /// The scalar definition of each function, in f32 (the special functions' reference;
@@ -31,8 +31,27 @@ pub(crate) fn apply(op: UnaryOp, x: f32) -> f32 {
 
 /// `o[i] = op(x[i])`, with the choice of function made once per chunk, not per element,
 /// so each arm compiles to its own loop. The special functions run vectorised
-/// (`crate::vmath`); f16/bf16 pass through an f32 buffer of [`BLOCK`] elements.
+/// (`crate::vmath`); f16/bf16 pass through an f32 buffer of [`BLOCK`] elements. Runs in
+/// the AVX-512 copy where [`wide`] says so.
 fn map_chunk<T: FloatElem>(op: UnaryOp, x: &[T], o: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    if wide() {
+        // SAFETY: `wide` is true only where AVX-512F and FMA were detected.
+        return unsafe { map_chunk_avx512(op, x, o) };
+    }
+    map_chunk_body(op, x, o)
+}
+
+/// [`map_chunk_body`] compiled for AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn map_chunk_avx512<T: FloatElem>(op: UnaryOp, x: &[T], o: &mut [T]) {
+    map_chunk_body(op, x, o)
+}
+
+/// The loops of [`map_chunk`], inlined into each copy.
+#[inline(always)]
+fn map_chunk_body<T: FloatElem>(op: UnaryOp, x: &[T], o: &mut [T]) {
     #[inline(always)]
     fn each<T: FloatElem>(x: &[T], o: &mut [T], f: impl Fn(f32) -> f32) {
         for (o, &x) in o.iter_mut().zip(x) {
@@ -59,6 +78,7 @@ fn map_chunk<T: FloatElem>(op: UnaryOp, x: &[T], o: &mut [T]) {
 const BLOCK: usize = 1024;
 
 /// `o[i] = f(x[i])` through [`vmath::map`]: in place for f32, via f32 buffers otherwise.
+#[inline(always)]
 fn vectorised<T: FloatElem>(f: Func, x: &[T], o: &mut [T]) {
     if let (Some(x), Some(o)) = (T::as_f32s(x), T::as_f32s_mut(o)) {
         return vmath::map(f, x, o);

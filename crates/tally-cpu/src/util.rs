@@ -1,4 +1,5 @@
-//! Helpers shared by kernels: contiguous reads and work-unit sizes.
+//! Helpers shared by kernels: contiguous reads, work-unit sizes, and whether to run
+//! elementwise loops in their AVX-512 copies.
 
 use std::ops::Deref;
 
@@ -6,6 +7,16 @@ use rayon::prelude::*;
 use tally_core::{DType, Layout, Work};
 
 use crate::buffers;
+
+/// Whether elementwise loops should run in their AVX-512F copies (`*_avx512`, compiled
+/// with `#[target_feature(enable = "avx512f,fma")]` around an `#[inline(always)]` body):
+/// there f16/bf16 ↔ f32 conversions vectorise 16 lanes wide instead of the baseline's 4
+/// (SSE2); a bf16 relu took 0.7 ns per element through SSE2 against 0.15 for f32. True
+/// only where [`crate::gemm::detect`] found AVX-512F and FMA.
+#[inline(always)]
+pub(crate) fn wide() -> bool {
+    cfg!(target_arch = "x86_64") && crate::gemm::detect() == crate::gemm::Isa::Avx512
+}
 
 /// Elements per parallel work unit for elementwise kernels.
 pub(crate) const CHUNK: usize = 16 * 1024;

@@ -43,9 +43,7 @@ pub(super) fn exp_parts<V: F32s>(hi: V, lo: V) -> V {
         p = p.mul_add(r, V::splat(c));
     }
     let e = p.mul_add(r.mul(r), r).add(V::splat(1.0));
-    let n1 = n.mul(V::splat(0.5)).round();
-    let n2 = n.sub(n1);
-    e.mul(n1.pow2i()).mul(n2.pow2i())
+    e.scale_pow2(n)
 }
 
 /// eˣ; +inf → +inf, −inf → 0, NaN → NaN.
@@ -58,7 +56,7 @@ pub(super) fn exp<V: F32s>(x: V) -> V {
 ///
 /// Numerical Recipes' `erfcc`: with z = a/√2 and t = 1/(1 + z/2),
 /// erfc(z) = t·exp(−z² − 1.26551223 + t·Q(t)), fractional error < 1.2e-7 for all z ≥ 0.
-/// z² = a²/2 is formed exactly (a Dekker split of a·a) and passed to [`exp_parts`] as the
+/// z² = a²/2 is formed exactly (`square_error` gives the rounding error of a·a) and passed to [`exp_parts`] as the
 /// high part, so the result keeps its relative accuracy where erfc is tiny.
 #[inline(always)]
 fn erfc_scaled<V: F32s>(a: V) -> V {
@@ -79,20 +77,14 @@ fn erfc_scaled<V: F32s>(a: V) -> V {
     let big = V::splat(A_MAX).lt(a);
     let a = a.min(V::splat(A_MAX));
     let z = a.mul(V::splat(std::f32::consts::FRAC_1_SQRT_2));
-    let t = V::splat(1.0).div(z.mul_add(V::splat(0.5), V::splat(1.0)));
+    let t = z.mul_add(V::splat(0.5), V::splat(1.0)).recip();
     let mut q = V::splat(Q[0]);
     for &c in &Q[1..] {
         q = q.mul_add(t, V::splat(c));
     }
-    // a·a = sq + err exactly: a = ah + al with ah of 12 significant bits.
+    // a·a = sq + err exactly.
     let sq = a.mul(a);
-    let ah = a.high_bits();
-    let al = a.sub(ah);
-    let err = ah
-        .mul(ah)
-        .sub(sq)
-        .add(ah.mul(al).mul(V::splat(2.0)))
-        .add(al.mul(al));
+    let err = a.square_error(sq);
     let half = V::splat(-0.5);
     let e = t.mul(exp_parts(sq.mul(half), err.mul(half).add(q)));
     V::select(big, V::splat(0.0), e)
@@ -135,7 +127,9 @@ pub(super) fn tanh<V: F32s>(x: V) -> V {
     // Beyond |x| = 9.02, tanh rounds to 1 in f32.
     let a2 = a.min(V::splat(9.02)).mul(V::splat(2.0));
     let one = V::splat(1.0);
-    let large = one.sub(V::splat(2.0).div(exp(a2).add(one))).with_sign_of(x);
+    let large = one
+        .sub(V::splat(2.0).mul(exp(a2).add(one).recip()))
+        .with_sign_of(x);
     let r = V::select(a.lt(V::splat(0.625)), small, large);
     V::select(x.is_nan(), x, r)
 }
@@ -147,7 +141,7 @@ pub(super) fn sigmoid<V: F32s>(x: V) -> V {
     let one = V::splat(1.0);
     let e = exp(V::splat(0.0).sub(x.abs()));
     let num = V::select(x.lt(V::splat(0.0)), e, one);
-    num.div(one.add(e))
+    num.mul(one.add(e).recip())
 }
 
 /// silu(x) = x·σ(x).

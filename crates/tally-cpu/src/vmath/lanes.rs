@@ -49,6 +49,34 @@ pub(super) trait F32s: Copy {
     fn sum(self) -> f32;
     /// The largest lane.
     fn max_lane(self) -> f32;
+
+    /// `self · 2ⁿ` for lanes `n` holding integers in [-150, 128] (results from subnormal
+    /// to overflow). By default 2ⁿ is applied in two halves, each a [`F32s::pow2i`].
+    #[inline(always)]
+    fn scale_pow2(self, n: Self) -> Self {
+        let n1 = n.mul(Self::splat(0.5)).round();
+        let n2 = n.sub(n1);
+        self.mul(n1.pow2i()).mul(n2.pow2i())
+    }
+
+    /// The rounding error of `self · self`: `self·self − sq` exactly, where `sq` is the
+    /// rounded product. By default by a Dekker split (no fused multiply-add needed).
+    #[inline(always)]
+    fn square_error(self, sq: Self) -> Self {
+        let hi = self.high_bits();
+        let lo = self.sub(hi);
+        hi.mul(hi)
+            .sub(sq)
+            .add(hi.mul(lo).mul(Self::splat(2.0)))
+            .add(lo.mul(lo))
+    }
+
+    /// `1 / self` to within about an ulp, for finite `self` ≥ 1 (where it is used). By
+    /// default a correctly rounded division.
+    #[inline(always)]
+    fn recip(self) -> Self {
+        Self::splat(1.0).div(self)
+    }
 }
 
 /// Lanes of the portable variant: 8, a width LLVM vectorises with baseline SSE2 or NEON.

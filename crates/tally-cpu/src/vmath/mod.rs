@@ -135,10 +135,23 @@ kernel!(GeluTanhK, gelu_tanh);
 #[inline(always)]
 fn each<V: F32s, K: Kernel>(x: &[f32], out: &mut [f32]) {
     let l = V::LANES;
+    let quads = x.len() / (4 * l) * (4 * l);
+    for (xs, os) in x[..quads]
+        .chunks_exact(4 * l)
+        .zip(out[..quads].chunks_exact_mut(4 * l))
+    {
+        let (a, b) = (V::load(xs), V::load(&xs[l..]));
+        let (c, d) = (V::load(&xs[2 * l..]), V::load(&xs[3 * l..]));
+        let (a, b, c, d) = (K::eval(a), K::eval(b), K::eval(c), K::eval(d));
+        a.store(os);
+        b.store(&mut os[l..]);
+        c.store(&mut os[2 * l..]);
+        d.store(&mut os[3 * l..]);
+    }
     let whole = x.len() / l * l;
-    for (xs, os) in x[..whole]
+    for (xs, os) in x[quads..whole]
         .chunks_exact(l)
-        .zip(out[..whole].chunks_exact_mut(l))
+        .zip(out[quads..whole].chunks_exact_mut(l))
     {
         K::eval(V::load(xs)).store(os);
     }

@@ -141,6 +141,30 @@ impl F32s for Avx512 {
         // SAFETY: inside this ISA's `#[target_feature]` entry point, after detection.
         unsafe { _mm512_reduce_max_ps(self.0) }
     }
+    #[inline(always)]
+    fn scale_pow2(self, n: Self) -> Self {
+        // `vscalefps` scales by 2^floor(n) in one instruction, subnormals and overflow
+        // included.
+        // SAFETY: inside this ISA's `#[target_feature]` entry point, after detection.
+        unsafe { Avx512(_mm512_scalef_ps(self.0, n.0)) }
+    }
+    #[inline(always)]
+    fn square_error(self, sq: Self) -> Self {
+        // The fused a·a − sq is exact: the error of a rounded product is representable.
+        // SAFETY: inside this ISA's `#[target_feature]` entry point, after detection.
+        unsafe { Avx512(_mm512_fmsub_ps(self.0, self.0, sq.0)) }
+    }
+    #[inline(always)]
+    fn recip(self) -> Self {
+        // `vrcp14ps` (relative error < 2⁻¹⁴) and one Newton step r + r·(1 − d·r): error
+        // below 2⁻²⁸ before the final rounding, without the divider's long latency.
+        // SAFETY: inside this ISA's `#[target_feature]` entry point, after detection.
+        unsafe {
+            let r = _mm512_rcp14_ps(self.0);
+            let e = _mm512_fnmadd_ps(self.0, r, _mm512_set1_ps(1.0));
+            Avx512(_mm512_fmadd_ps(r, e, r))
+        }
+    }
 }
 
 impl F32s for Avx2 {
@@ -277,5 +301,11 @@ impl F32s for Avx2 {
             let s = _mm_max_ss(s, _mm_movehdup_ps(s));
             _mm_cvtss_f32(s)
         }
+    }
+    #[inline(always)]
+    fn square_error(self, sq: Self) -> Self {
+        // The fused a·a − sq is exact: the error of a rounded product is representable.
+        // SAFETY: inside this ISA's `#[target_feature]` entry point, after detection.
+        unsafe { Avx2(_mm256_fmsub_ps(self.0, self.0, sq.0)) }
     }
 }
