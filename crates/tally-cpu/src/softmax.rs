@@ -20,6 +20,20 @@ pub(crate) fn softmax_row(row: &mut [f32]) -> Work {
     }
 }
 
+/// Softmax of `scale·row` in place (f32), the scaling folded into the max pass and the
+/// exponent by [`vmath::softmax_row_scaled`]. Counted by the convention as the scaling
+/// (n muls) and then [`softmax_row`]: however the multiply is fused, it is done.
+pub(crate) fn scaled_softmax_row(row: &mut [f32], scale: f32) -> Work {
+    let n = row.len() as u64;
+    vmath::softmax_row_scaled(row, scale);
+    Work {
+        add: 3 * n,
+        mul: 2 * n,
+        special: n + 1,
+        ..Work::ZERO
+    }
+}
+
 /// Softmax over the last dimension of the view `x`.
 pub(crate) fn softmax_last<T: FloatElem>(x: &[T], l: &Layout) -> Counted<Vec<T>> {
     let src = contiguous(x, l);

@@ -10,7 +10,7 @@ use tally_core::{FloatElem, Work};
 
 use super::{with_scratch, Heads, Scratch};
 use crate::gemm::{amx, as_bf16, as_bf16_mut, detect_bf16, gemm, Bf16Isa, MatRef};
-use crate::softmax::softmax_row;
+use crate::softmax::scaled_softmax_row;
 use crate::util::for_units;
 
 /// Fills `out` (b, h, s_q, d) and returns the arithmetic work.
@@ -69,12 +69,7 @@ const AMX_MIN_QUERIES: usize = 16;
 fn scaled_softmax(s: &mut [f32], n: usize, scale: f32) -> Work {
     let mut w = Work::ZERO;
     for row in s.chunks_mut(n) {
-        row.iter_mut().for_each(|v| *v *= scale);
-        w += softmax_row(row)
-            + Work {
-                mul: n as u64,
-                ..Work::ZERO
-            };
+        w += scaled_softmax_row(row, scale);
     }
     w
 }

@@ -11,7 +11,7 @@ use tally_core::{FloatElem, Work};
 use super::diagonal::{axpys, scores};
 use super::{with_scratch, Heads};
 use crate::gemm::{detect, gemm, MatRef};
-use crate::softmax::softmax_row;
+use crate::softmax::scaled_softmax_row;
 use crate::util::for_units;
 
 /// Query rows per block: the rectangle's products reach the packed GEMM's efficiency while
@@ -75,12 +75,7 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
                     }
                     w.fma += ((n - rect.min(n)) * d) as u64;
                     if n > 0 {
-                        row.iter_mut().for_each(|s| *s *= p.scale);
-                        w += softmax_row(row)
-                            + Work {
-                                mul: n as u64,
-                                ..Work::ZERO
-                            };
+                        w += scaled_softmax_row(row, p.scale);
                     }
                 }
                 // O_blk (rows, d) = P[.., ..rect] · V[..rect], then each row's diagonal

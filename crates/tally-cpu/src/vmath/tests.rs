@@ -210,26 +210,29 @@ fn erfc_map(isa: Isa, x: &[f32], out: &mut [f32]) {
 #[test]
 fn softmax_rows_match_f64_on_every_variant() {
     for isa in variants() {
-        // Lengths around each register width, so whole registers and tails both run.
-        for n in [1usize, 3, 7, 8, 9, 15, 16, 17, 31, 128, 129] {
-            let x: Vec<f32> = (0..n)
-                .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.7)
-                .collect();
-            let max = x
-                .iter()
-                .map(|&v| v as f64)
-                .fold(f64::NEG_INFINITY, f64::max);
-            let e: Vec<f64> = x.iter().map(|&v| (v as f64 - max).exp()).collect();
-            let s: f64 = e.iter().sum();
-            let mut row = x.clone();
-            softmax_row_with(isa, &mut row);
-            for (&y, &r) in row.iter().zip(&e) {
-                let r = r / s;
-                assert!(
-                    (y as f64 - r).abs() <= 1e-6 * r.max(1e-30) + 1e-12,
-                    "softmax {} n={n}: {y} vs {r}",
-                    isa.name()
-                );
+        // Lengths around one and four register widths, so whole groups of four registers,
+        // single registers and tails all run; scales 1, an attention's 1/√32 and −2.
+        for n in [
+            1usize, 3, 7, 8, 9, 15, 16, 17, 31, 63, 64, 65, 128, 129, 200,
+        ] {
+            for scale in [1.0f32, 0.176_776_7, -2.0] {
+                let x: Vec<f32> = (0..n)
+                    .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.7)
+                    .collect();
+                let sx: Vec<f64> = x.iter().map(|&v| scale as f64 * v as f64).collect();
+                let max = sx.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = sx.iter().map(|&v| (v - max).exp()).collect();
+                let s: f64 = e.iter().sum();
+                let mut row = x.clone();
+                softmax_row_with(isa, &mut row, scale);
+                for (&y, &r) in row.iter().zip(&e) {
+                    let r = r / s;
+                    assert!(
+                        (y as f64 - r).abs() <= 1e-6 * r.max(1e-30) + 1e-12,
+                        "softmax {} n={n} scale {scale}: {y} vs {r}",
+                        isa.name()
+                    );
+                }
             }
         }
     }
