@@ -427,3 +427,49 @@ fn conv2d_of_broadcast_input_reads_distinct_elements_once() {
         }
     );
 }
+
+/// Convolutions write every output element themselves: run again after buffers of their
+/// output's size (and im2col's) went back to the pool full of NaN, they give the same
+/// values. Covers the im2col product, the pointwise product and the depthwise kernel.
+#[test]
+fn outputs_do_not_depend_on_what_reused_buffers_held() {
+    let mut rng = Rng::new(7);
+    // (c_in, c_out, k, stride, pad, groups): im2col with padding, pointwise, depthwise.
+    for (c_in, c_out, k, stride, pad, groups) in
+        [(3, 8, 3, 2, 1, 1), (8, 16, 1, 1, 0, 1), (8, 8, 3, 1, 1, 8)]
+    {
+        let (h, w) = (20, 20);
+        let (x, _) = input(&mut rng, &[1, c_in, h, w], DType::F32, -1.0, 1.0);
+        let (wt, _) = input(
+            &mut rng,
+            &[c_out, c_in / groups, k, k],
+            DType::F32,
+            -1.0,
+            1.0,
+        );
+        let p = Conv2dParams {
+            stride,
+            padding: pad,
+            groups,
+            activation: ConvActivation::None,
+        };
+        let first = x.conv2d(&wt, None, p).unwrap();
+        let want = first.to_f64_vec().unwrap();
+        let out_len = want.len();
+        let col_len = c_in / groups * k * k * first.dims()[2] * first.dims()[3];
+        drop(first);
+        // NaN tensors of both sizes, made by ops that take pooled buffers, then dropped.
+        for n in [out_len, col_len] {
+            let nan = tally_tensor::Tensor::from_vec(vec![f32::NAN; n], [n], x.device())
+                .unwrap()
+                .exp()
+                .unwrap();
+            drop(nan);
+        }
+        let again = x.conv2d(&wt, None, p).unwrap().to_f64_vec().unwrap();
+        assert!(
+            again.iter().zip(&want).all(|(a, b)| a == b),
+            "conv (c_in {c_in}, k {k}, groups {groups}) changed after the pool held NaN buffers"
+        );
+    }
+}

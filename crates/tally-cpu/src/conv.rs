@@ -88,8 +88,11 @@ pub(crate) fn conv2d<T: FloatElem>(
     let pointwise = g.kh == 1 && g.kw == 1 && g.stride == 1 && g.padding == 0;
     let kdim = c_per * g.kh * g.kw;
     let pix = g.h_out() * g.w_out();
-    let mut out = buffers::filled(g.out_elems(), T::default());
-    let mut col = vec![T::default(); if pointwise { 0 } else { kdim * pix }];
+    // Every output element is written by its group's product (the first slice of k stores
+    // over whatever the buffer held), and every column element by `im2col` (zeros where
+    // padded): neither buffer is filled first.
+    let mut out = buffers::for_overwrite(g.out_elems(), T::default());
+    let mut col = buffers::for_overwrite(if pointwise { 0 } else { kdim * pix }, T::default());
     let mut work = Work::ZERO;
     for n in 0..g.batch {
         let img = &src[n * g.c_in * g.h_in * g.w_in..(n + 1) * g.c_in * g.h_in * g.w_in];
@@ -111,6 +114,7 @@ pub(crate) fn conv2d<T: FloatElem>(
             work += gemm_biased(co_per, pix, kdim, a, b, row_bias, clamp, dst);
         }
     }
+    buffers::give(col);
     work.bytes_read = in_bytes;
     work.bytes_written = bytes(out.len(), T::DTYPE);
     Counted::executed(out, work)

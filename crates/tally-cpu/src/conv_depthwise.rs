@@ -66,7 +66,8 @@ pub(crate) fn depthwise<T: FloatElem>(
     let plane_in = g.h_in * g.w_in;
     let ph = Phases::new(g);
     let isa = detect();
-    let mut out = buffers::filled(g.out_elems(), T::default());
+    // Every plane writes all of its ho × wo outputs: the buffer is not filled first.
+    let mut out = buffers::for_overwrite(g.out_elems(), T::default());
     let work = for_units(&mut out, ho * wo, ho * wo * taps, |u, o| {
         let ch = u % g.c_out;
         let x = &src[u * plane_in..(u + 1) * plane_in];
