@@ -434,11 +434,14 @@ fn conv2d_of_broadcast_input_reads_distinct_elements_once() {
 #[test]
 fn outputs_do_not_depend_on_what_reused_buffers_held() {
     let mut rng = Rng::new(7);
-    // (c_in, c_out, k, stride, pad, groups): im2col with padding, pointwise, depthwise.
-    for (c_in, c_out, k, stride, pad, groups) in
-        [(3, 8, 3, 2, 1, 1), (8, 16, 1, 1, 0, 1), (8, 8, 3, 1, 1, 8)]
-    {
-        let (h, w) = (20, 20);
+    // (c_in, c_out, k, stride, pad, groups, side): im2col with padding (27 rows of 50·50
+    // columns, enough to split its rows over the pool), pointwise, depthwise.
+    for (c_in, c_out, k, stride, pad, groups, side) in [
+        (3, 8, 3, 2, 1, 1, 100),
+        (8, 16, 1, 1, 0, 1, 20),
+        (8, 8, 3, 1, 1, 8, 20),
+    ] {
+        let (h, w) = (side, side);
         let (x, _) = input(&mut rng, &[1, c_in, h, w], DType::F32, -1.0, 1.0);
         let (wt, _) = input(
             &mut rng,
