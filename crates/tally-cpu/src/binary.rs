@@ -7,7 +7,9 @@
 use tally_core::{cost, BinaryOp, Counted, FloatElem, Layout};
 
 use crate::buffers;
-use crate::util::{bytes, for_units, wide, CHUNK};
+#[cfg(target_arch = "x86_64")]
+use crate::util::wide;
+use crate::util::{bytes, for_units, CHUNK};
 
 /// One operand over one output row.
 #[derive(Clone, Copy)]

@@ -3,7 +3,9 @@
 use tally_core::{Counted, FloatElem, Layout, Work};
 
 use crate::buffers;
-use crate::util::{bytes, contiguous, for_units, wide};
+#[cfg(target_arch = "x86_64")]
+use crate::util::wide;
+use crate::util::{bytes, contiguous, for_units};
 
 /// A weight or bias widened to f32, in a pooled buffer (return it with [`buffers::give`]).
 fn param<T: FloatElem>(p: Option<(&[T], &Layout)>) -> Option<Vec<f32>> {

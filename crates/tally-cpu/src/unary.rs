@@ -3,7 +3,9 @@
 use tally_core::{cost, Counted, FloatElem, Layout, UnaryOp, Work};
 
 use crate::buffers;
-use crate::util::{bytes, contiguous, for_units, wide, CHUNK};
+#[cfg(target_arch = "x86_64")]
+use crate::util::wide;
+use crate::util::{bytes, contiguous, for_units, CHUNK};
 use crate::vmath::{self, Func};
 
 /// The scalar definition of each function, in f32 (the special functions' reference;

@@ -13,9 +13,10 @@ use crate::buffers;
 /// there f16/bf16 ↔ f32 conversions vectorise 16 lanes wide instead of the baseline's 4
 /// (SSE2); a bf16 relu took 0.7 ns per element through SSE2 against 0.15 for f32. True
 /// only where [`crate::gemm::detect`] found AVX-512F and FMA.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn wide() -> bool {
-    cfg!(target_arch = "x86_64") && crate::gemm::detect() == crate::gemm::Isa::Avx512
+    crate::gemm::detect() == crate::gemm::Isa::Avx512
 }
 
 /// Elements per parallel work unit for elementwise kernels.
