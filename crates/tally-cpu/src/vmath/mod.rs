@@ -183,8 +183,8 @@ fn map_lanes<V: F32s>(f: Func, x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// Softmax of `scale·row` in place, a register at a time (for the max, the tail is padded
-/// with −inf, or +inf for a negative scale, so it does not change the max). Four
+/// Softmax of `scale·row` in place, a register at a time (the tail's max taken element by
+/// element, its exp in a register padded with a copy of its first element). Four
 /// registers per step, with four partial maxima and sums, so the exp chains of
 /// neighbouring registers overlap.
 #[inline(always)]
@@ -193,15 +193,10 @@ fn softmax_lanes<V: F32s>(row: &mut [f32], scale: f32) {
     let whole = row.len() / l * l;
     let quads = row.len() / (4 * l) * (4 * l);
     let rest = row.len() - whole;
-    let pad = if scale < 0.0 {
-        f32::INFINITY
-    } else {
-        f32::NEG_INFINITY
-    };
-    let mut tail = [pad; MAX_LANES];
+    let mut tail = [0f32; MAX_LANES];
     tail[..rest].copy_from_slice(&row[whole..]);
     let s = V::splat(scale);
-    let mut m = [V::load(&tail).mul(s); 4];
+    let mut m = [V::splat(f32::NEG_INFINITY); 4];
     for c in row[..quads].chunks_exact(4 * l) {
         m = [
             V::load(c).mul(s).max(m[0]),
@@ -213,7 +208,10 @@ fn softmax_lanes<V: F32s>(row: &mut [f32], scale: f32) {
     for c in row[quads..whole].chunks_exact(l) {
         m[0] = V::load(c).mul(s).max(m[0]);
     }
-    let max = m[0].max(m[1]).max(m[2].max(m[3])).max_lane();
+    let tail_max = tail[..rest]
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &v| a.max(v * scale));
+    let max = m[0].max(m[1]).max(m[2].max(m[3])).max_lane().max(tail_max);
     let neg_max = V::splat(-max);
     let mut sum = [V::splat(0.0); 4];
     // No closures here: one would compile without the caller's target feature, and the

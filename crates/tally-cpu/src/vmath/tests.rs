@@ -211,11 +211,11 @@ fn erfc_map(isa: Isa, x: &[f32], out: &mut [f32]) {
 fn softmax_rows_match_f64_on_every_variant() {
     for isa in variants() {
         // Lengths around one and four register widths, so whole groups of four registers,
-        // single registers and tails all run; scales 1, an attention's 1/√32 and −2.
+        // single registers and tails all run; scales 1, an attention's 1/√32, −2 and 0.
         for n in [
             1usize, 3, 7, 8, 9, 15, 16, 17, 31, 63, 64, 65, 128, 129, 200,
         ] {
-            for scale in [1.0f32, 0.176_776_7, -2.0] {
+            for scale in [1.0f32, 0.176_776_7, -2.0, 0.0] {
                 let x: Vec<f32> = (0..n)
                     .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.7)
                     .collect();
