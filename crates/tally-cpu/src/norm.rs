@@ -87,57 +87,45 @@ enum Kind {
     Rms { eps: f32 },
 }
 
+/// What every row of one call shares: the normalisation and the weight and bias (f32).
+#[derive(Clone, Copy)]
+struct Norm<'a> {
+    kind: Kind,
+    w: Option<&'a [f32]>,
+    b: Option<&'a [f32]>,
+}
+
 /// Normalises one row `x` into `o` (then · w + b), widening it to f32 in this thread's
 /// scratch row; in the AVX-512 copy where [`wide`] says so.
-fn norm_row<T: FloatElem>(kind: Kind, x: &[T], o: &mut [T], w: Option<&[f32]>, b: Option<&[f32]>) {
+fn norm_row<T: FloatElem>(n: Norm<'_>, x: &[T], o: &mut [T]) {
     ROW.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut row) => norm_row_in(kind, x, o, w, b, &mut row),
-        Err(_) => norm_row_in(kind, x, o, w, b, &mut Vec::new()),
+        Ok(mut row) => norm_row_in(n, x, o, &mut row),
+        Err(_) => norm_row_in(n, x, o, &mut Vec::new()),
     })
 }
 
 /// [`norm_row`] with its scratch row given.
-fn norm_row_in<T: FloatElem>(
-    kind: Kind,
-    x: &[T],
-    o: &mut [T],
-    w: Option<&[f32]>,
-    b: Option<&[f32]>,
-    row: &mut Vec<f32>,
-) {
+fn norm_row_in<T: FloatElem>(n: Norm<'_>, x: &[T], o: &mut [T], row: &mut Vec<f32>) {
     row.resize(x.len(), 0.0);
     #[cfg(target_arch = "x86_64")]
     if wide() {
         // SAFETY: `wide` is true only where AVX-512F and FMA were detected.
-        return unsafe { norm_row_avx512(kind, x, o, w, b, row) };
+        return unsafe { norm_row_avx512(n, x, o, row) };
     }
-    norm_row_body(kind, x, o, w, b, row)
+    norm_row_body(n, x, o, row)
 }
 
 /// [`norm_row_body`] compiled for AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
-fn norm_row_avx512<T: FloatElem>(
-    kind: Kind,
-    x: &[T],
-    o: &mut [T],
-    w: Option<&[f32]>,
-    b: Option<&[f32]>,
-    row: &mut [f32],
-) {
-    norm_row_body(kind, x, o, w, b, row)
+fn norm_row_avx512<T: FloatElem>(n: Norm<'_>, x: &[T], o: &mut [T], row: &mut [f32]) {
+    norm_row_body(n, x, o, row)
 }
 
 /// The loops of [`norm_row`]: widen into `row` (as long as `x`), reduce, scale and shift.
 #[inline(always)]
-fn norm_row_body<T: FloatElem>(
-    kind: Kind,
-    x: &[T],
-    o: &mut [T],
-    w: Option<&[f32]>,
-    b: Option<&[f32]>,
-    row: &mut [f32],
-) {
+fn norm_row_body<T: FloatElem>(n: Norm<'_>, x: &[T], o: &mut [T], row: &mut [f32]) {
+    let Norm { kind, w, b } = n;
     for (r, v) in row.iter_mut().zip(x) {
         *r = v.to_f32();
     }
@@ -174,7 +162,12 @@ pub(crate) fn layer_norm<T: FloatElem>(
     let work = for_units(&mut out, n, 4 * n, |r, o| {
         let n64 = n as u64;
         let x = &src[r * n..(r + 1) * n];
-        norm_row(Kind::Layer { eps }, x, o, w.as_deref(), b.as_deref());
+        let norm = Norm {
+            kind: Kind::Layer { eps },
+            w: w.as_deref(),
+            b: b.as_deref(),
+        };
+        norm_row(norm, x, o);
         // mean: n adds + 1 mul; centre: n adds; var: n fma + 1 mul; +eps: 1 add;
         // rsqrt: 1 special; normalise: n muls; weight: n muls; bias: n adds.
         // (The centring subtraction is done twice in registers but counted once.)
@@ -210,7 +203,12 @@ pub(crate) fn rms_norm<T: FloatElem>(
     let work = for_units(&mut out, n, 3 * n, |r, o| {
         let n64 = n as u64;
         let x = &src[r * n..(r + 1) * n];
-        norm_row(Kind::Rms { eps }, x, o, w.as_deref(), None);
+        let norm = Norm {
+            kind: Kind::Rms { eps },
+            w: w.as_deref(),
+            b: None,
+        };
+        norm_row(norm, x, o);
         Work {
             add: 1,
             mul: 1 + n64 + if w.is_some() { n64 } else { 0 },

@@ -5,15 +5,11 @@
 //! Each tile row (one pair-row of k, 16 columns of bf16 pairs) is one 64-byte load.
 
 use half::bf16;
-use rayon::prelude::*;
 use tally_core::Work;
 
 use super::amx::{steps_of, BLOCK_N, TILE_U32};
 use super::bf16::pair;
 use super::{scratch, MatRef};
-
-/// Elements of B from which the rows' columns are split over the pool.
-const PARALLEL_MIN: usize = 1 << 16;
 
 /// C (m, n) = A (m, k) · B [+ bias] for B packed by `amx::pack_b_owned`, one row at a
 /// time. The caller has checked [`super::amx::available`]. Returns the work executed:
@@ -29,7 +25,6 @@ pub(super) fn gemv(
 ) -> Work {
     let steps = steps_of(k);
     let panel_len = steps * 2 * TILE_U32;
-    let threads = rayon::current_num_threads();
     let mut work = Work::ZERO;
     // The row as bf16 pairs of k (zero past k), in this thread's packed-A scratch.
     scratch::with::<u32, _>(steps * 16, |pairs, _| {
@@ -60,16 +55,7 @@ pub(super) fn gemv(
                 }
                 w
             };
-            work += if k * n >= PARALLEL_MIN && threads > 1 {
-                // Two groups a thread, in whole panels, so no thread is left the tail.
-                let per = n.div_ceil(BLOCK_N).div_ceil(2 * threads) * BLOCK_N;
-                row.par_chunks_mut(per)
-                    .enumerate()
-                    .map(|(g, d)| columns(g * per, d))
-                    .sum::<Work>()
-            } else {
-                columns(0, row)
-            };
+            work += super::over_column_groups(row, BLOCK_N, k * n, columns);
         }
     });
     work

@@ -532,6 +532,32 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     })
 }
 
+/// Weight elements from which a few-row product (a decode step's GEMV) splits each
+/// output row's columns over the pool: such a product streams its weight and is bound by
+/// memory, so both threads read it.
+const GEMV_PARALLEL_MIN: usize = 1 << 16;
+
+/// Runs `f(first_column, columns)` over one output row of a product with a weight of
+/// `weight_elems` elements, split into groups of whole `panel`-column panels, two groups a
+/// thread so that no thread is left the tail, on the pool from [`GEMV_PARALLEL_MIN`]
+/// (whole on this thread below it); returns the summed work.
+fn over_column_groups<T: Send>(
+    row: &mut [T],
+    panel: usize,
+    weight_elems: usize,
+    f: impl Fn(usize, &mut [T]) -> Work + Sync,
+) -> Work {
+    let threads = rayon::current_num_threads();
+    if weight_elems < GEMV_PARALLEL_MIN || threads < 2 {
+        return f(0, row);
+    }
+    let per = row.len().div_ceil(panel).div_ceil(2 * threads) * panel;
+    row.par_chunks_mut(per)
+        .enumerate()
+        .map(|(g, d)| f(g * per, d))
+        .sum()
+}
+
 /// Rounds one row's f32 sums into `dst` (as many as `dst` holds), the bias of the same
 /// columns (`bias[0]` for `dst[0]`) added in f32 first. Returns the adds made: one per
 /// output when there is a bias. Inlined, so a caller compiled for AVX-512 vectorises it.

@@ -6,7 +6,6 @@
 //! products with a few rows (a decode step) stream the same f32 panels as GEMVs. Counting
 //! is unchanged: every tile and GEMV row tallies the FMAs it ran.
 
-use rayon::prelude::*;
 use tally_core::{FloatElem, Work};
 
 use super::aligned::Aligned;
@@ -141,9 +140,6 @@ pub fn gemm_prepacked<T: FloatElem>(
     }
 }
 
-/// Weight elements from which a few-row product runs its GEMVs on the pool.
-const GEMV_PARALLEL_MIN: usize = 1 << 16;
-
 #[allow(clippy::too_many_arguments)]
 fn with<T: FloatElem, const MR: usize, const NR: usize>(
     isa: Isa,
@@ -196,17 +192,7 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
                 }
                 work
             };
-            let threads = rayon::current_num_threads();
-            work += if k * n >= GEMV_PARALLEL_MIN && threads > 1 {
-                // Two tasks per thread, in whole panels, so no thread is left with the tail.
-                let cols = n.div_ceil(NR).div_ceil(2 * threads) * NR;
-                dst.par_chunks_mut(cols)
-                    .enumerate()
-                    .map(|(t, d)| gemv(t * cols, d))
-                    .sum::<Work>()
-            } else {
-                gemv(0, dst)
-            };
+            work += super::over_column_groups(dst, NR, k * n, gemv);
         }
         work
     })
