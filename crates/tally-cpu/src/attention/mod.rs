@@ -146,6 +146,15 @@ fn rows_f32<'s, T: FloatElem>(
         }
     }
     dst.clear();
+    // Room for twice the rows when it must grow: a KV cache grows by one row per decode
+    // step, and a buffer sized exactly at the prompt (8,192 values for 128 keys of 64)
+    // doubled on the first step after it, on whichever pool worker ran that step's pass
+    // (a 64 KiB allocation per operand in a decode step, on the worker that had not yet).
+    // The prompt's pass runs its heads on every worker, so each one gets the room then.
+    let need = keys.map_or(n, <[usize]>::len) * d;
+    if dst.capacity() < need {
+        dst.reserve_exact(2 * need);
+    }
     let mut row = |j: usize| {
         let at = base + j * x.sr;
         dst.extend(x.data[at..at + d].iter().map(|v| v.to_f32()));
