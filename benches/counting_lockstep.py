@@ -6,12 +6,22 @@ kernel call recorded) and `--features uncounted` (counters compiled out), each a
 `tally bench ... --lockstep`: both load and warm up, then run one forward pass whenever
 this driver sends a line. The driver alternates them pass by pass (counted first in even
 pairs, uncounted first in odd ones), so drift in the machine hits both alike and every
-pair is two warm passes a few milliseconds apart. Prints per workload the median of the
-per-pair ratios (counted / uncounted), a 95% bootstrap interval of that median (2000
-resamples, fixed seed), the number of pairs and each build's median pass.
+pair is two warm passes a few milliseconds apart.
 
-Usage: counting_lockstep.py COUNTED_TALLY UNCOUNTED_TALLY [SECONDS_PER_WORKLOAD [NAME...]]
-(NAME: run only the workloads whose name contains one of these.) Standard library only.
+Two processes differ by more than their code: where their weights landed in physical
+memory (pages, huge pages, cache sets) is fixed for a process's life, and the same binary
+against itself reads 0.7% apart on a memory-bound SmolLM2 decode step with a tight
+interval. So a workload runs in ROUNDS rounds, each with two fresh processes for
+SECONDS; a round's ratio is the median of its per-pair ratios (counted / uncounted), the
+workload's ratio the median of its rounds, and its 95% interval a bootstrap over rounds
+(2000 resamples, fixed seed), which carries the process-to-process spread. Prints per
+workload that ratio, the interval, the rounds' range, pairs, and each build's median pass.
+
+Usage: counting_lockstep.py [--rounds N] COUNTED_TALLY UNCOUNTED_TALLY
+                            [SECONDS_PER_ROUND [NAME...]]
+(N: rounds per workload, default 1; NAME: run only the workloads whose name contains one
+of these.) Standard library only. Pointed at two builds of anything (new and old), the
+ratio column reads new / old.
 """
 
 import os
@@ -68,47 +78,78 @@ def fmt(seconds):
     return f"{seconds * 1e3:.3f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.1f} us"
 
 
+def one_round(on_exe, off_exe, args, budget):
+    """Two fresh processes alternated pass by pass for `budget` seconds (at least
+    MIN_PAIRS pairs): each build's passes, in pair order."""
+    on, off = Arm(on_exe, args), Arm(off_exe, args)
+    ons, offs = [], []
+    deadline = None
+    while len(ons) < MAX_PAIRS:
+        if len(ons) % 2 == 0:
+            ons.append(on.one_pass())
+            offs.append(off.one_pass())
+        else:
+            offs.append(off.one_pass())
+            ons.append(on.one_pass())
+        if deadline is None:
+            # Both processes are loaded and warm once the first pair is back.
+            deadline = time.monotonic() + budget
+        elif len(ons) >= MIN_PAIRS and time.monotonic() > deadline:
+            break
+    on.close()
+    off.close()
+    return ons, offs
+
+
+def bootstrap(values, resamples=2000):
+    """A 95% interval of the median of `values` (resampled with a fixed seed)."""
+    rng = random.Random(1)
+    boot = sorted(st.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return boot[int(0.025 * resamples)], boot[int(0.975 * resamples) - 1]
+
+
 def main():
-    if len(sys.argv) < 3:
+    argv = sys.argv[1:]
+    rounds = 1
+    if argv[:1] == ["--rounds"]:
+        if len(argv) < 2 or not argv[1].isdigit() or int(argv[1]) < 1:
+            sys.exit("--rounds takes a whole number of at least 1\n" + __doc__)
+        rounds, argv = int(argv[1]), argv[2:]
+    if len(argv) < 2:
         sys.exit(__doc__)
-    on_exe, off_exe = sys.argv[1], sys.argv[2]
-    budget = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
-    only = sys.argv[4:]
+    on_exe, off_exe = argv[0], argv[1]
+    budget = float(argv[2]) if len(argv) > 2 else 20.0
+    only = argv[3:]
     cache = os.environ.get("TALLY_CACHE", os.path.expanduser("~/.cache/tally"))
-    print(f"| workload | counted / uncounted | 95% interval | pairs | counted | uncounted |")
-    print(f"|---|---|---|---|---|---|")
+    print(f"{rounds} round(s) of fresh processes per workload, {budget:g} s each")
+    print("| workload | counted / uncounted | 95% interval | rounds [range] | pairs | counted | uncounted |")
+    print("|---|---|---|---|---|---|---|")
     for name, args, need in WORKLOADS:
         if only and not any(o in name for o in only):
             continue
         if need and not os.path.isdir(os.path.join(cache, need)):
             print(f"skipping {name}: {cache}/{need} not found; run models/fetch all")
             continue
-        on, off = Arm(on_exe, args), Arm(off_exe, args)
-        ons, offs = [], []
-        deadline = None
-        while len(ons) < MAX_PAIRS:
-            if len(ons) % 2 == 0:
-                ons.append(on.one_pass())
-                offs.append(off.one_pass())
-            else:
-                offs.append(off.one_pass())
-                ons.append(on.one_pass())
-            if deadline is None:
-                # Both processes are loaded and warm once the first pair is back.
-                deadline = time.monotonic() + budget
-            elif len(ons) >= MIN_PAIRS and time.monotonic() > deadline:
-                break
-        on.close()
-        off.close()
-        ratios = [a / b for a, b in zip(ons, offs)]
-        rng = random.Random(1)
-        boot = sorted(st.median(rng.choices(ratios, k=len(ratios))) for _ in range(2000))
+        per_round, ons, offs = [], [], []
+        for _ in range(rounds):
+            a, b = one_round(on_exe, off_exe, args, budget)
+            per_round.append(st.median(x / y for x, y in zip(a, b)))
+            ons += a
+            offs += b
+        if rounds > 1:
+            ratio, values = st.median(per_round), per_round
+            spread = f"{rounds} [{min(per_round):.4f}–{max(per_round):.4f}]"
+        else:
+            # One round: the interval can only come from its pairs (process spread unseen).
+            values = [x / y for x, y in zip(ons, offs)]
+            ratio, spread = st.median(values), "1"
+        lo, hi = bootstrap(values)
         print(
-            f"| {name} | {st.median(ratios):.4f} | {boot[50]:.4f}–{boot[1949]:.4f} | "
-            f"{len(ratios)} | {fmt(st.median(ons))} | {fmt(st.median(offs))} |",
+            f"| {name} | {ratio:.4f} | {lo:.4f}–{hi:.4f} | {spread} | {len(ons)} | "
+            f"{fmt(st.median(ons))} | {fmt(st.median(offs))} |",
             flush=True,
         )
-    print("ratio: median over pairs of counted / uncounted wall-clock per pass; 1.01 = 1% overhead")
+    print("ratio: median over rounds of each round's median counted / uncounted per pass; 1.01 = 1% overhead")
 
 
 if __name__ == "__main__":

@@ -6,11 +6,22 @@ use crate::{Error, Result, Shape};
 
 /// How a tensor's elements sit in its storage: element `idx` is at
 /// `offset + Σ idx[i]·strides[i]`. A stride of 0 is a broadcast dimension.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Layout {
     shape: Shape,
     strides: Dims,
     offset: usize,
+}
+
+/// Cloned by block copies, as [`Shape`] is (layouts are cloned on every op).
+impl Clone for Layout {
+    fn clone(&self) -> Self {
+        Layout {
+            shape: self.shape.clone(),
+            strides: Dims::from_slice(&self.strides),
+            offset: self.offset,
+        }
+    }
 }
 
 impl Layout {

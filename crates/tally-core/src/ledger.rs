@@ -51,6 +51,54 @@ impl Record {
     }
 }
 
+/// One kernel call as its dispatcher saw it: a [`Record`] before the meter places it (its
+/// scope, thread and start on each region's timeline). What [`crate::meter::record`] takes.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// The op.
+    pub op: OpId,
+    /// The dtype it computed in (of its main input).
+    pub dtype: DType,
+    /// Where it ran.
+    pub device: Device,
+    /// Input shapes, in argument order.
+    pub inputs: smallvec::SmallVec<[Shape; 3]>,
+    /// Output shape.
+    pub output: Shape,
+    /// How `work` was known.
+    pub source: Source,
+    /// The work the kernel reported.
+    pub work: Work,
+    /// The work the analytic formula gives for the same call.
+    pub analytic: Work,
+    /// Wall time of the kernel call, in nanoseconds.
+    pub elapsed_ns: u64,
+    /// Work still on the device, resolved when the ledger is made.
+    pub pending: Option<Arc<dyn crate::PendingWork>>,
+}
+
+impl Call {
+    /// The record of this call, placed: under `scope`, by thread `thread`, starting
+    /// `start_ns` after its region began.
+    pub fn placed(self, scope: Arc<str>, thread: u32, start_ns: u64) -> Record {
+        Record {
+            op: self.op,
+            dtype: self.dtype,
+            device: self.device,
+            inputs: self.inputs,
+            output: self.output,
+            source: self.source,
+            work: self.work,
+            analytic: self.analytic,
+            start_ns,
+            elapsed_ns: self.elapsed_ns,
+            thread,
+            scope,
+            pending: self.pending,
+        }
+    }
+}
+
 /// Totals over a group of records.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct OpSummary {

@@ -23,7 +23,7 @@ pub use device::Device;
 pub use dtype::{DType, FloatElem, WithDType};
 pub use error::{Error, Result};
 pub use layout::Layout;
-pub use ledger::{Ledger, OpSummary, Record};
+pub use ledger::{Call, Ledger, OpSummary, Record};
 pub use meter::{measure, scope, try_measure, Region};
 pub use op::{BinaryOp, OpId, ReduceOp, UnaryOp};
 pub use shape::Shape;

@@ -9,9 +9,17 @@ use crate::{Error, Result};
 pub type Dims = SmallVec<[usize; 6]>;
 
 /// The dimensions of a tensor, outermost first. A rank-0 shape is a scalar.
-#[derive(Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Shape(Dims);
+
+/// Cloned as one block copy of the dimensions: `SmallVec`'s own `clone` extends element by
+/// element, and shapes are cloned on every recorded kernel call.
+impl Clone for Shape {
+    fn clone(&self) -> Self {
+        Shape(Dims::from_slice(&self.0))
+    }
+}
 
 impl Shape {
     /// Builds a shape from its dimensions.

@@ -1,6 +1,6 @@
 //! The single path from a tensor op to a kernel: run it, time it, record its work.
 
-use tally_core::ledger::Record;
+use tally_core::ledger::Call;
 use tally_core::{meter, Counted, Layout, OpId, Result, Shape, Work};
 
 use crate::{Storage, Tensor};
@@ -76,28 +76,23 @@ fn recorded<T>(
     kernel: impl FnOnce() -> Result<Counted<T>>,
 ) -> Result<T> {
     let start = meter::is_recording().then(meter::now);
-    let counted = kernel()?;
+    let mut counted = kernel()?;
     if let Some(start) = start {
-        let elapsed_ns = start.elapsed().as_nanos() as u64;
+        let elapsed_ns = start.elapsed_ns();
         let (dtype, device) = kind(&counted.out);
-        meter::record(
-            Record {
-                op,
-                dtype,
-                device,
-                inputs: shapes(),
-                output: out_shape,
-                source: counted.source,
-                work: counted.work,
-                analytic,
-                start_ns: 0,
-                elapsed_ns,
-                thread: 0,
-                scope: Default::default(),
-                pending: counted.pending,
-            },
-            start,
-        );
+        let counted = &mut counted;
+        meter::record(start, || Call {
+            op,
+            dtype,
+            device,
+            inputs: shapes(),
+            output: out_shape,
+            source: counted.source,
+            work: counted.work,
+            analytic,
+            elapsed_ns,
+            pending: counted.pending.take(),
+        });
     }
     Ok(counted.out)
 }
