@@ -111,6 +111,10 @@ impl ThreadMeter {
 
     /// Pushes a frame, its scope logged.
     fn push(&mut self, region: Arc<RegionInner>, scope: Arc<str>) {
+        if self.scopes.len() >= SCOPE_LOG_MAX {
+            // Many scopes entered since the last flush (a long region): start the log again.
+            self.flush();
+        }
         let logged = self.log(&scope);
         self.frames.push(Frame {
             region,
@@ -132,6 +136,9 @@ impl ThreadMeter {
     /// first), each placed on that region's timeline.
     fn flush(&mut self) {
         if self.held.is_empty() {
+            if self.scopes.len() > self.frames.len() {
+                self.relog();
+            }
             return;
         }
         let thread = thread_index();
@@ -207,6 +214,15 @@ thread_local! {
 
 /// Fewest records a region starts with room for.
 const RECORDS_MIN: usize = 64;
+
+/// Most calls a thread holds before it moves them into their regions anyway, so that a
+/// long region (a whole dataset measured at once) neither doubles its records' memory at
+/// the end nor leaves a thread holding that much room afterwards. A model pass makes fewer
+/// (SmolLM2: 453 per decode step).
+const HELD_MAX: usize = 1024;
+
+/// Most scope entries a thread logs before it starts the log again.
+const SCOPE_LOG_MAX: usize = 4096;
 
 /// The next thread index to hand out.
 static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
@@ -368,6 +384,9 @@ pub fn record(started: Stamp, make: impl FnOnce() -> Call) {
         let len = m.held.len();
         // SAFETY: slot `len` (the first spare one) was just written.
         unsafe { m.held.set_len(len + 1) };
+        if len + 1 >= HELD_MAX {
+            m.flush();
+        }
     });
 }
 
@@ -433,6 +452,55 @@ impl Drop for RestoreFrames {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A call as a dispatcher would hand it over (an f32 relu over `n` elements).
+    fn call(n: usize) -> Call {
+        Call {
+            op: crate::OpId::Relu,
+            dtype: crate::DType::F32,
+            device: crate::Device::Cpu,
+            inputs: smallvec::smallvec![crate::Shape::new([n])],
+            output: crate::Shape::new([n]),
+            source: crate::Source::Executed,
+            work: crate::Work::ZERO,
+            analytic: crate::Work::ZERO,
+            elapsed_ns: 1,
+            pending: None,
+        }
+    }
+
+    /// A region longer than a thread holds, with more scopes entered than it logs: every
+    /// call comes back, in order, under its scope, and the thread keeps bounded room.
+    #[test]
+    fn a_long_region_keeps_every_call_and_bounded_room() {
+        let calls = 3 * HELD_MAX + 7;
+        let ((), ledger) = measure(|| {
+            for i in 0..calls {
+                scope(if i % 2 == 0 { "even" } else { "odd" }, || {
+                    record(now(), || call(i + 1))
+                });
+            }
+            for _ in 0..2 * SCOPE_LOG_MAX {
+                scope("empty", || ());
+            }
+            // Scopes entered without a call do not grow the log past its bound either.
+            METER.with(|m| assert!(m.borrow().scopes.len() <= SCOPE_LOG_MAX));
+            record(now(), || call(1));
+        });
+        let records = ledger.records();
+        assert_eq!(records.len(), calls + 1);
+        for (i, r) in records[..calls].iter().enumerate() {
+            assert_eq!(r.output.dims(), [i + 1], "call {i} in its place");
+            assert_eq!(&*r.scope, if i % 2 == 0 { "even" } else { "odd" });
+        }
+        assert_eq!(&*records[calls].scope, "");
+        assert!(records.windows(2).all(|w| w[0].start_ns <= w[1].start_ns));
+        METER.with(|m| {
+            let m = m.borrow();
+            assert!(m.held.is_empty() && m.held.capacity() <= 2 * HELD_MAX);
+            assert!(m.scopes.len() <= SCOPE_LOG_MAX);
+        });
+    }
 
     #[test]
     fn stamps_measure_forward_and_never_backward() {
