@@ -366,6 +366,8 @@ pub fn is_recording() -> bool {
 /// which `make` builds only when a region is open, is held on this thread until its regions
 /// change (see [`ThreadMeter`]), so it reaches a region's ledger by the time that region's
 /// `measure` returns. This is the only entry point for records; dispatchers call it.
+/// `make` runs while the thread's meter is borrowed, so it must only build the call: a
+/// `make` that opens a scope or records would panic on the second borrow.
 #[inline]
 pub fn record(started: Stamp, make: impl FnOnce() -> Call) {
     METER.with(|m| {
