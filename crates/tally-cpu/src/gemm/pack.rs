@@ -88,8 +88,29 @@ fn pack_b_rows<T: FloatElem, const NR: usize>(
             unsafe { copy_rows_avx512::<NR>(p0, rows, n, data, b.offset, b.rs, panels) };
             return;
         }
+        if b.rs == 1 && NR % 8 == 0 && is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F was detected just above.
+            let bf = b.with_data(data);
+            let done = unsafe { transpose_cols_avx512::<NR>(p0, rows, n, bf, panels) };
+            finish_rows::<T, NR>(p0, done, rows, n, b, panels);
+            return;
+        }
     }
-    for r in 0..rows {
+    finish_rows::<T, NR>(p0, 0, rows, n, b, panels);
+}
+
+/// Rows `p0 + from..p0 + to` of B into the matching rows of each panel, value by value
+/// (any dtype and strides); columns past n are zero.
+fn finish_rows<T: FloatElem, const NR: usize>(
+    p0: usize,
+    from: usize,
+    to: usize,
+    n: usize,
+    b: MatRef<'_, T>,
+    panels: &mut [&mut [f32]],
+) {
+    let rows = to;
+    for r in from..rows {
         let p = p0 + r;
         for (jp, panel) in panels.iter_mut().enumerate() {
             let j0 = jp * NR;
@@ -223,10 +244,9 @@ fn as_f32_rows<'a, T: FloatElem, const MR: usize>(src: &[&'a [T]; MR]) -> Option
 }
 
 /// Eight rows of at least `kc` values → `panel` in column order (column p's eight values
-/// at `8·p..8·p + 8`), 16 columns at a time: eight row loads, an in-register transpose
-/// (unpack, shuffle, two-source permute, lane shuffle) and eight 64-byte stores, where the
-/// scalar loop made one load and one store per value. Returns the columns done (a
-/// multiple of 16; the caller finishes the rest).
+/// at `8·p..8·p + 8`), 16 columns at a time: eight row loads, [`transpose_8x16`] and eight
+/// 64-byte stores, where the scalar loop made one load and one store per value. Returns
+/// the columns done (a multiple of 16; the caller finishes the rest).
 ///
 /// Each block also asks for the same 16 columns of `next` (the next micro-panel's rows;
 /// null for none) into L1, one line per row: A's rows are short streams (1 KiB of each, 8
@@ -246,9 +266,6 @@ unsafe fn transpose_8_avx512(
     use std::arch::x86_64::*;
     let blocks = kc / 16;
     assert!(rows.iter().all(|r| r.len() >= blocks * 16) && panel.len() >= blocks * 128);
-    // Lanes 0 and 1 (then 2 and 3) of two registers, interleaved a, b, a, b.
-    let low = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-    let high = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
     for blk in 0..blocks {
         let p = blk * 16;
         // SAFETY: columns p..p + 16 of each row and values 8p..8p + 128 of the panel are
@@ -259,31 +276,7 @@ unsafe fn transpose_8_avx512(
                 _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(p) as *const i8);
             }
             let r: [__m512; 8] = std::array::from_fn(|i| _mm512_loadu_ps(rows[i].as_ptr().add(p)));
-            // Per 128-bit lane L (columns 4L..4L + 4): pairs of rows interleaved.
-            let t0 = _mm512_unpacklo_ps(r[0], r[1]);
-            let t1 = _mm512_unpackhi_ps(r[0], r[1]);
-            let t2 = _mm512_unpacklo_ps(r[2], r[3]);
-            let t3 = _mm512_unpackhi_ps(r[2], r[3]);
-            let t4 = _mm512_unpacklo_ps(r[4], r[5]);
-            let t5 = _mm512_unpackhi_ps(r[4], r[5]);
-            let t6 = _mm512_unpacklo_ps(r[6], r[7]);
-            let t7 = _mm512_unpackhi_ps(r[6], r[7]);
-            // u[j] lane L: rows 0–3 of column 4L + j; u[4 + j]: rows 4–7.
-            let u = [
-                _mm512_shuffle_ps::<0x44>(t0, t2),
-                _mm512_shuffle_ps::<0xEE>(t0, t2),
-                _mm512_shuffle_ps::<0x44>(t1, t3),
-                _mm512_shuffle_ps::<0xEE>(t1, t3),
-                _mm512_shuffle_ps::<0x44>(t4, t6),
-                _mm512_shuffle_ps::<0xEE>(t4, t6),
-                _mm512_shuffle_ps::<0x44>(t5, t7),
-                _mm512_shuffle_ps::<0xEE>(t5, t7),
-            ];
-            // x[j]: whole columns j and 4 + j (eight rows each); y[j]: 8 + j and 12 + j.
-            let x: [__m512; 4] =
-                std::array::from_fn(|j| _mm512_permutex2var_ps(u[j], low, u[4 + j]));
-            let y: [__m512; 4] =
-                std::array::from_fn(|j| _mm512_permutex2var_ps(u[j], high, u[4 + j]));
+            let (x, y) = transpose_8x16(r);
             // Columns in order, two per register.
             let out = [
                 _mm512_shuffle_f32x4::<0x44>(x[0], x[1]), // 0, 1
@@ -304,23 +297,130 @@ unsafe fn transpose_8_avx512(
     blocks * 16
 }
 
+/// A transposed f32 B (columns contiguous: B(p, j) at `offset + p + j·cs`) into rows
+/// `p0..p0 + rows` of each panel, 16 rows by 8 columns at a time: eight column loads,
+/// [`transpose_8x16`], and each row's eight values stored at its place in the panel (the
+/// scalar loop read one value per step, `cs` apart). Columns past n are zero. Returns the
+/// rows done (a multiple of 16); the caller finishes the rest.
+///
+/// # Safety
+/// AVX-512F present.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose_cols_avx512<const NR: usize>(
+    p0: usize,
+    rows: usize,
+    n: usize,
+    b: MatRef<'_, f32>,
+    panels: &mut [&mut [f32]],
+) -> usize {
+    use std::arch::x86_64::*;
+    let blocks = rows / 16;
+    for (jp, panel) in panels.iter_mut().enumerate() {
+        assert!(panel.len() >= blocks * 16 * NR, "panel rows");
+        let base = panel.as_mut_ptr();
+        for g in 0..NR / 8 {
+            let j0 = jp * NR + 8 * g;
+            // Column j0 + i's rows of this piece, or none past n.
+            let cols: [Option<&[f32]>; 8] = std::array::from_fn(|i| {
+                let at = b.offset + p0 + (j0 + i) * b.cs;
+                (j0 + i < n).then(|| &b.data[at..at + blocks * 16])
+            });
+            for blk in 0..blocks {
+                let p = blk * 16;
+                // SAFETY: each column slice holds blocks·16 values, and rows p..p + 16 of
+                // the panel hold NR values each (asserted).
+                unsafe {
+                    let r: [__m512; 8] = std::array::from_fn(|i| match cols[i] {
+                        Some(c) => _mm512_loadu_ps(c.as_ptr().add(p)),
+                        None => _mm512_setzero_ps(),
+                    });
+                    let (x, y) = transpose_8x16(r);
+                    // x[j]: rows j and 4 + j (eight columns each); y[j]: 8 + j, 12 + j.
+                    let at = |row: usize| base.add((p + row) * NR + 8 * g);
+                    for j in 0..4 {
+                        for (v, row) in [(x[j], j), (y[j], 8 + j)] {
+                            _mm512_mask_storeu_ps(at(row), 0x00FF, v);
+                            // The upper eight lanes land on row + 4's eight values.
+                            _mm512_mask_storeu_ps(at(row + 4).sub(8), 0xFF00, v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    blocks * 16
+}
+
+/// Transposes eight registers of 16 values (rows 0–7, columns 0–15) in registers: returns
+/// `x[j]` holding columns j and 4 + j, `y[j]` columns 8 + j and 12 + j, each column's
+/// eight row values in order (unpacks, in-lane shuffles, two-source permutes).
+///
+/// # Safety
+/// AVX-512F present.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn transpose_8x16(
+    r: [std::arch::x86_64::__m512; 8],
+) -> (
+    [std::arch::x86_64::__m512; 4],
+    [std::arch::x86_64::__m512; 4],
+) {
+    use std::arch::x86_64::*;
+    // Lanes 0 and 1 (then 2 and 3) of two registers, interleaved a, b, a, b.
+    let low = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    let high = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    // Per 128-bit lane L (columns 4L..4L + 4): pairs of rows interleaved.
+    let t0 = _mm512_unpacklo_ps(r[0], r[1]);
+    let t1 = _mm512_unpackhi_ps(r[0], r[1]);
+    let t2 = _mm512_unpacklo_ps(r[2], r[3]);
+    let t3 = _mm512_unpackhi_ps(r[2], r[3]);
+    let t4 = _mm512_unpacklo_ps(r[4], r[5]);
+    let t5 = _mm512_unpackhi_ps(r[4], r[5]);
+    let t6 = _mm512_unpacklo_ps(r[6], r[7]);
+    let t7 = _mm512_unpackhi_ps(r[6], r[7]);
+    // u[j] lane L: rows 0–3 of column 4L + j; u[4 + j]: rows 4–7.
+    let u = [
+        _mm512_shuffle_ps::<0x44>(t0, t2),
+        _mm512_shuffle_ps::<0xEE>(t0, t2),
+        _mm512_shuffle_ps::<0x44>(t1, t3),
+        _mm512_shuffle_ps::<0xEE>(t1, t3),
+        _mm512_shuffle_ps::<0x44>(t4, t6),
+        _mm512_shuffle_ps::<0xEE>(t4, t6),
+        _mm512_shuffle_ps::<0x44>(t5, t7),
+        _mm512_shuffle_ps::<0xEE>(t5, t7),
+    ];
+    let x = std::array::from_fn(|j| _mm512_permutex2var_ps(u[j], low, u[4 + j]));
+    let y = std::array::from_fn(|j| _mm512_permutex2var_ps(u[j], high, u[4 + j]));
+    (x, y)
+}
+
 #[cfg(test)]
 mod tests {
     use half::f16;
 
-    use super::{pack_a, pack_b, MatRef};
+    use tally_core::FloatElem;
+
+    use super::{pack_a, pack_b, pack_b_into, MatRef};
 
     /// Every packed element is B's (p, j), converted, and every pad is zero: row-major and
     /// transposed B, f32 and f16, one panel and several, a partial last panel and none,
     /// small (packed on this thread in one piece) and large (packed on the pool in pieces
-    /// of rows, the last one short).
+    /// of rows, the last one short), pieces of whole 16-row blocks and a tail, at the
+    /// panel widths of the AVX-512 and AVX2 kernels.
     #[test]
     fn packed_b_holds_each_element_once_and_zero_pads() {
-        const NR: usize = 32;
+        check_pack_b::<32>();
+        check_pack_b::<16>();
+    }
+
+    fn check_pack_b<const NR: usize>() {
         let shapes = [
             (3, 5),
             (7, NR),
             (9, 8 * NR + 1),
+            (40, NR + 8),
             (300, 24 * NR - 5),
             (301, 7 * NR),
         ];
@@ -329,10 +429,17 @@ mod tests {
             let rows: Vec<f32> = (0..k * n).map(|i| value(i / n, i % n)).collect();
             let cols: Vec<f32> = (0..k * n).map(|i| value(i % k, i / k)).collect();
             let half_rows: Vec<f16> = rows.iter().map(|&v| f16::from_f32(v)).collect();
+            // Into NaN, so that an element the packer skips shows (pads included).
+            fn packed<T: FloatElem, const NR: usize>(k: usize, n: usize, b: MatRef<T>) -> Vec<f32> {
+                let mut out = vec![f32::NAN; n.div_ceil(NR) * k * NR];
+                pack_b_into::<T, NR>(k, n, b, &mut out);
+                out
+            }
             let packs = [
-                pack_b::<f32, NR>(k, n, MatRef::rows(&rows, 0, n)),
-                pack_b::<f32, NR>(k, n, MatRef::transposed(&cols, 0, k)),
-                pack_b::<f16, NR>(k, n, MatRef::rows(&half_rows, 0, n)),
+                pack_b::<f32, NR>(k, n, MatRef::rows(&rows, 0, n)).to_vec(),
+                packed::<f32, NR>(k, n, MatRef::rows(&rows, 0, n)),
+                packed::<f32, NR>(k, n, MatRef::transposed(&cols, 0, k)),
+                packed::<f16, NR>(k, n, MatRef::rows(&half_rows, 0, n)),
             ];
             for (which, packed) in packs.iter().enumerate() {
                 assert_eq!(packed.len(), n.div_ceil(NR) * k * NR);
@@ -340,7 +447,10 @@ mod tests {
                     let (jp, p, lane) = (at / (k * NR), at / NR % k, at % NR);
                     let j = jp * NR + lane;
                     let want = if j < n { value(p, j) } else { 0.0 };
-                    assert_eq!(got, want, "pack {which}, k {k}, n {n}: (p {p}, j {j})");
+                    assert_eq!(
+                        got, want,
+                        "NR {NR}, pack {which}, k {k}, n {n}: (p {p}, j {j})"
+                    );
                 }
             }
         }
