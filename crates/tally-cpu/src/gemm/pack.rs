@@ -88,7 +88,7 @@ fn pack_b_rows<T: FloatElem, const NR: usize>(
             unsafe { copy_rows_avx512::<NR>(p0, rows, n, data, b.offset, b.rs, panels) };
             return;
         }
-        if b.rs == 1 && NR % 8 == 0 && is_x86_feature_detected!("avx512f") {
+        if b.rs == 1 && NR.is_multiple_of(8) && is_x86_feature_detected!("avx512f") {
             // SAFETY: AVX-512F was detected just above.
             let bf = b.with_data(data);
             let done = unsafe { transpose_cols_avx512::<NR>(p0, rows, n, bf, panels) };
