@@ -326,14 +326,46 @@ pub fn empty<T: 'static>(n: usize) -> Vec<T> {
 pub fn for_overwrite<T: Copy + 'static>(n: usize, fill: T) -> Vec<T> {
     let mut v = held(n);
     v.truncate(n);
-    v.resize(n, fill);
+    fill_to(&mut v, n, fill);
     v
+}
+
+/// Grows `v` to `n` elements with copies of `fill`. A zero fill of a storage element type
+/// is one `memset` (`ptr::write_bytes`): glibc's, with `rep stosb` on x86, writes whole
+/// cache lines without first reading them, where `Vec::resize`'s store loop read each line
+/// in before overwriting it (twice the memory traffic on a fresh buffer; the fill held
+/// 6–7% of MiniLM f32 8×128's samples).
+fn fill_to<T: Copy + 'static>(v: &mut Vec<T>, n: usize, fill: T) {
+    let len = v.len();
+    if n <= len {
+        return;
+    }
+    // SAFETY: reads the bytes of a `Copy` value of one of the storage element types (f32,
+    // f16, bf16, i64, u32), which have no padding.
+    let zero = dtype_of::<T>().is_some()
+        && unsafe {
+            std::slice::from_raw_parts(&fill as *const T as *const u8, std::mem::size_of::<T>())
+        }
+        .iter()
+        .all(|&b| b == 0);
+    if !zero {
+        v.resize(n, fill);
+        return;
+    }
+    v.reserve(n - len);
+    // SAFETY: the `reserve` above makes room for n elements; all-zero bytes are a valid
+    // value of every storage element type (0.0, +0 or 0) and equal `fill`, so after the
+    // write elements len..n are initialised copies of `fill`.
+    unsafe {
+        std::ptr::write_bytes(v.as_mut_ptr().add(len), 0, n - len);
+        v.set_len(n);
+    }
 }
 
 /// `n` copies of `value`, in a held buffer when one fits.
 pub fn filled<T: Copy + 'static>(n: usize, value: T) -> Vec<T> {
     let mut v = empty(n);
-    v.resize(n, value);
+    fill_to(&mut v, n, value);
     v
 }
 
@@ -358,5 +390,38 @@ pub fn keep_freed_heap_pages() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill_to;
+
+    /// A zero fill (one memset) and any other fill (the store loop) both leave the kept
+    /// elements alone and make exactly the requested copies: +0.0 as zero bytes, −0.0 and
+    /// NaN bit for bit, integers and half floats too.
+    #[test]
+    fn fills_keep_the_prefix_and_copy_the_value_bit_for_bit() {
+        let mut v = vec![7.5f32, -1.0];
+        fill_to(&mut v, 5, 0.0);
+        assert_eq!(v, [7.5, -1.0, 0.0, 0.0, 0.0]);
+        for fill in [-0.0f32, f32::NAN, 3.25] {
+            let mut v = vec![1.0f32];
+            fill_to(&mut v, 4, fill);
+            assert_eq!(v[0], 1.0);
+            assert!(
+                v[1..].iter().all(|x| x.to_bits() == fill.to_bits()),
+                "{fill}"
+            );
+        }
+        let mut h = vec![half::bf16::ONE];
+        fill_to(&mut h, 3, half::bf16::ZERO);
+        assert_eq!(h, [half::bf16::ONE, half::bf16::ZERO, half::bf16::ZERO]);
+        let mut u: Vec<u32> = Vec::new();
+        fill_to(&mut u, 3, 9);
+        assert_eq!(u, [9, 9, 9]);
+        let mut shorter = vec![1i64, 2, 3];
+        fill_to(&mut shorter, 2, 0);
+        assert_eq!(shorter, [1, 2, 3], "never shrinks");
     }
 }
