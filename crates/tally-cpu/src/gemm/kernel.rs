@@ -294,8 +294,8 @@ unsafe fn avx512_nr32<const MR: usize>(kc: usize, a: *const f32, b: *const f32, 
         // their misses overlap the FMAs instead of following them. A row's 32 values span
         // three cache lines unless it starts on one (an output buffer need not be
         // 64-byte aligned): the line of its last value is asked for too. (Only the
-        // first two were: the third line's load held 47% of the store's samples in
-        // MiniLM 8×128.)
+        // first two were, and the load of each row's second half held 47% of the
+        // store's samples in MiniLM 8×128.)
         for i in 0..dest.rows {
             let row = dest.c.wrapping_add(i * dest.ldc) as *const i8;
             _mm_prefetch::<_MM_HINT_T0>(row);

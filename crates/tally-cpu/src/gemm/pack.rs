@@ -189,10 +189,10 @@ pub(super) fn pack_a<T: FloatElem, const MR: usize>(
             // Row-major and a full panel: MR contiguous row slices read side by side, the
             // panel written in order.
             let src: [&[T]; MR] = std::array::from_fn(|i| &a.data[base(i)..base(i) + kc]);
-            let mut done = 0;
+            // Columns already packed by the vector transpose (none without AVX-512).
             #[cfg(target_arch = "x86_64")]
-            if MR == 8 && is_x86_feature_detected!("avx512f") {
-                if let Some(rows8) = as_f32_rows::<T, MR>(&src) {
+            let done = match as_f32_rows::<T, MR>(&src) {
+                Some(rows8) if is_x86_feature_detected!("avx512f") => {
                     // The next micro-panel's rows (those that exist), asked for while
                     // this one is transposed.
                     let next: [*const T; 8] = std::array::from_fn(|i| {
@@ -205,9 +205,12 @@ pub(super) fn pack_a<T: FloatElem, const MR: usize>(
                     });
                     let next = next.map(|p| p as *const f32);
                     // SAFETY: AVX-512F was detected just above; MR = 8 rows of kc values.
-                    done = unsafe { transpose_8_avx512(&rows8, kc, panel, &next) };
+                    unsafe { transpose_8_avx512(&rows8, kc, panel, &next) }
                 }
-            }
+                _ => 0,
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let done = 0;
             for (p, col) in panel.chunks_exact_mut(MR).enumerate().skip(done) {
                 for (d, row) in col.iter_mut().zip(&src) {
                     *d = row[p].to_f32();
