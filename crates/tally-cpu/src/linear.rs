@@ -6,7 +6,7 @@
 use tally_core::{Counted, FloatElem, Layout, Result};
 
 use crate::buffers;
-use crate::gemm::{gemm_prepacked, MatRef, PackedB};
+use crate::gemm::{gemm_prepacked, gemm_prepacked_uninit, writes_uninit, MatRef, PackedB};
 use crate::util::{bytes, contiguous};
 use crate::CpuStorage;
 
@@ -26,9 +26,26 @@ fn product<T: FloatElem>(
         cs: xl.strides()[1],
     };
     // The GEMM assigns every output (tiles and GEMV rows cover all m·n; it never accumulates
-    // into `out`).
-    let mut out = buffers::for_overwrite(m * n, T::default());
-    let work = gemm_prepacked(m, a, b, bias.as_deref(), &mut out);
+    // into `out`). Where its path writes through pointers, into the buffer uninitialised:
+    // a fresh buffer then needs no fill first (the fill is a pass over memory as large as
+    // the output).
+    let (out, work) = if writes_uninit::<T>(m, b) {
+        let mut out = buffers::empty::<T>(m * n);
+        let work = gemm_prepacked_uninit(
+            m,
+            a,
+            b,
+            bias.as_deref(),
+            &mut out.spare_capacity_mut()[..m * n],
+        );
+        // SAFETY: `gemm_prepacked_uninit` initialised all m·n elements (its contract).
+        unsafe { out.set_len(m * n) };
+        (out, work)
+    } else {
+        let mut out = buffers::for_overwrite(m * n, T::default());
+        let work = gemm_prepacked(m, a, b, bias.as_deref(), &mut out);
+        (out, work)
+    };
     let read = xl.distinct_elems() + k * n + bias.as_ref().map_or(0, |b| b.len());
     Counted::executed(
         out,

@@ -250,13 +250,19 @@ pub(super) unsafe fn run<const MR: usize, const NR: usize>(
     }
 }
 
-/// Writes a finished tile held in an array into `dest` (see [`run`]'s contract).
+/// Writes a finished tile held in an array into `dest` (see [`run`]'s contract), through
+/// the pointer only: a first slice of k may store into memory not yet initialised.
 unsafe fn store<const MR: usize, const NR: usize>(acc: &[[f32; NR]; MR], dest: &Dest) {
     for (i, acc_row) in acc.iter().enumerate().take(dest.rows) {
-        // SAFETY: row i < rows of `cols` elements is inside `dest` by the caller's contract.
-        let row = unsafe { std::slice::from_raw_parts_mut(dest.c.add(i * dest.ldc), dest.cols) };
-        for (j, (c, &v)) in row.iter_mut().zip(acc_row).enumerate() {
-            let mut s = if dest.accumulate { *c + v } else { v };
+        for (j, &v) in acc_row.iter().enumerate().take(dest.cols) {
+            // SAFETY: (i, j) with i < rows and j < cols is inside `dest` by the caller's
+            // contract; it is read only when accumulating, after an earlier slice wrote it.
+            let c = unsafe { dest.c.add(i * dest.ldc + j) };
+            let mut s = if dest.accumulate {
+                v + unsafe { *c }
+            } else {
+                v
+            };
             if !dest.bias.is_null() {
                 // SAFETY: j < cols, and `bias` holds `cols` values by the contract.
                 s += unsafe { *dest.bias.add(j) };
@@ -274,7 +280,8 @@ unsafe fn store<const MR: usize, const NR: usize>(acc: &[[f32; NR]; MR], dest: &
                     s
                 };
             }
-            *c = s;
+            // SAFETY: as above.
+            unsafe { c.write(s) };
         }
     }
 }

@@ -29,7 +29,7 @@ pub(crate) use batched::batched;
 pub(crate) use bf16::{as_bf16, as_bf16_mut};
 pub use bf16::{detect_bf16, gemm_bf16, Bf16Isa};
 pub use kernel::{detect, Isa};
-pub use prepacked::{gemm_prepacked, PackedB};
+pub use prepacked::{gemm_prepacked, gemm_prepacked_uninit, writes_uninit, PackedB};
 
 /// Depth of one packed slice of k.
 const KC: usize = 256;

@@ -6,7 +6,9 @@
 //! products with a few rows (a decode step) stream the same f32 panels as GEMVs. Counting
 //! is unchanged: every tile and GEMV row tallies the FMAs it ran.
 
-use tally_core::{FloatElem, Work};
+use std::mem::MaybeUninit;
+
+use tally_core::{DType, FloatElem, Work};
 
 use super::aligned::Aligned;
 use super::{block, detect, pack, run_tasks, Cols, Epilogue, Isa, MatRef, OutPtr, SMALL_M};
@@ -140,6 +142,74 @@ pub fn gemm_prepacked<T: FloatElem>(
     }
 }
 
+/// Whether [`gemm_prepacked_uninit`] writes this product straight into uninitialised
+/// memory: an f32 product of more than a few rows (and k > 0) against f32 panels, whose
+/// tiles write every output through raw pointers before anything reads it back (the first
+/// slice of k stores, later ones add). Other paths write through `&mut [T]` slices.
+pub fn writes_uninit<T: FloatElem>(m: usize, b: &PackedB) -> bool {
+    T::DTYPE == DType::F32 && m > SMALL_M && b.k > 0 && matches!(b.panels, Panels::F32 { .. })
+}
+
+/// [`gemm_prepacked`] into `out` (m·n elements, uninitialised on entry, every one
+/// initialised on return), so that a fresh output buffer needs no fill first. Where
+/// [`writes_uninit`] is false, `out` is zeroed and [`gemm_prepacked`] runs on it.
+pub fn gemm_prepacked_uninit<T: FloatElem>(
+    m: usize,
+    a: MatRef<'_, T>,
+    b: &PackedB,
+    bias: Option<&[T]>,
+    out: &mut [MaybeUninit<T>],
+) -> Work {
+    assert_eq!(out.len(), m * b.n, "gemm output buffer");
+    match &b.panels {
+        Panels::F32 { isa, data } if writes_uninit::<T>(m, b) => {
+            let outp = OutPtr(out.as_mut_ptr() as *mut T);
+            match isa {
+                Isa::Avx512 => blocks::<T, 8, 32>(*isa, m, a, b.k, b.n, data, bias, outp),
+                Isa::Avx2 => blocks::<T, 6, 16>(*isa, m, a, b.k, b.n, data, bias, outp),
+                Isa::Portable => blocks::<T, 4, 8>(*isa, m, a, b.k, b.n, data, bias, outp),
+            }
+        }
+        _ => {
+            for x in out.iter_mut() {
+                x.write(T::default());
+            }
+            // SAFETY: every element was just initialised, and `MaybeUninit<T>` has `T`'s
+            // layout.
+            let out = unsafe { &mut *(out as *mut [MaybeUninit<T>] as *mut [T]) };
+            gemm_prepacked(m, a, b, bias, out)
+        }
+    }
+}
+
+/// The tiled product of more than `SMALL_M` rows into `out` (m·n elements, written
+/// through the pointer only, every one before it is read back).
+#[allow(clippy::too_many_arguments)]
+fn blocks<T: FloatElem, const MR: usize, const NR: usize>(
+    isa: Isa,
+    m: usize,
+    a: MatRef<'_, T>,
+    k: usize,
+    n: usize,
+    data: &[f32],
+    bias: Option<&[T]>,
+    out: OutPtr<T>,
+) -> Work {
+    run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
+        block::<T, MR, NR>(
+            isa,
+            rows,
+            panels,
+            Cols { n, ld: n },
+            k,
+            a,
+            data,
+            Epilogue::columns(bias),
+            out,
+        )
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn with<T: FloatElem, const MR: usize, const NR: usize>(
     isa: Isa,
@@ -156,20 +226,7 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
         return Work::ZERO;
     }
     if m > SMALL_M {
-        let outp = OutPtr(out.as_mut_ptr());
-        return run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
-            block::<T, MR, NR>(
-                isa,
-                rows,
-                panels,
-                Cols { n, ld: n },
-                k,
-                a,
-                data,
-                Epilogue::columns(bias),
-                outp,
-            )
-        });
+        return blocks::<T, MR, NR>(isa, m, a, k, n, data, bias, OutPtr(out.as_mut_ptr()));
     }
     // A few rows: each row of A sweeps the panels, NR accumulators at a time.
     // The row in f32 lives in this thread's packed-A scratch: no allocation per call.
@@ -245,6 +302,42 @@ mod tests {
                         assert!(
                             (got - want).abs() <= tol,
                             "{what}: ({i}, {j}) is {got}, reference {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The uninitialised-output entry writes every f32 output on the tiled path (rows past
+    /// the few a GEMV takes) and through the zero-then-multiply fallback: the buffer starts
+    /// as NaN (standing for whatever memory held), edge tiles and several slices of k
+    /// included, with and without a bias, against the f64 product.
+    #[test]
+    fn uninitialised_outputs_are_written_whole() {
+        let val = |i: usize, s: usize| ((i * 5 + s) % 19) as f32 / 9.0 - 1.0;
+        for (m, n, k) in [(3, 40, 20), (5, 33, 70), (37, 45, 600), (96, 64, 256)] {
+            let a: Vec<f32> = (0..m * k).map(|i| val(i, 2)).collect();
+            let w: Vec<f32> = (0..n * k).map(|i| val(i, 7)).collect();
+            let bias: Vec<f32> = (0..n).map(|j| val(j, 3)).collect();
+            let packed = PackedB::pack(k, n, MatRef::transposed(&w, 0, k));
+            assert_eq!(writes_uninit::<f32>(m, &packed), m > SMALL_M);
+            for with_bias in [false, true] {
+                let mut out = vec![MaybeUninit::new(f32::NAN); m * n];
+                let b = with_bias.then_some(&bias[..]);
+                let work = gemm_prepacked_uninit(m, MatRef::rows(&a, 0, k), &packed, b, &mut out);
+                assert_eq!(work.fma, (m * n * k) as u64);
+                for i in 0..m {
+                    for j in 0..n {
+                        let want = (0..k)
+                            .map(|p| a[i * k + p] as f64 * w[j * k + p] as f64)
+                            .sum::<f64>()
+                            + if with_bias { bias[j] as f64 } else { 0.0 };
+                        // SAFETY: the call initialised every element (NaN before it).
+                        let got = unsafe { out[i * n + j].assume_init() } as f64;
+                        assert!(
+                            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                            "m={m} n={n} k={k} bias={with_bias}: ({i}, {j}) is {got}, want {want}"
                         );
                     }
                 }
