@@ -135,6 +135,27 @@ pub fn gemm_prepacked<T: FloatElem>(
             };
         }
     };
+    on_panels(isa, m, a, b, data, bias, Out::Init(out))
+}
+
+/// Where an f32-panel product writes: an initialised slice (any path), or a pointer to
+/// m·n elements not yet initialised (the tiled path only, which writes every element
+/// through it before reading any back).
+enum Out<'o, T> {
+    Init(&'o mut [T]),
+    Uninit(OutPtr<T>),
+}
+
+/// The f32-panel product at the tile shape of `isa`'s micro-kernel.
+fn on_panels<T: FloatElem>(
+    isa: Isa,
+    m: usize,
+    a: MatRef<'_, T>,
+    b: &PackedB,
+    data: &[f32],
+    bias: Option<&[T]>,
+    out: Out<'_, T>,
+) -> Work {
     match isa {
         Isa::Avx512 => with::<T, 8, 32>(isa, m, a, b.k, b.n, data, bias, out),
         Isa::Avx2 => with::<T, 6, 16>(isa, m, a, b.k, b.n, data, bias, out),
@@ -163,12 +184,8 @@ pub fn gemm_prepacked_uninit<T: FloatElem>(
     assert_eq!(out.len(), m * b.n, "gemm output buffer");
     match &b.panels {
         Panels::F32 { isa, data } if writes_uninit::<T>(m, b) => {
-            let outp = OutPtr(out.as_mut_ptr() as *mut T);
-            match isa {
-                Isa::Avx512 => blocks::<T, 8, 32>(*isa, m, a, b.k, b.n, data, bias, outp),
-                Isa::Avx2 => blocks::<T, 6, 16>(*isa, m, a, b.k, b.n, data, bias, outp),
-                Isa::Portable => blocks::<T, 4, 8>(*isa, m, a, b.k, b.n, data, bias, outp),
-            }
+            let outp = Out::Uninit(OutPtr(out.as_mut_ptr() as *mut T));
+            on_panels(*isa, m, a, b, data, bias, outp)
         }
         _ => {
             for x in out.iter_mut() {
@@ -219,8 +236,20 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
     n: usize,
     data: &[f32],
     bias: Option<&[T]>,
-    out: &mut [T],
+    out: Out<'_, T>,
 ) -> Work {
+    let out = match out {
+        Out::Uninit(outp) => {
+            // `writes_uninit` held: more than SMALL_M rows and k > 0, so tiles cover
+            // every output, the first slice of k storing it.
+            assert!(
+                m > SMALL_M && k > 0,
+                "an uninitialised output needs the tiled path"
+            );
+            return blocks::<T, MR, NR>(isa, m, a, k, n, data, bias, outp);
+        }
+        Out::Init(out) => out,
+    };
     assert_eq!(out.len(), m * n, "gemm output buffer");
     if m == 0 || n == 0 {
         return Work::ZERO;
