@@ -109,8 +109,7 @@ fn finish_rows<T: FloatElem, const NR: usize>(
     b: MatRef<'_, T>,
     panels: &mut [&mut [f32]],
 ) {
-    let rows = to;
-    for r in from..rows {
+    for r in from..to {
         let p = p0 + r;
         for (jp, panel) in panels.iter_mut().enumerate() {
             let j0 = jp * NR;
