@@ -1,7 +1,7 @@
 // binary.cu: elementwise functions of two operands, both contiguous or the second
 // broadcast along rows.
-// defines: {add, sub, mul, div, maximum, minimum}_{f32, bf16, f16}        a (n), b (n)
-//          {add, ..., minimum}_bcast_{f32, bf16, f16}              a (rows, cols), b (cols)
+// defines: {add, sub, mul, div, maximum, minimum, silu_mul}_{f32, bf16, f16}   a (n), b (n)
+//          {add, ..., silu_mul}_bcast_{f32, bf16, f16}                 a (rows, cols), b (cols)
 // Per output element each op counts cost::binary_per_elem; bytes: every a element, every
 // distinct b element once (a broadcast b is counted by the first row only), every output.
 #include "tally_count.cuh"
@@ -20,6 +20,9 @@ struct Maximum { static constexpr unsigned A = 1, M = 0, S = 0;
     __device__ static float f(float a, float b) { return fmaxf(a, b); } };
 struct Minimum { static constexpr unsigned A = 1, M = 0, S = 0;
     __device__ static float f(float a, float b) { return fminf(a, b); } };
+// silu(a)·b: silu's mul and sigmoid (as unary.cu's Silu), then the product with b.
+struct SiluMul { static constexpr unsigned A = 0, M = 2, S = 1;
+    __device__ static float f(float a, float b) { return a * (1.0f / (1.0f + expf(-a))) * b; } };
 
 // a (n), b (n) -> y (n), grid-stride.
 template <typename Op, typename T>
@@ -72,15 +75,18 @@ BINARY(mul, Mul, float, f32)
 BINARY(div, Div, float, f32)
 BINARY(maximum, Maximum, float, f32)
 BINARY(minimum, Minimum, float, f32)
+BINARY(silu_mul, SiluMul, float, f32)
 BINARY(add, Add, bf16, bf16)
 BINARY(sub, Sub, bf16, bf16)
 BINARY(mul, Mul, bf16, bf16)
 BINARY(div, Div, bf16, bf16)
 BINARY(maximum, Maximum, bf16, bf16)
 BINARY(minimum, Minimum, bf16, bf16)
+BINARY(silu_mul, SiluMul, bf16, bf16)
 BINARY(add, Add, f16, f16)
 BINARY(sub, Sub, f16, f16)
 BINARY(mul, Mul, f16, f16)
 BINARY(div, Div, f16, f16)
 BINARY(maximum, Maximum, f16, f16)
 BINARY(minimum, Minimum, f16, f16)
+BINARY(silu_mul, SiluMul, f16, f16)

@@ -239,6 +239,14 @@ fn rms_norm_matches_candle() {
                 tol,
                 &format!("rms_norm {dims:?} {dtype} seed {seed}"),
             );
+            // The residual form: candle's add, then its rms_norm of the sum.
+            let (r, cr) = pair(&mut rng, &dims, dtype, -2.0, 2.0);
+            let (sum, y) = x.add_rms_norm(&r, Some(&w), EPS).unwrap();
+            let csum = (&cx + &cr).unwrap();
+            let what = format!("add_rms_norm {dims:?} {dtype} seed {seed}");
+            check(&sum, &csum, Tolerance::of(dtype), &what);
+            let want = candle_nn::ops::rms_norm(&csum, &cw, EPS as f32).unwrap();
+            check(&y, &want, tol, &what);
         }
     }
 }
@@ -331,6 +339,8 @@ fn broadcast_binary_ops_match_candle() {
                 check(&a.mul(&b).unwrap(), &want, tol, &what("mul"));
                 let want = ca.broadcast_div(&cd).unwrap();
                 check(&a.div(&d).unwrap(), &want, tol, &what("div"));
+                let want = ca.silu().unwrap().broadcast_mul(&cb).unwrap();
+                check(&a.silu_mul(&b).unwrap(), &want, tol, &what("silu_mul"));
             }
         }
     }

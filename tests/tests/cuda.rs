@@ -142,6 +142,10 @@ fn elementwise_ops_match_the_cpu() {
         same("affine", dtype, &[&x], |t| t[0].affine(0.5, -1.0));
         same("add", dtype, &[&x, &y], |t| t[0].add(&t[1]));
         same("add row broadcast", dtype, &[&x, &row], |t| t[0].add(&t[1]));
+        same("silu_mul", dtype, &[&x, &y], |t| t[0].silu_mul(&t[1]));
+        same("silu_mul row broadcast", dtype, &[&x, &row], |t| {
+            t[0].silu_mul(&t[1])
+        });
         same_gathered("mul column broadcast", dtype, &[&x, &col], |t| {
             t[0].mul(&t[1])
         });
@@ -167,6 +171,13 @@ fn rows_norms_and_reductions_match_the_cpu() {
         });
         same("rms_norm", dtype, &[&x, &w], |t| {
             t[0].rms_norm(Some(&t[1]), 1e-6)
+        });
+        let r = rand(&mut rng, &[5, 3, 130], dtype);
+        same("add_rms_norm sum", dtype, &[&x, &r, &w], |t| {
+            Ok(t[0].add_rms_norm(&t[1], Some(&t[2]), 1e-6)?.0)
+        });
+        same("add_rms_norm", dtype, &[&x, &r, &w], |t| {
+            Ok(t[0].add_rms_norm(&t[1], Some(&t[2]), 1e-6)?.1)
         });
         same("sum last", dtype, &[&x], |t| t[0].sum(2, true));
         same("mean middle", dtype, &[&x], |t| t[0].mean(1, true));

@@ -82,6 +82,7 @@ fn binary_ref(op: BinaryOp, a: f64, b: f64) -> f64 {
         BinaryOp::Div => a / b,
         BinaryOp::Maximum => a.max(b),
         BinaryOp::Minimum => a.min(b),
+        BinaryOp::SiluMul => a / (1.0 + (-a).exp()) * b,
     }
 }
 
@@ -93,6 +94,7 @@ fn call_binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> tally_core::Result<Tenso
         BinaryOp::Div => a.div(b),
         BinaryOp::Maximum => a.maximum(b),
         BinaryOp::Minimum => a.minimum(b),
+        BinaryOp::SiluMul => a.silu_mul(b),
     }
 }
 
@@ -309,6 +311,7 @@ fn binary_counts_pinned() {
             BinaryOp::Maximum | BinaryOp::Minimum => expect(24, 0, 0), // comparisons count as adds
             BinaryOp::Mul => expect(0, 24, 0),
             BinaryOp::Div => expect(0, 0, 24), // division is special
+            BinaryOp::SiluMul => expect(0, 48, 24), // silu's mul and sigmoid, then · b
         };
         assert_eq!(w, want, "{op}");
     }

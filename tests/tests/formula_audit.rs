@@ -67,6 +67,7 @@ fn elementwise_formulas_match_their_definitions() {
                 BinaryOp::Div => a / b,
                 BinaryOp::Maximum => a.max(b),
                 BinaryOp::Minimum => a.min(b),
+                BinaryOp::SiluMul => unary(UnaryOp::Silu, a) * b,
             };
         });
         assert_eq!(w, cost::binary_per_elem(op), "{op}");

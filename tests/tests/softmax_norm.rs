@@ -154,6 +154,63 @@ fn check_rms_norm(seed: u64, dtype: DType) {
     }
 }
 
+/// `add_rms_norm` against the f64 sum and its RMS norm, and against `add` then `rms_norm`
+/// (the same values, bit for bit: the sum is rounded before it is normalised), with the
+/// residual read through a transposed view when the shape allows one.
+fn check_add_rms_norm(seed: u64, dtype: DType) {
+    let mut rng = Rng::new(seed);
+    let (dims, rows, n) = rows_shape(&mut rng);
+    let (x, xv) = input(&mut rng, &dims, dtype, -2.0, 2.0);
+    let (r, rv) = input(&mut rng, &dims, dtype, -2.0, 2.0);
+    let (wt, wv) = input(&mut rng, &[n], dtype, 0.5, 1.5);
+    for has_w in [false, true] {
+        let what = format!("add_rms_norm {dims:?} w={has_w} {dtype}");
+        let ((sum, y), w) = counted(|| x.add_rms_norm(&r, has_w.then_some(&wt), EPS));
+        let sum_want: Vec<f64> = xv.iter().zip(&rv).map(|(a, b)| a + b).collect();
+        let tol = Tolerance::of(dtype);
+        tol.assert_close(&sum.to_f64_vec().unwrap(), &sum_want, &what);
+        let want = rms_norm_ref(&sum_want, n, has_w.then_some(&wv[..]));
+        tol.summing(n)
+            .assert_close(&y.to_f64_vec().unwrap(), &want, &what);
+        let apart = x.add(&r).unwrap();
+        let normed = apart.rms_norm(has_w.then_some(&wt), EPS).unwrap();
+        assert_eq!(
+            sum.to_f64_vec().unwrap(),
+            apart.to_f64_vec().unwrap(),
+            "{what}"
+        );
+        assert_eq!(
+            y.to_f64_vec().unwrap(),
+            normed.to_f64_vec().unwrap(),
+            "{what}"
+        );
+        let (rr, n64) = (rows as u64, n as u64);
+        let wn = if has_w { n64 } else { 0 };
+        // The add's n per row, then rms_norm's counts over the sum; x, r (and w) read, the
+        // sum and the normalised rows written.
+        let size = dtype.size_in_bytes() as u64;
+        let want_w = Work {
+            add: rr * (n64 + 1),
+            mul: rr * (1 + n64 + wn),
+            fma: rr * n64,
+            special: rr,
+            bytes_read: (2 * rr * n64 + wn) * size,
+            bytes_written: 2 * rr * n64 * size,
+        };
+        assert_eq!(w, want_w, "{what}");
+    }
+    if let [a, b] = dims[..] {
+        // The residual as a transposed view of a (b, a) tensor.
+        let (rt, rtv) = input(&mut rng, &[b, a], dtype, -2.0, 2.0);
+        let view = rt.t().unwrap();
+        let (sum, _) = x.add_rms_norm(&view, Some(&wt), EPS).unwrap();
+        let want: Vec<f64> = (0..a * b)
+            .map(|f| xv[f] + rtv[(f % b) * a + f / b])
+            .collect();
+        Tolerance::of(dtype).assert_close(&sum.to_f64_vec().unwrap(), &want, "transposed residual");
+    }
+}
+
 proptest! {
     #![proptest_config(tally_tests::config())]
 
@@ -175,6 +232,13 @@ proptest! {
     fn rms_norm_matches_reference(seed in any::<u64>()) {
         for dtype in [DType::F32, DType::BF16] {
             check_rms_norm(seed, dtype);
+        }
+    }
+
+    #[test]
+    fn add_rms_norm_matches_reference_and_the_two_ops(seed in any::<u64>()) {
+        for dtype in [DType::F32, DType::F16, DType::BF16] {
+            check_add_rms_norm(seed, dtype);
         }
     }
 
@@ -257,4 +321,18 @@ fn large_shapes_take_the_parallel_path() {
         "rms_norm large",
     );
     assert_eq!(w.special, rows);
+}
+
+#[test]
+fn add_rms_norm_names_mismatched_shapes() {
+    let x = make(&[1.0; 6], &[2, 3], DType::F32);
+    let r = make(&[1.0; 3], &[3], DType::F32);
+    let e = x.add_rms_norm(&r, None, EPS).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("add_rms_norm") && msg.contains("[2, 3]") && msg.contains("[3]"),
+        "{msg}"
+    );
+    let h = make(&[1.0; 6], &[2, 3], DType::BF16);
+    assert!(x.add_rms_norm(&h, None, EPS).is_err());
 }

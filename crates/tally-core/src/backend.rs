@@ -132,6 +132,16 @@ pub trait BackendStorage: Sized {
         weight: Option<View<'_, Self>>,
         eps: f64,
     ) -> Result<Counted<Self>>;
+    /// `x + residual` (the same shape, no broadcast) and the RMS norm of that sum over the
+    /// last dimension, in one call: (sum, normalised), both contiguous. The sum is rounded
+    /// to the dtype before it is normalised, as a separate add then norm would round it.
+    fn add_rms_norm(
+        &self,
+        x: &Layout,
+        residual: View<'_, Self>,
+        weight: Option<View<'_, Self>>,
+        eps: f64,
+    ) -> Result<Counted<(Self, Self)>>;
     /// Rows of this (v, d) table gathered by integer `ids` → (…ids, d).
     fn embedding(&self, table: &Layout, ids: View<'_, Self>) -> Result<Counted<Self>>;
     /// Rotary embedding of x (…, s, d) with cos/sin tables (s, d/2).

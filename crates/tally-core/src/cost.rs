@@ -62,6 +62,8 @@ pub fn binary_per_elem(op: BinaryOp) -> Work {
         BinaryOp::Add | BinaryOp::Sub | BinaryOp::Maximum | BinaryOp::Minimum => (1, 0, 0),
         BinaryOp::Mul => (0, 1, 0),
         BinaryOp::Div => (0, 0, 1),
+        // a·σ(a)·b: silu's mul and sigmoid, then the product with b.
+        BinaryOp::SiluMul => (0, 2, 1),
     };
     Work {
         add,
@@ -149,6 +151,21 @@ pub fn rms_norm(rows: usize, n: usize, weight: bool, dtype: DType) -> Work {
     per_row.times(rows as u64).with_bytes(
         b(rows * n + if weight { n } else { 0 }, dtype),
         b(rows * n, dtype),
+    )
+}
+
+/// A residual add then RMS norm of the sum, as one op: `rows·n` adds and [`rms_norm`]'s
+/// work over the sum. Read: both addends (and the weight); written: the sum and the
+/// normalised rows (the norm's read of the sum it just wrote is not a second input).
+pub fn add_rms_norm(rows: usize, n: usize, weight: bool, dtype: DType) -> Work {
+    let norm = rms_norm(rows, n, weight, dtype);
+    Work {
+        add: norm.add + (rows * n) as u64,
+        ..norm
+    }
+    .with_bytes(
+        b(2 * rows * n + if weight { n } else { 0 }, dtype),
+        b(2 * rows * n, dtype),
     )
 }
 

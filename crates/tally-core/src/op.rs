@@ -46,6 +46,9 @@ op_table! {
         Maximum => "maximum",
         /// Elementwise min(a, b) with broadcasting.
         Minimum => "minimum",
+        /// Elementwise silu(a)·b with broadcasting: the gate of a SwiGLU feed-forward in one
+        /// pass (one call instead of a `silu` and a `mul`).
+        SiluMul => "silu_mul",
         /// −x.
         Neg => "neg",
         /// max(x, 0).
@@ -78,6 +81,9 @@ op_table! {
         LayerNorm => "layer_norm",
         /// RMS normalisation over the last dimension, optional weight.
         RmsNorm => "rms_norm",
+        /// A residual add then RMS normalisation of the sum over the last dimension, one call
+        /// with two outputs: the sum (the residual stream) and its normalised rows.
+        AddRmsNorm => "add_rms_norm",
         /// Row gather from a table by integer ids.
         Embedding => "embedding",
         /// Rotary position embedding over the last dimension.
@@ -187,6 +193,8 @@ op_table! {
         Maximum => "maximum",
         /// min(a, b).
         Minimum => "minimum",
+        /// silu(a)·b = a·σ(a)·b.
+        SiluMul => "silu_mul",
     }
 }
 
@@ -200,6 +208,7 @@ impl BinaryOp {
             BinaryOp::Div => OpId::Div,
             BinaryOp::Maximum => OpId::Maximum,
             BinaryOp::Minimum => OpId::Minimum,
+            BinaryOp::SiluMul => OpId::SiluMul,
         }
     }
 }

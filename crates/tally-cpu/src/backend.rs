@@ -121,6 +121,39 @@ impl BackendStorage for CpuStorage {
         ))
     }
 
+    fn add_rms_norm(
+        &self,
+        x: &Layout,
+        residual: View<'_, Self>,
+        weight: Option<View<'_, Self>>,
+        eps: f64,
+    ) -> Result<Counted<(Self, Self)>> {
+        const OP: &str = "add_rms_norm";
+        let (r, rl) = residual;
+        macro_rules! both {
+            ($v:ident, $T:ty, $wrap:path) => {
+                Ok(norm::add_rms_norm::<$T>(
+                    $v,
+                    x,
+                    r.as_slice::<$T>(OP)?,
+                    rl,
+                    opt::<$T>(OP, weight)?,
+                    eps as f32,
+                )
+                .map(|(sum, normed)| ($wrap(sum), $wrap(normed))))
+            };
+        }
+        match self {
+            CpuStorage::F32(v) => both!(v, f32, CpuStorage::F32),
+            CpuStorage::F16(v) => both!(v, f16, CpuStorage::F16),
+            CpuStorage::BF16(v) => both!(v, bf16, CpuStorage::BF16),
+            other => Err(Error::UnsupportedDType {
+                op: OP,
+                dtype: other.dtype(),
+            }),
+        }
+    }
+
     fn embedding(&self, table: &Layout, ids: View<'_, Self>) -> Result<Counted<Self>> {
         let (is, il) = ids;
         let wide = match is {

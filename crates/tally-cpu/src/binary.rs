@@ -10,6 +10,7 @@ use crate::buffers;
 #[cfg(target_arch = "x86_64")]
 use crate::util::wide;
 use crate::util::{bytes, for_units, CHUNK};
+use crate::vmath::{self, Func};
 
 /// One operand over one output row.
 #[derive(Clone, Copy)]
@@ -87,6 +88,51 @@ fn row_body<T: FloatElem>(op: BinaryOp, o: &mut [T], a: Side<T>, b: Side<T>) {
         BinaryOp::Div => row_with(o, a, b, |x, y| x / y),
         BinaryOp::Maximum => row_with(o, a, b, f32::max),
         BinaryOp::Minimum => row_with(o, a, b, f32::min),
+        BinaryOp::SiluMul => silu_mul_row(o, a, b),
+    }
+}
+
+/// Elements [`silu_mul_row`] takes through its f32 buffers at a time (two 1 KiB buffers).
+const SILU_BLOCK: usize = 256;
+
+/// `o[j] = silu(a[j])·b[j]`: silu runs vectorised ([`vmath::map`]) over a block of `a`
+/// gathered into f32, and the product with `b` is rounded once into `o`.
+#[inline(always)]
+fn silu_mul_row<T: FloatElem>(o: &mut [T], a: Side<T>, b: Side<T>) {
+    let (mut xa, mut sa) = ([0f32; SILU_BLOCK], [0f32; SILU_BLOCK]);
+    for (c, oc) in o.chunks_mut(SILU_BLOCK).enumerate() {
+        let (lo, n) = (c * SILU_BLOCK, oc.len());
+        let (xa, sa) = (&mut xa[..n], &mut sa[..n]);
+        match a {
+            Side::Run(x) => {
+                for (d, v) in xa.iter_mut().zip(&x[lo..lo + n]) {
+                    *d = v.to_f32();
+                }
+            }
+            a => {
+                for (j, d) in xa.iter_mut().enumerate() {
+                    *d = a.get(lo + j);
+                }
+            }
+        }
+        vmath::map(Func::Silu, xa, sa);
+        match b {
+            Side::Run(y) => {
+                for ((o, s), y) in oc.iter_mut().zip(sa.iter()).zip(&y[lo..lo + n]) {
+                    *o = T::from_f32(s * y.to_f32());
+                }
+            }
+            Side::Splat(y) => {
+                for (o, s) in oc.iter_mut().zip(sa.iter()) {
+                    *o = T::from_f32(s * y);
+                }
+            }
+            b => {
+                for (j, (o, s)) in oc.iter_mut().zip(sa.iter()).enumerate() {
+                    *o = T::from_f32(s * b.get(lo + j));
+                }
+            }
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Layer norm and RMS norm over the last dimension, one row per work unit.
 
-use tally_core::{Counted, FloatElem, Layout, Work};
+use tally_core::{BinaryOp, Counted, FloatElem, Layout, Work};
 
 use crate::buffers;
 #[cfg(target_arch = "x86_64")]
@@ -224,4 +224,27 @@ pub(crate) fn rms_norm<T: FloatElem>(
         bytes(out.len(), T::DTYPE),
     );
     Counted::executed(out, work)
+}
+
+/// `x + r` (both viewed at the same shape), rounded to `T` as the separate add rounds it,
+/// then [`rms_norm`] of that sum: (sum, normalised). Two passes (the sum is still in cache
+/// for the second), one op: its work is both passes' FPO, with `x`, `r` and the weight
+/// read and both outputs written (the norm's read of the sum it was given is not an input).
+pub(crate) fn add_rms_norm<T: FloatElem>(
+    x: &[T],
+    xl: &Layout,
+    r: &[T],
+    rl: &Layout,
+    weight: Option<(&[T], &Layout)>,
+    eps: f32,
+) -> Counted<(Vec<T>, Vec<T>)> {
+    let added = crate::binary::binary(x, xl, r, rl, BinaryOp::Add);
+    let sum_layout = Layout::contiguous(xl.shape().clone());
+    let normed = rms_norm(&added.out, &sum_layout, weight, eps);
+    let sum_bytes = bytes(added.out.len(), T::DTYPE);
+    let work = (added.work + normed.work).with_bytes(
+        (added.work.bytes_read + normed.work.bytes_read).saturating_sub(sum_bytes),
+        added.work.bytes_written + normed.work.bytes_written,
+    );
+    Counted::executed((added.out, normed.out), work)
 }

@@ -176,6 +176,34 @@ impl BackendStorage for CudaStorage {
         })
     }
 
+    fn add_rms_norm(
+        &self,
+        x: &Layout,
+        residual: View<'_, Self>,
+        weight: Option<View<'_, Self>>,
+        eps: f64,
+    ) -> Result<Counted<(Self, Self)>> {
+        const OP: &str = "add_rms_norm";
+        let dev = self.cuda_device();
+        let total = x.shape().elem_count();
+        let n = x.dims().last().copied().unwrap_or(1);
+        let name = format!("add_rms_norm_{}", suffix(OP, self.dtype())?);
+        let mut sum = CudaStorage::alloc(dev, self.dtype(), total)?;
+        let mut normed = CudaStorage::alloc(dev, self.dtype(), total)?;
+        let (s, y) = (sum.ptr_mut(0), normed.ptr_mut(0));
+        let pending = counted(dev, OP, |c| {
+            if total == 0 {
+                return Ok(());
+            }
+            let xd = dense(self, x, c)?;
+            let rd = dense(residual.0, residual.1, c)?;
+            let wd = weight.map(|(w, l)| dense(w, l, c)).transpose()?;
+            launch!(dev, "norm.cu", name, per_row(OP, total / n)?;
+                xd.ptr, rd.ptr, opt_ptr(&wd), s, y, n as u64, eps as f32, c)
+        })?;
+        Ok(Counted::deferred((sum, normed), pending))
+    }
+
     fn embedding(&self, table: &Layout, ids: View<'_, Self>) -> Result<Counted<Self>> {
         let dev = self.cuda_device();
         let (is, il) = ids;

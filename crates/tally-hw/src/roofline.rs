@@ -66,9 +66,11 @@ pub fn op_class(op: OpId) -> OpClass {
         Matmul => OpClass::Matmul,
         Attention => OpClass::Attention,
         Conv2d => OpClass::Conv2d,
-        Add | Sub | Mul | Div | Maximum | Minimum | Neg | Relu | Relu6 | GeluErf | GeluTanh
-        | Silu | Sigmoid | Tanh | Exp | Log | Sqrt | Recip | Affine | Rope => OpClass::Elementwise,
-        Softmax | LayerNorm | RmsNorm => OpClass::Normalisation,
+        Add | Sub | Mul | Div | Maximum | Minimum | SiluMul | Neg | Relu | Relu6 | GeluErf
+        | GeluTanh | Silu | Sigmoid | Tanh | Exp | Log | Sqrt | Recip | Affine | Rope => {
+            OpClass::Elementwise
+        }
+        Softmax | LayerNorm | RmsNorm | AddRmsNorm => OpClass::Normalisation,
         Embedding | Concat | Copy | Cast => OpClass::DataMovement,
         Sum | Mean | Max | Argmax => OpClass::Reduction,
         MaxPool2d | AvgPool2d => OpClass::Pooling,

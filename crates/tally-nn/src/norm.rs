@@ -80,4 +80,11 @@ impl RmsNorm {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.rms_norm(Some(&self.weight), self.eps)
     }
+
+    /// The residual stream `x + delta` and its normalisation, both (…, dim), in one
+    /// counted kernel ([`Tensor::add_rms_norm`]): what a pre-norm block computes where one
+    /// sub-block's output joins the stream and the next sub-block's norm reads it.
+    pub fn forward_residual(&self, x: &Tensor, delta: &Tensor) -> Result<(Tensor, Tensor)> {
+        x.add_rms_norm(delta, Some(&self.weight), self.eps)
+    }
 }

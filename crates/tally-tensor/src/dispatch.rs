@@ -40,6 +40,31 @@ pub(crate) fn run_shaped(
     Ok(Tensor::from_storage(out, Layout::contiguous(out_shape)))
 }
 
+/// [`run`] for an op with two contiguous outputs of the same shape (a residual add and the
+/// norm of its sum): one record, whose output shape is that shape.
+pub(crate) fn run_pair(
+    op: OpId,
+    inputs: &[&Tensor],
+    out_shape: Shape,
+    analytic: Work,
+    kernel: impl FnOnce() -> Result<Counted<(Storage, Storage)>>,
+) -> Result<(Tensor, Tensor)> {
+    let dtype = inputs.first().map(|t| t.dtype());
+    let (a, b) = recorded(
+        op,
+        || inputs.iter().map(|t| t.shape().clone()).collect(),
+        out_shape.clone(),
+        analytic,
+        |(s, _): &(Storage, Storage)| (dtype.unwrap_or(s.dtype()), s.device()),
+        kernel,
+    )?;
+    let layout = Layout::contiguous(out_shape);
+    Ok((
+        Tensor::from_storage(a, layout.clone()),
+        Tensor::from_storage(b, layout),
+    ))
+}
+
 /// Runs `kernel`, an op that writes into an existing storage instead of making one, and
 /// records its work against `analytic` under `op`, as [`run`] does.
 pub(crate) fn run_in_place(

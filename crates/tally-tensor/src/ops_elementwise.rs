@@ -139,4 +139,10 @@ impl Tensor {
     pub fn minimum(&self, rhs: &Tensor) -> Result<Tensor> {
         self.binary(rhs, BinaryOp::Minimum)
     }
+
+    /// silu(self)·rhs (broadcasting): a SwiGLU gate in one pass and one record, the same
+    /// values and FPO as `self.silu()?.mul(rhs)` without the intermediate tensor.
+    pub fn silu_mul(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.binary(rhs, BinaryOp::SiluMul)
+    }
 }

@@ -7,8 +7,8 @@ use tally_core::backend::{
 use tally_core::cost::{self, AttentionGeometry, Conv2dGeometry};
 use tally_core::{DType, Error, OpId, Result, Shape};
 
-use crate::dispatch::{on_backend, opt_view, run, view};
-use crate::Tensor;
+use crate::dispatch::{on_backend, opt_view, run, run_pair, view};
+use crate::{Storage, Tensor};
 
 impl Tensor {
     /// Softmax over the last dimension.
@@ -98,6 +98,64 @@ impl Tensor {
                     opt_view::<B>("rms_norm", weight)?,
                     eps
                 ))
+            },
+        )
+    }
+
+    /// `self + residual` and the RMS normalisation of that sum over the last dimension
+    /// (x/√(mean(x²) + eps)·w), in one call and one record: (sum, normalised). The sum is
+    /// rounded to the dtype before it is normalised, so both equal what `add` then
+    /// `rms_norm` give; what a pre-norm block does between its residual stream and its
+    /// next normalisation. `residual` must have this shape (no broadcasting).
+    pub fn add_rms_norm(
+        &self,
+        residual: &Tensor,
+        weight: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<(Tensor, Tensor)> {
+        const OP: &str = "add_rms_norm";
+        self.float(OP)?;
+        self.same_kind(OP, residual)?;
+        if residual.shape() != self.shape() {
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                lhs: self.shape().clone(),
+                rhs: residual.shape().clone(),
+            });
+        }
+        self.check_param(OP, weight)?;
+        let n = self.shape().last();
+        let rows = self.elem_count() / n.max(1);
+        let analytic = cost::add_rms_norm(rows, n, weight.is_some(), self.dtype())
+            .with_read(self.reads() + residual.reads() + weight.map_or(0, Tensor::reads));
+        let mut inputs: smallvec::SmallVec<[&Tensor; 3]> = smallvec::smallvec![self, residual];
+        inputs.extend(weight);
+        run_pair(
+            OpId::AddRmsNorm,
+            &inputs,
+            self.shape().clone(),
+            analytic,
+            || match self.storage() {
+                Storage::Cpu(s) => {
+                    type B = tally_cpu::CpuStorage;
+                    let both = s.add_rms_norm(
+                        self.layout(),
+                        view::<B>(OP, residual)?,
+                        opt_view::<B>(OP, weight)?,
+                        eps,
+                    )?;
+                    Ok(both.map(|(a, b)| (Storage::Cpu(a), Storage::Cpu(b))))
+                }
+                Storage::Cuda(s) => {
+                    type B = tally_cuda::CudaStorage;
+                    let both = s.add_rms_norm(
+                        self.layout(),
+                        view::<B>(OP, residual)?,
+                        opt_view::<B>(OP, weight)?,
+                        eps,
+                    )?;
+                    Ok(both.map(|(a, b)| (Storage::Cuda(a), Storage::Cuda(b))))
+                }
             },
         )
     }

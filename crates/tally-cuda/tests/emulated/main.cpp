@@ -49,6 +49,7 @@ void cast_f32_bf16(const float*, bf16*, u64, u64*);
 void gelu_erf_f32(const float*, float*, u64, u64*);
 void affine_bf16(const bf16*, bf16*, u64, float, float, u64*);
 void rms_norm_f16(const f16*, const f16*, f16*, u64, float, u64*);
+void add_rms_norm_bf16(const bf16*, const bf16*, const bf16*, bf16*, bf16*, u64, float, u64*);
 void rope_half_f32(const float*, const float*, const float*, float*, u64, u64, u64, u64*);
 void embedding_f32(const unsigned*, const float*, float*, u64, u64, u64*);
 void attention_bf16(const bf16*, const bf16*, const bf16*, const unsigned*, bf16*,
@@ -70,6 +71,7 @@ void mul_f32(const float*, const float*, float*, u64, u64*);
 void div_f32(const float*, const float*, float*, u64, u64*);
 void maximum_f32(const float*, const float*, float*, u64, u64*);
 void minimum_f32(const float*, const float*, float*, u64, u64*);
+void silu_mul_f32(const float*, const float*, float*, u64, u64*);
 void rope_interleaved_f32(const float*, const float*, const float*, float*, u64, u64, u64, u64*);
 }
 
@@ -431,6 +433,41 @@ static void elementwise_cases() {
     expect(cr, Counts{{rows, rows * (2 * d + 1), rows * d, rows, (rows * d + d) * 2, rows * d * 2}},
            "rms_norm f16");
 
+    // Residual add then RMS norm in bf16: the sum is stored rounded, and normalised as stored.
+    auto ar = values(rows * d, 24);
+    std::vector<bf16> ax(rows * d), arr(rows * d), aw(d), asum(rows * d), ay(rows * d);
+    for (u64 i = 0; i < rows * d; ++i) {
+        ax[i] = from_f32<bf16>(rx[i]);
+        arr[i] = from_f32<bf16>(ar[i]);
+    }
+    for (u64 i = 0; i < d; ++i) aw[i] = from_f32<bf16>(rw[i]);
+    Counts ca;
+    tally_launch({(unsigned)rows}, {32}, 0, add_rms_norm_bf16, ax.data(), arr.data(), aw.data(),
+                 asum.data(), ay.data(), d, 1e-6f, ca.c);
+    std::vector<float> sg(rows * d), ag(rows * d);
+    std::vector<double> swant(rows * d), awant(rows * d);
+    for (u64 r = 0; r < rows; ++r) {
+        double ss = 0;
+        for (u64 i = 0; i < d; ++i) {
+            const u64 k = r * d + i;
+            swant[k] = to_f32(from_f32<bf16>(to_f32(ax[k]) + to_f32(arr[k])));
+            ss += swant[k] * swant[k];
+        }
+        const double inv = 1.0 / std::sqrt(ss / d + 1e-6);
+        for (u64 i = 0; i < d; ++i) {
+            const u64 k = r * d + i;
+            awant[k] = swant[k] * inv * to_f32(aw[i]);
+            sg[k] = to_f32(asum[k]);
+            ag[k] = to_f32(ay[k]);
+        }
+    }
+    close(sg, swant, 0.0, "add_rms_norm bf16 sum");
+    close(ag, awant, 1e-2, "add_rms_norm bf16");
+    expect(ca,
+           Counts{{rows * d + rows, rows * (2 * d + 1), rows * d, rows, (2 * rows * d + d) * 2,
+                   2 * rows * d * 2}},
+           "add_rms_norm bf16");
+
     // Rotary embedding, half style: x (2 rows, s = 3, d = 8), tables (3, 4).
     const u64 rr = 2, s = 3, dd = 8, half = 4;
     auto qx = values(rr * s * dd, 20), cs = values(s * half, 21), sn = values(s * half, 22);
@@ -464,7 +501,8 @@ static void elementwise_cases() {
         for (u64 j = 0; j < dim; ++j) ew[k * dim + j] = ids[k] < vocab ? table[ids[k] * dim + j] : 0.0;
     close(e, ew, 0.0, "embedding");
     expect(ce, Counts{{0, 0, 0, 0, ids.size() * 4 + 3 * dim * 4, ids.size() * dim * 4}}, "embedding");
-    std::printf("%s elementwise: gelu_erf, affine bf16, rms_norm f16, rope, embedding\n",
+    std::printf("%s elementwise: gelu_erf, affine bf16, rms_norm f16, add_rms_norm bf16, rope, "
+                "embedding\n",
                 verdict(before));
 }
 
@@ -509,6 +547,8 @@ static void function_table_cases() {
         {"div", div_f32, [](double a, double b) { return a / b; }, 0, 0, 1},
         {"maximum", maximum_f32, [](double a, double b) { return std::max(a, b); }, 1, 0, 0},
         {"minimum", minimum_f32, [](double a, double b) { return std::min(a, b); }, 1, 0, 0},
+        {"silu_mul", silu_mul_f32, [](double a, double b) { return a / (1 + std::exp(-a)) * b; },
+         0, 2, 1},
     };
     for (const B& b : binary) {
         std::vector<float> y(n);

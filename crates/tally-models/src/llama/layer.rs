@@ -109,42 +109,55 @@ impl DecoderLayer {
         c.layer_matmul_params() as usize + 2 * c.hidden_size
     }
 
-    /// x (b, s, H) → (b, s, H), with `rope` the RoPE rows of the new positions and `mask`
-    /// (b, past + s) u32 the key slots each sequence may see (non-zero = visible; `None`:
-    /// all); the layer's keys and values are appended to `cache`. Runs under the scopes
-    /// `layers.{index}.attn` and `layers.{index}.mlp`.
+    /// The layer over the residual stream `x + delta` (b, s, H) (`delta`: the previous
+    /// layer's feed-forward output, not yet added; `None` for the first layer), with `rope`
+    /// the RoPE rows of the new positions and `mask` (b, past + s) u32 the key slots each
+    /// sequence may see (non-zero = visible; `None`: all); the layer's keys and values are
+    /// appended to `cache`. Returns (stream, delta) again, the layer's output being their
+    /// sum: each residual add runs in the same call as the norm that reads its sum
+    /// ([`RmsNorm::forward_residual`]), so a layer makes two calls fewer. Runs under the
+    /// scopes `layers.{index}.attn` (the incoming add, its norm and attention) and
+    /// `layers.{index}.mlp` (attention's add, its norm and the feed-forward).
     pub fn forward(
         &self,
         x: &Tensor,
+        delta: Option<&Tensor>,
         rope: &RopeRows,
         mask: Option<&Tensor>,
         cache: &mut KvCache,
         index: usize,
-    ) -> Result<Tensor> {
-        let x = in_scope(index, "attn", || {
-            self.attention(x, rope, mask, cache, index)
+    ) -> Result<(Tensor, Tensor)> {
+        let (x, attended) = in_scope(index, "attn", || {
+            let (x, xn) = match delta {
+                Some(d) => self.attn_norm.forward_residual(x, d)?,
+                None => (x.clone(), self.attn_norm.forward(x)?),
+            };
+            let attended = self.attention(&xn, rope, mask, cache, index)?;
+            Ok::<_, tally_core::Error>((x, attended))
         })?;
-        in_scope(index, "mlp", || self.mlp(&x))
+        in_scope(index, "mlp", || {
+            let (x, xn) = self.ffn_norm.forward_residual(&x, &attended)?;
+            Ok((x, self.mlp(&xn)?))
+        })
     }
 
-    /// x + o(softmax(q·kᵀ/√d, causal)·v) over RMSNorm(x), q (b, h, s, d) against the cached
-    /// and new k, v (b, h_kv, past + s, d); the causal mask is aligned to the last key and
-    /// `mask` hides padded key slots (skipped, not computed).
+    /// o(softmax(q·kᵀ/√d, causal)·v) of the normalised input `xn` (b, s, H), q (b, h, s, d)
+    /// against the cached and new k, v (b, h_kv, past + s, d); the causal mask is aligned to
+    /// the last key and `mask` hides padded key slots (skipped, not computed).
     fn attention(
         &self,
-        x: &Tensor,
+        xn: &Tensor,
         rope: &RopeRows,
         mask: Option<&Tensor>,
         cache: &mut KvCache,
         index: usize,
     ) -> Result<Tensor> {
-        let (b, s) = (x.dims()[0], x.dims()[1]);
+        let (b, s) = (xn.dims()[0], xn.dims()[1]);
         let d = self.head_dim;
-        let xn = self.attn_norm.forward(x)?;
         // (b, s, (h + 2·h_kv)·d) → (b, s, h + 2·h_kv, d); each of q, k, v is a range of those
         // heads, moved to (b, heads, s, d): views, no copies.
         let (h, hk) = (self.heads, self.kv_heads);
-        let stacked = self.qkv.forward(&xn)?.reshape([b, s, h + 2 * hk, d])?;
+        let stacked = self.qkv.forward(xn)?.reshape([b, s, h + 2 * hk, d])?;
         let part = |start: usize, n: usize| stacked.narrow(2, start, n)?.permute(&[0, 2, 1, 3]);
         let q = rope.apply(&part(0, h)?)?;
         let k = rope.apply(&part(h, hk)?)?;
@@ -159,19 +172,17 @@ impl DecoderLayer {
         let ctx = ctx
             .permute(&[0, 2, 1, 3])?
             .reshape([b, s, self.heads * d])?;
-        self.o.forward(&ctx)?.add(x)
+        self.o.forward(&ctx)
     }
 
-    /// x + down(silu(gate(RMSNorm(x))) · up(RMSNorm(x))), through the inner width I.
-    fn mlp(&self, x: &Tensor) -> Result<Tensor> {
-        let xn = self.ffn_norm.forward(x)?;
-        let gate_up = self.gate_up.forward(&xn)?; // (b, s, 2·I): gate, then up
+    /// down(silu(gate(xn)) · up(xn)) of the normalised input `xn`, through the inner width I.
+    fn mlp(&self, xn: &Tensor) -> Result<Tensor> {
+        let gate_up = self.gate_up.forward(xn)?; // (b, s, 2·I): gate, then up
         let i = gate_up.shape().last() / 2;
         let last = gate_up.rank() - 1;
         let inner = gate_up
             .narrow(last, 0, i)?
-            .silu()?
-            .mul(&gate_up.narrow(last, i, i)?)?;
-        self.down.forward(&inner)?.add(x)
+            .silu_mul(&gate_up.narrow(last, i, i)?)?;
+        self.down.forward(&inner)
     }
 }

@@ -200,14 +200,27 @@ impl Llama {
             }
             false => RopeRows::per_row(starts.iter().map(|&p| rows(p)).collect::<Result<_>>()?),
         };
+        // The residual stream, and the last layer's output not yet added into it (each
+        // norm adds it in the same call).
         let mut x = scope("embed", || self.embed.forward(ids))?;
+        let mut delta: Option<Tensor> = None;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x, &rope, mask, cache, i)?;
+            (x, delta) = layer
+                .forward(&x, delta.as_ref(), &rope, mask, cache, i)
+                .map(|(x, d)| (x, Some(d)))?;
         }
+        let last_row = |t: Tensor| t.narrow(1, s - 1, 1)?.squeeze(1);
         if last_only {
-            x = x.narrow(1, s - 1, 1)?.squeeze(1)?;
+            x = last_row(x)?;
+            delta = delta.map(last_row).transpose()?;
         }
-        scope("lm_head", || self.lm_head.forward(&self.norm.forward(&x)?))
+        scope("lm_head", || {
+            let xn = match &delta {
+                Some(d) => self.norm.forward_residual(&x, d)?.1,
+                None => self.norm.forward(&x)?,
+            };
+            self.lm_head.forward(&xn)
+        })
     }
 
     /// Generates up to `max_tokens` tokens after `prompt` (encoded without special tokens),
