@@ -198,8 +198,11 @@ pub(crate) fn binary<T: FloatElem>(
     // Every element is written below (both branches cover the whole output).
     let mut out = buffers::for_overwrite(n, T::default());
     let per = cost::binary_per_elem(op);
+    // As for unary ops: a special function (silu_mul's sigmoid, a division) costs an order
+    // of magnitude more than an add, so fewer elements make a call worth splitting.
+    let weight = if per.special > 0 { 16 } else { 1 };
     let work = match (flat(a, al), flat(b, bl)) {
-        (Some(fa), Some(fb)) => for_units(&mut out, CHUNK, CHUNK, |u, o| {
+        (Some(fa), Some(fb)) => for_units(&mut out, CHUNK, weight * CHUNK, |u, o| {
             let (lo, len) = (u * CHUNK, o.len());
             row(op, o, fa.side(lo, len), fb.side(lo, len));
             per.times(o.len() as u64)
@@ -210,7 +213,7 @@ pub(crate) fn binary<T: FloatElem>(
                 0 => (0, 0),
                 r => (al.strides()[r - 1], bl.strides()[r - 1]),
             };
-            for_units(&mut out, last, last, |r, o| {
+            for_units(&mut out, last, weight * last, |r, o| {
                 let (oa, ob) = (row_offset(al, r), row_offset(bl, r));
                 row(op, o, row_side(a, oa, sa, last), row_side(b, ob, sb, last));
                 per.times(o.len() as u64)
