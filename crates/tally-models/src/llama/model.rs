@@ -121,8 +121,9 @@ impl Llama {
 
     /// Logits (b, s, V) for `ids` (b, s) u32 at positions past..past + s, where past is
     /// `cache.len()`; the new keys and values are appended to `cache`. Runs under the
-    /// scopes `embed`, `layers.{i}.attn` / `layers.{i}.mlp` and `lm_head` (final norm and
-    /// output projection). [`Llama::forward_masked`] with no mask and no positions.
+    /// scopes `embed`, `layers.{i}.attn` / `layers.{i}.mlp` and `lm_head` (the last layer's
+    /// residual add with the final norm, one call, then the output projection).
+    /// [`Llama::forward_masked`] with no mask and no positions.
     pub fn forward(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
         self.forward_masked(ids, cache, None, None)
     }
