@@ -170,21 +170,33 @@ pub(crate) fn opt_view<'a, B: Backend>(
 
 /// Runs `$body` with `$s` bound to `$t`'s storage and `$B` to that backend's storage type
 /// (for the other operands: [`view`], [`opt_view`]), wrapping the `Counted` output back
-/// into a [`Storage`].
+/// into a [`Storage`]; `pair` before `$t` wraps both outputs of a two-output kernel.
 macro_rules! on_backend {
     ($t:expr, |$s:ident: $B:ident| $body:expr) => {
+        $crate::dispatch::on_backend!(@match one, $t, |$s: $B| $body)
+    };
+    (pair $t:expr, |$s:ident: $B:ident| $body:expr) => {
+        $crate::dispatch::on_backend!(@match pair, $t, |$s: $B| $body)
+    };
+    (@match $kind:ident, $t:expr, |$s:ident: $B:ident| $body:expr) => {
         match $t.storage() {
             $crate::Storage::Cpu($s) => {
                 #[allow(dead_code)]
                 type $B = tally_cpu::CpuStorage;
-                Ok($body?.map($crate::Storage::Cpu))
+                Ok($crate::dispatch::on_backend!(@wrap $kind, $body?, $crate::Storage::Cpu))
             }
             $crate::Storage::Cuda($s) => {
                 #[allow(dead_code)]
                 type $B = tally_cuda::CudaStorage;
-                Ok($body?.map($crate::Storage::Cuda))
+                Ok($crate::dispatch::on_backend!(@wrap $kind, $body?, $crate::Storage::Cuda))
             }
         }
+    };
+    (@wrap one, $c:expr, $V:path) => {
+        $c.map($V)
+    };
+    (@wrap pair, $c:expr, $V:path) => {
+        $c.map(|(a, b)| ($V(a), $V(b)))
     };
 }
 pub(crate) use on_backend;

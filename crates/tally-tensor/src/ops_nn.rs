@@ -8,7 +8,7 @@ use tally_core::cost::{self, AttentionGeometry, Conv2dGeometry};
 use tally_core::{DType, Error, OpId, Result, Shape};
 
 use crate::dispatch::{on_backend, opt_view, run, run_pair, view};
-use crate::{Storage, Tensor};
+use crate::Tensor;
 
 impl Tensor {
     /// Softmax over the last dimension.
@@ -135,27 +135,13 @@ impl Tensor {
             &inputs,
             self.shape().clone(),
             analytic,
-            || match self.storage() {
-                Storage::Cpu(s) => {
-                    type B = tally_cpu::CpuStorage;
-                    let both = s.add_rms_norm(
-                        self.layout(),
-                        view::<B>(OP, residual)?,
-                        opt_view::<B>(OP, weight)?,
-                        eps,
-                    )?;
-                    Ok(both.map(|(a, b)| (Storage::Cpu(a), Storage::Cpu(b))))
-                }
-                Storage::Cuda(s) => {
-                    type B = tally_cuda::CudaStorage;
-                    let both = s.add_rms_norm(
-                        self.layout(),
-                        view::<B>(OP, residual)?,
-                        opt_view::<B>(OP, weight)?,
-                        eps,
-                    )?;
-                    Ok(both.map(|(a, b)| (Storage::Cuda(a), Storage::Cuda(b))))
-                }
+            || {
+                on_backend!(pair self, |s: B| s.add_rms_norm(
+                    self.layout(),
+                    view::<B>(OP, residual)?,
+                    opt_view::<B>(OP, weight)?,
+                    eps
+                ))
             },
         )
     }
