@@ -48,10 +48,14 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
             sc.s.resize(sq * n, 0f32);
             let mut w = gemm(sq, n, d, qf.matrix(0), kf.columns(), None, &mut sc.s);
             w += scaled_softmax(&mut sc.s, n, p.scale);
-            // O (s_q, d) = P (s_q, n) · V_vis (n, d).
+            // O (s_q, d) = P (s_q, n) · V_vis (n, d), straight into the output when it is
+            // f32 (no accumulator held beside it), else through one rounded once.
+            let pm = MatRef::rows(&sc.s, 0, n);
+            if let Some(o) = T::as_f32s_mut(o) {
+                return w + gemm(sq, d, n, pm, vf.matrix(0), None, o);
+            }
             sc.acc.clear();
             sc.acc.resize(sq * d, 0f32);
-            let pm = MatRef::rows(&sc.s, 0, n);
             w += gemm(sq, d, n, pm, vf.matrix(0), None, &mut sc.acc);
             for (o, v) in o.iter_mut().zip(&sc.acc) {
                 *o = T::from_f32(*v);

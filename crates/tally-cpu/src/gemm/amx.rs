@@ -17,7 +17,7 @@ use tally_core::Work;
 
 use super::aligned::Aligned;
 use super::bf16::pair;
-use super::{empty_sum, run_tasks, scratch, Epilogue, MatRef, OutPtr};
+use super::{empty_sum, run_tasks, scratch, Epilogue, FewRows, MatRef, OutPtr};
 
 /// Rows of one micro-block: two A tiles.
 const BLOCK_M: usize = 32;
@@ -395,9 +395,15 @@ fn run(m: usize, n: usize, k: usize, a: MatRef<'_, bf16>, b_packed: &[u32], sink
             })
             .sum();
     }
-    run_tasks(m, n, k, BLOCK_M, n_panels, |rows, panels| {
-        block(rows, panels, n, k, a, b_packed, sink)
-    })
+    run_tasks(
+        m,
+        n,
+        k,
+        BLOCK_M,
+        n_panels,
+        FewRows::RowsFirst,
+        |rows, panels| block(rows, panels, n, k, a, b_packed, sink),
+    )
 }
 
 /// Elements of B from which a product of one row block splits its columns over the pool

@@ -12,7 +12,7 @@ use tally_core::FloatElem;
 
 use super::aligned::Aligned;
 use super::kernel::{Dest, Prefetch};
-use super::{empty_sum, run_tasks, scratch, write_tile, Bias, Epilogue, MatRef, OutPtr};
+use super::{empty_sum, run_tasks, scratch, write_tile, Bias, Epilogue, FewRows, MatRef, OutPtr};
 use tally_core::Work;
 
 /// Rows of one micro-tile: 2·MR accumulators + 2 B vectors + 1 broadcast ≤ 32 zmm.
@@ -191,9 +191,15 @@ pub(super) fn prepacked(
         return empty_sum(m, n, Epilogue::columns(bias), out);
     }
     let outp = OutPtr(out.as_mut_ptr());
-    run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
-        block(rows, panels, n, k, a, b_packed, bias, outp)
-    })
+    run_tasks(
+        m,
+        n,
+        k,
+        MR,
+        n.div_ceil(NR),
+        FewRows::RowsFirst,
+        |rows, panels| block(rows, panels, n, k, a, b_packed, bias, outp),
+    )
 }
 
 /// The two bf16 values of a k-pair in one u32: `lo` (even k) in the low half.

@@ -11,7 +11,9 @@ use std::mem::MaybeUninit;
 use tally_core::{DType, FloatElem, Work};
 
 use super::aligned::Aligned;
-use super::{block, detect, pack, run_tasks, Cols, Epilogue, Isa, MatRef, OutPtr, SMALL_M};
+use super::{
+    block, detect, pack, run_tasks, Cols, Epilogue, FewRows, Isa, MatRef, OutPtr, SMALL_M,
+};
 
 /// B (k, n) packed for one kernel: see [`Panels`].
 pub struct PackedB {
@@ -212,19 +214,27 @@ fn blocks<T: FloatElem, const MR: usize, const NR: usize>(
     bias: Option<&[T]>,
     out: OutPtr<T>,
 ) -> Work {
-    run_tasks(m, n, k, MR, n.div_ceil(NR), |rows, panels| {
-        block::<T, MR, NR>(
-            isa,
-            rows,
-            panels,
-            Cols { n, ld: n },
-            k,
-            a,
-            data,
-            Epilogue::columns(bias),
-            out,
-        )
-    })
+    run_tasks(
+        m,
+        n,
+        k,
+        MR,
+        n.div_ceil(NR),
+        FewRows::Columns,
+        |rows, panels| {
+            block::<T, MR, NR>(
+                isa,
+                rows,
+                panels,
+                Cols { n, ld: n },
+                k,
+                a,
+                data,
+                Epilogue::columns(bias),
+                out,
+            )
+        },
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
