@@ -127,6 +127,9 @@ impl Ceilings {
             .iter()
             .find_map(|&k| p.peak_gflops(k, at).map(|v| (k, v)));
         let (kernel, peak) = found.unwrap_or((wanted[wanted.len() - 1], 0.0));
+        if dtype == DType::BF16 && wanted[0] == "f32_fma" {
+            notes.push("bf16 runs on the f32 kernels on this CPU: the f32 FMA peak".into());
+        }
         if kernel != wanted[0] && peak > 0.0 {
             notes.push(format!(
                 "no {} peak measured; using the {kernel} peak",
