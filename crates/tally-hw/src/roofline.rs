@@ -490,6 +490,16 @@ mod tests {
             "{}",
             c.note
         );
+        // Which bf16 note depends on this host: no bf16 peak in the profile where the CPU
+        // has bf16 arithmetic, the f32 kernels where it has none.
+        let via_f32 = tally_cpu::gemm::detect_bf16() == tally_cpu::gemm::Bf16Isa::ViaF32;
+        assert_eq!(
+            c.note.contains("runs on the f32 kernels"),
+            via_f32,
+            "{}",
+            c.note
+        );
+        assert_eq!(c.note.contains("no bf16_"), !via_f32, "{}", c.note);
         assert!(Ceilings::from_profile(&p, DType::F32, 1).is_err()); // no triad at 1
     }
 }

@@ -351,11 +351,28 @@ mod tests {
     /// The uninitialised-output entry writes every f32 output on the tiled path (rows past
     /// the few a GEMV takes) and through the zero-then-multiply fallback: the buffer starts
     /// as NaN (standing for whatever memory held), edge tiles and several slices of k
-    /// included, with and without a bias, against the f64 product.
+    /// included, with and without a bias, against the f64 product. On a pool of 2 threads:
+    /// the last two shapes run in parallel, split by columns only (150 rows, slices of k
+    /// 160 deep) and by rows (200 rows), as the models' linear layers do.
     #[test]
     fn uninitialised_outputs_are_written_whole() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("pool");
+        pool.install(uninitialised_outputs_are_written_whole_here);
+    }
+
+    fn uninitialised_outputs_are_written_whole_here() {
         let val = |i: usize, s: usize| ((i * 5 + s) % 19) as f32 / 9.0 - 1.0;
-        for (m, n, k) in [(3, 40, 20), (5, 33, 70), (37, 45, 600), (96, 64, 256)] {
+        for (m, n, k) in [
+            (3, 40, 20),
+            (5, 33, 70),
+            (37, 45, 600),
+            (96, 64, 256),
+            (150, 100, 300),
+            (200, 70, 300),
+        ] {
             let a: Vec<f32> = (0..m * k).map(|i| val(i, 2)).collect();
             let w: Vec<f32> = (0..n * k).map(|i| val(i, 7)).collect();
             let bias: Vec<f32> = (0..n).map(|j| val(j, 3)).collect();
