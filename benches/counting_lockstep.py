@@ -42,6 +42,7 @@ WORKLOADS = [
     ("minilm 1x128 bf16", "minilm --seq 128 --dtype bf16", "all-minilm-l6-v2"),
     ("minilm 8x128 bf16", "minilm --batch 8 --seq 128 --dtype bf16", "all-minilm-l6-v2"),
     ("minilm 1x512 bf16", "minilm --seq 512 --dtype bf16", "all-minilm-l6-v2"),
+    ("smollm2 prefill 1x128 bf16", "smollm2 --seq 128 --dtype bf16", "smollm2"),
     ("smollm2 decode after 128 bf16", "smollm2 --past 128 --seq 1 --dtype bf16", "smollm2"),
     ("mobilenet 1x224", "mobilenet", "mobilenet-v2"),
 ]

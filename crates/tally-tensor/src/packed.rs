@@ -11,8 +11,8 @@ use tally_cpu::gemm::PackedB;
 use crate::dispatch::{opt_view, run_shaped, Backend};
 use crate::{Storage, Tensor};
 
-/// A (k, n) weight on the CPU, packed in the GEMM's panel order (f32 panels, or bf16 pairs
-/// for a bf16 weight). The packed panels are the only copy of the weight: the tensor it
+/// A (k, n) weight on the CPU, packed in the GEMM's panel order (f32 panels, or bf16
+/// panels, pairs or tiles for a bf16 weight). The packed panels are the only copy of the weight: the tensor it
 /// came from can be dropped.
 #[derive(Clone, Debug)]
 pub struct PackedWeight {
@@ -39,20 +39,17 @@ impl PackedWeight {
     }
 }
 
-/// Whether weights of `dtype` are packed on this host (see [`Tensor::pack_for_matmul`]).
+/// Whether weights of `dtype` are packed (see [`Tensor::pack_for_matmul`]): f32 and bf16.
 pub fn packs(dtype: DType) -> bool {
-    match dtype {
-        DType::F32 => true,
-        DType::BF16 => tally_cpu::gemm::detect_bf16().native(),
-        _ => false,
-    }
+    matches!(dtype, DType::F32 | DType::BF16)
 }
 
 impl Tensor {
-    /// This (k, n) CPU tensor packed for [`Tensor::matmul_packed`]: f32 always, bf16 where
-    /// the host multiplies bf16 natively (AMX or AVX-512 BF16: the panels stay bf16, so packing
-    /// adds no bytes). Packing is a one-time copy made when a layer is built, not a step of
-    /// a forward pass: it is not recorded. Other dtypes are refused.
+    /// This (k, n) CPU tensor packed for [`Tensor::matmul_packed`]: f32, or bf16 (AMX tiles
+    /// or `vdpbf16ps` pairs where the host multiplies bf16 natively, and bf16 panels for the
+    /// f32 kernels elsewhere: the panels stay bf16, so packing adds no bytes). Packing is a
+    /// one-time copy made when a layer is built, not a step of a forward pass: it is not
+    /// recorded. Other dtypes are refused.
     pub fn pack_for_matmul(&self) -> Result<PackedWeight> {
         const OP: &str = "pack_for_matmul";
         if self.rank() != 2 {

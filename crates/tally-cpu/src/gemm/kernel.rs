@@ -92,7 +92,10 @@ fn avx2<const MR: usize, const NR: usize>(kc: usize, a: &[f32], b: &[f32]) -> [[
 /// NR sums of a GEMV. Even and odd steps of k go to two accumulator sets (summed at the
 /// end), so the FMA latency does not serialise the sweep.
 #[inline(always)]
-fn gemv_body<const NR: usize, const FMA: bool>(row: &[f32], panel: &[f32]) -> [f32; NR] {
+fn gemv_body<const NR: usize, P: PanelValue, const FMA: bool>(
+    row: &[f32],
+    panel: &[P],
+) -> [f32; NR] {
     let mut even = [0f32; NR];
     let mut odd = [0f32; NR];
     let mut pairs = panel.chunks_exact(2 * NR);
@@ -101,20 +104,20 @@ fn gemv_body<const NR: usize, const FMA: bool>(row: &[f32], panel: &[f32]) -> [f
         let (l0, l1) = lanes.split_at(NR);
         for j in 0..NR {
             if FMA {
-                even[j] = x[0].mul_add(l0[j], even[j]);
-                odd[j] = x[1].mul_add(l1[j], odd[j]);
+                even[j] = x[0].mul_add(l0[j].f32(), even[j]);
+                odd[j] = x[1].mul_add(l1[j].f32(), odd[j]);
             } else {
-                even[j] += x[0] * l0[j];
-                odd[j] += x[1] * l1[j];
+                even[j] += x[0] * l0[j].f32();
+                odd[j] += x[1] * l1[j].f32();
             }
         }
     }
     if let (Some(&x), Some(lane)) = (xs.remainder().first(), pairs.remainder().get(..NR)) {
         for j in 0..NR {
             even[j] = if FMA {
-                x.mul_add(lane[j], even[j])
+                x.mul_add(lane[j].f32(), even[j])
             } else {
-                even[j] + x * lane[j]
+                even[j] + x * lane[j].f32()
             };
         }
     }
@@ -123,30 +126,89 @@ fn gemv_body<const NR: usize, const FMA: bool>(row: &[f32], panel: &[f32]) -> [f
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
-fn gemv_avx512<const NR: usize>(row: &[f32], panel: &[f32]) -> [f32; NR] {
-    gemv_body::<NR, true>(row, panel)
+fn gemv_avx512<const NR: usize, P: PanelValue>(row: &[f32], panel: &[P]) -> [f32; NR] {
+    gemv_body::<NR, P, true>(row, panel)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn gemv_avx2<const NR: usize>(row: &[f32], panel: &[f32]) -> [f32; NR] {
-    gemv_body::<NR, true>(row, panel)
+fn gemv_avx2<const NR: usize, P: PanelValue>(row: &[f32], panel: &[P]) -> [f32; NR] {
+    gemv_body::<NR, P, true>(row, panel)
 }
 
 /// The NR sums of `row` (k values) against `panel` (k rows of NR, as packed), on `isa`'s
 /// vector unit (fused multiply-adds where the ISA has them).
-pub(super) fn gemv_panel<const NR: usize>(isa: Isa, row: &[f32], panel: &[f32]) -> [f32; NR] {
+pub(super) fn gemv_panel<const NR: usize, P: PanelValue>(
+    isa: Isa,
+    row: &[f32],
+    panel: &[P],
+) -> [f32; NR] {
     assert!(panel.len() >= row.len() * NR, "packed panel too short");
     let panel = &panel[..row.len() * NR];
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa` comes from `Isa::available`, which checked AVX-512F and FMA.
-        Isa::Avx512 => unsafe { gemv_avx512::<NR>(row, panel) },
+        Isa::Avx512 => unsafe { gemv_avx512::<NR, P>(row, panel) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa` comes from `Isa::available`, which checked AVX2 and FMA.
-        Isa::Avx2 => unsafe { gemv_avx2::<NR>(row, panel) },
-        _ => gemv_body::<NR, false>(row, panel),
+        Isa::Avx2 => unsafe { gemv_avx2::<NR, P>(row, panel) },
+        _ => gemv_body::<NR, P, false>(row, panel),
     }
+}
+
+/// A value of a packed B panel as the GEMV reads it: an f32, or a bf16 (its bits) widened
+/// to f32 as it is loaded, which is exact.
+pub(super) trait PanelValue: Copy {
+    /// The value as f32.
+    fn f32(self) -> f32;
+}
+
+impl PanelValue for f32 {
+    #[inline(always)]
+    fn f32(self) -> f32 {
+        self
+    }
+}
+
+impl PanelValue for u16 {
+    #[inline(always)]
+    fn f32(self) -> f32 {
+        f32::from_bits((self as u32) << 16)
+    }
+}
+
+/// bf16 values (their bits) → f32 in `dst` (as many as `src` holds): one slice of a bf16
+/// panel widened for the f32 micro-kernel. Exact: a bf16 is the top half of an f32.
+pub(super) fn widen_bf16(isa: Isa, src: &[u16], dst: &mut [f32]) {
+    let dst = &mut dst[..src.len()];
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa` comes from `Isa::available`, which checked AVX-512F.
+        Isa::Avx512 => unsafe { widen_avx512(src, dst) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa` comes from `Isa::available`, which checked AVX2.
+        Isa::Avx2 => unsafe { widen_avx2(src, dst) },
+        _ => widen_body(src, dst),
+    }
+}
+
+#[inline(always)]
+fn widen_body(src: &[u16], dst: &mut [f32]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = s.f32();
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn widen_avx512(src: &[u16], dst: &mut [f32]) {
+    widen_body(src, dst)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn widen_avx2(src: &[u16], dst: &mut [f32]) {
+    widen_body(src, dst)
 }
 
 /// Where one micro-tile's sums go: tile element (i, j) is `c[i·ldc + j]`, and only the

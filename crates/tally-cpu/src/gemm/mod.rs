@@ -330,7 +330,8 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
                 FewRows::Columns,
                 |rows, panels| {
                     let cols = Cols { n: w, ld: n };
-                    block::<T, MR, NR>(isa, rows, panels, cols, k, a, b_packed, ej, outp)
+                    let b = BPanels::F32(b_packed);
+                    block::<T, MR, NR>(isa, rows, panels, cols, k, a, b, ej, outp)
                 },
             )
         });
@@ -467,6 +468,37 @@ fn run_tasks(
         .sum()
 }
 
+/// B packed in NR-wide panels of k rows (panel jp's row p at `(jp·k + p)·NR`), as a task
+/// reads it.
+#[derive(Clone, Copy)]
+enum BPanels<'a> {
+    /// f32 values, read by the micro-kernel where they lie.
+    F32(&'a [f32]),
+    /// bf16 values (their bits): each panel's slice of k is widened to f32 in the task's
+    /// scratch just before its micro-panels run, so a bf16 weight keeps its 2 bytes per
+    /// value in memory and in every cache but L1.
+    Bf16(&'a [u16]),
+}
+
+impl BPanels<'_> {
+    /// The first value of panel `jp` from row `pc`, as an address to prefetch from, and
+    /// the 64-byte lines `kc` rows of it span.
+    fn slice_lines(
+        self,
+        jp: usize,
+        k: usize,
+        pc: usize,
+        kc: usize,
+        nr: usize,
+    ) -> (*const f32, usize) {
+        let at = (jp * k + pc) * nr;
+        match self {
+            BPanels::F32(d) => (d[at..].as_ptr(), (kc * nr).div_ceil(16)),
+            BPanels::Bf16(d) => (d[at..].as_ptr() as *const f32, (kc * nr).div_ceil(32)),
+        }
+    }
+}
+
 /// One task: rows × (panels of NR columns). f32 outputs are accumulated in place, slice
 /// by slice of k (the bias joins on the last slice); other dtypes accumulate in an f32
 /// tile that is rounded once into the output. Returns the work it executed.
@@ -478,7 +510,7 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     cols: Cols,
     k: usize,
     a: MatRef<'_, T>,
-    b_packed: &[f32],
+    b_packed: BPanels<'_>,
     e: Epilogue<'_, T>,
     out: OutPtr<T>,
 ) -> Work {
@@ -489,8 +521,15 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     let width = col1 - col0;
     let direct = T::DTYPE == DType::F32;
     let kc_max = slice_depth(mr_rows.div_ceil(MR) * MR);
-    let a_len = mr_rows.div_ceil(MR) * MR * kc_max.min(k);
-    scratch::with(a_len, |a_packed, tile| {
+    // The packed A block, then (bf16 panels only) room for one widened panel slice, on a
+    // cache-line boundary.
+    let a_len = (mr_rows.div_ceil(MR) * MR * kc_max.min(k)).next_multiple_of(16);
+    let wide_len = match b_packed {
+        BPanels::F32(_) => 0,
+        BPanels::Bf16(_) => kc_max.min(k) * NR,
+    };
+    scratch::with(a_len + wide_len, |scratch_a, tile| {
+        let (a_packed, wide) = scratch_a.split_at_mut(a_len);
         // The f32 destination: the output itself, or this task's tile.
         let (c0, c_ld) = if direct {
             // SAFETY: T is f32 (its dtype says so), so the output is an f32 buffer; row
@@ -500,8 +539,11 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
                 ldc,
             )
         } else {
-            tile.clear();
-            tile.resize(mr_rows * width, 0.0);
+            // No fill: the first slice of k stores every element of the tile before any
+            // is read (k > 0 here: an empty sum never reaches the tiles).
+            if tile.len() < mr_rows * width {
+                tile.resize(mr_rows * width, 0.0);
+            }
             (tile.as_mut_ptr(), width)
         };
         // SAFETY (both): T is f32 when `direct` (its dtype says so), so its bias is f32 too.
@@ -518,7 +560,14 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
             let last = pc + kc == k;
             pack::pack_a::<T, MR>(rows.clone(), pc, kc, a, a_packed);
             for jp in panels.clone() {
-                let b_panel = &b_packed[(jp * k + pc) * NR..(jp * k + pc + kc) * NR];
+                let span = (jp * k + pc) * NR..(jp * k + pc + kc) * NR;
+                let b_panel: &[f32] = match b_packed {
+                    BPanels::F32(d) => &d[span],
+                    BPanels::Bf16(d) => {
+                        kernel::widen_bf16(isa, &d[span], wide);
+                        &wide[..kc * NR]
+                    }
+                };
                 let j0 = jp * NR;
                 let nr_eff = NR.min(n - j0);
                 let bias_ptr = match col_bias {
@@ -528,18 +577,19 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
                 // The next panel's slice, fetched a share per micro-panel while this one
                 // runs: a pre-packed weight comes from memory, and its first micro-tile
                 // would otherwise wait for every line.
-                let next = (jp + 1 < panels.end)
-                    .then(|| &b_packed[((jp + 1) * k + pc) * NR..((jp + 1) * k + pc + kc) * NR]);
+                let next =
+                    (jp + 1 < panels.end).then(|| b_packed.slice_lines(jp + 1, k, pc, kc, NR));
                 let micro_panels = mr_rows.div_ceil(MR);
-                let lines = (kc * NR).div_ceil(16);
-                let share = lines.div_ceil(micro_panels);
                 for ip in 0..micro_panels {
                     // This micro-panel's share of the next panel, asked for inside its k loop.
                     let prefetch = match next {
-                        Some(next) if ip * share < lines => kernel::Prefetch {
-                            from: next[ip * share * 16..].as_ptr(),
-                            lines: share.min(lines - ip * share),
-                        },
+                        Some((from, lines)) if ip * lines.div_ceil(micro_panels) < lines => {
+                            let share = lines.div_ceil(micro_panels);
+                            kernel::Prefetch {
+                                from: from.wrapping_add(ip * share * 16),
+                                lines: share.min(lines - ip * share),
+                            }
+                        }
                         _ => kernel::Prefetch::NONE,
                     };
                     let a_panel = &a_packed[ip * MR * kc..(ip + 1) * MR * kc];

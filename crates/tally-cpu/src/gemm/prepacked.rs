@@ -1,10 +1,12 @@
 //! [`PackedB`]: a weight B (k, n) packed once, in the panel order of the kernel that will
-//! multiply by it, and kept by the layer that owns it: f32 panels for the f32 kernels, or
-//! bf16 tiles for AMX or bf16 k-pairs for `vdpbf16ps` when the weight is bf16 and
-//! [`super::detect_bf16`] chose one of them. Products with many rows then skip packing B (for a model whose weights do
-//! not fit in cache, packing read and wrote every weight byte once more per call);
-//! products with a few rows (a decode step) stream the same f32 panels as GEMVs. Counting
-//! is unchanged: every tile and GEMV row tallies the FMAs it ran.
+//! multiply by it, and kept by the layer that owns it: f32 panels for the f32 kernels;
+//! for a bf16 weight, bf16 tiles for AMX or bf16 k-pairs for `vdpbf16ps` when
+//! [`super::detect_bf16`] chose one of them, and otherwise bf16 values in the f32 kernels'
+//! panel order, widened a panel slice at a time as the product runs (so the weight keeps
+//! its 2 bytes per value). Products with many rows then skip packing B (for a model whose
+//! weights do not fit in cache, packing read and wrote every weight byte once more per
+//! call); products with a few rows (a decode step) stream the same panels as GEMVs.
+//! Counting is unchanged: every tile and GEMV row tallies the FMAs it ran.
 
 use std::mem::MaybeUninit;
 
@@ -12,7 +14,7 @@ use tally_core::{DType, FloatElem, Work};
 
 use super::aligned::Aligned;
 use super::{
-    block, detect, pack, run_tasks, Cols, Epilogue, FewRows, Isa, MatRef, OutPtr, SMALL_M,
+    block, detect, pack, run_tasks, BPanels, Cols, Epilogue, FewRows, Isa, MatRef, OutPtr, SMALL_M,
 };
 
 /// B (k, n) packed for one kernel: see [`Panels`].
@@ -27,6 +29,9 @@ enum Panels {
     /// f32, in NR-wide panels of k rows each (panel jp's row p at `(jp·k + p)·NR`), for
     /// the micro-kernel of `isa`.
     F32 { isa: Isa, data: Aligned<f32> },
+    /// bf16 values (their bits) in the same panels as `F32`, for the f32 micro-kernel of
+    /// `isa` on a host without bf16 arithmetic: widened to f32 as the product reads them.
+    Bf16 { isa: Isa, data: Aligned<u16> },
     /// bf16 k-pairs in 32-wide panels of ⌈k/2⌉ pair-rows, for the `vdpbf16ps` kernel.
     Bf16Pairs(Aligned<u32>),
     /// bf16 k-pairs in AMX B tiles, 32-wide panels of ⌈k/32⌉ steps (`amx.rs`).
@@ -37,6 +42,7 @@ impl std::fmt::Debug for PackedB {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.panels {
             Panels::F32 { isa, .. } => isa.name(),
+            Panels::Bf16 { .. } => super::Bf16Isa::ViaF32.name(),
             Panels::Bf16Pairs(_) => super::Bf16Isa::Avx512Bf16.name(),
             Panels::AmxTiles(_) => super::Bf16Isa::Amx.name(),
         };
@@ -53,23 +59,37 @@ fn nr(isa: Isa) -> usize {
     }
 }
 
+/// A bf16 B (k, n) in `isa`'s f32 panel order, its values kept as bf16 bits (zero past n).
+fn bf16_panels(isa: Isa, k: usize, n: usize, b: MatRef<'_, half::bf16>) -> Panels {
+    let w = nr(isa);
+    let mut data = Aligned::<u16>::zeroed(n.div_ceil(w) * k * w);
+    for (jp, panel) in data.chunks_exact_mut((k * w).max(1)).enumerate() {
+        for (p, lane) in panel.chunks_exact_mut(w).enumerate() {
+            for (dj, v) in lane.iter_mut().enumerate().take(n.saturating_sub(jp * w)) {
+                let j = jp * w + dj;
+                *v = b.data[b.offset + p * b.rs + j * b.cs].to_bits();
+            }
+        }
+    }
+    Panels::Bf16 { isa, data }
+}
+
 impl PackedB {
     /// Packs B (k, n), read through `b`'s strides, for the kernel its products will run
     /// on this host: for a bf16 B, tiles or pairs when [`super::detect_bf16`] chose AMX
-    /// or AVX-512 BF16; f32 panels for everything else.
+    /// or AVX-512 BF16, and bf16 panels for the f32 kernels otherwise; f32 panels for
+    /// everything else.
     pub fn pack<T: FloatElem>(k: usize, n: usize, b: MatRef<'_, T>) -> PackedB {
         if let Some(b16) = super::bf16::as_bf16(b.data) {
             let b16 = b.with_data(b16);
             let panels = match super::detect_bf16() {
-                super::Bf16Isa::Amx => Some(Panels::AmxTiles(super::amx::pack_b_owned(k, n, b16))),
+                super::Bf16Isa::Amx => Panels::AmxTiles(super::amx::pack_b_owned(k, n, b16)),
                 super::Bf16Isa::Avx512Bf16 => {
-                    Some(Panels::Bf16Pairs(super::bf16::pack_b_owned(k, n, b16)))
+                    Panels::Bf16Pairs(super::bf16::pack_b_owned(k, n, b16))
                 }
-                super::Bf16Isa::ViaF32 => None,
+                super::Bf16Isa::ViaF32 => bf16_panels(detect(), k, n, b16),
             };
-            if let Some(panels) = panels {
-                return PackedB { k, n, panels };
-            }
+            return PackedB { k, n, panels };
         }
         let isa = detect();
         let data = match isa {
@@ -101,6 +121,10 @@ impl PackedB {
                 let w = nr(*isa);
                 data[((j / w) * self.k + p) * w + j % w]
             }
+            Panels::Bf16 { isa, data } => {
+                let w = nr(*isa);
+                half::bf16::from_bits(data[((j / w) * self.k + p) * w + j % w]).to_f32()
+            }
             Panels::Bf16Pairs(data) => super::bf16::pair_get(data, self.k, p, j),
             Panels::AmxTiles(data) => super::amx::packed_get(data, self.k, p, j),
         }
@@ -110,6 +134,7 @@ impl PackedB {
     pub fn bytes(&self) -> usize {
         match &self.panels {
             Panels::F32 { data, .. } => data.len() * 4,
+            Panels::Bf16 { data, .. } => data.len() * 2,
             Panels::Bf16Pairs(data) | Panels::AmxTiles(data) => data.len() * 4,
         }
     }
@@ -125,7 +150,8 @@ pub fn gemm_prepacked<T: FloatElem>(
     out: &mut [T],
 ) -> Work {
     let (isa, data) = match &b.panels {
-        Panels::F32 { isa, data } => (*isa, data),
+        Panels::F32 { isa, data } => (*isa, BPanels::F32(data)),
+        Panels::Bf16 { isa, data } => (*isa, BPanels::Bf16(data)),
         Panels::Bf16Pairs(data) | Panels::AmxTiles(data) => {
             let a16 = super::bf16::as_bf16(a.data).expect("a bf16 weight multiplies bf16 rows");
             let bias = bias.map(|s| super::bf16::as_bf16(s).expect("bias has the rows' dtype"));
@@ -148,13 +174,14 @@ enum Out<'o, T> {
     Uninit(OutPtr<T>),
 }
 
-/// The f32-panel product at the tile shape of `isa`'s micro-kernel.
+/// The product on the f32 kernels (f32 or bf16 panels) at the tile shape of `isa`'s
+/// micro-kernel.
 fn on_panels<T: FloatElem>(
     isa: Isa,
     m: usize,
     a: MatRef<'_, T>,
     b: &PackedB,
-    data: &[f32],
+    data: BPanels<'_>,
     bias: Option<&[T]>,
     out: Out<'_, T>,
 ) -> Work {
@@ -187,7 +214,7 @@ pub fn gemm_prepacked_uninit<T: FloatElem>(
     match &b.panels {
         Panels::F32 { isa, data } if writes_uninit::<T>(m, b) => {
             let outp = Out::Uninit(OutPtr(out.as_mut_ptr() as *mut T));
-            on_panels(*isa, m, a, b, data, bias, outp)
+            on_panels(*isa, m, a, b, BPanels::F32(data), bias, outp)
         }
         _ => {
             for x in out.iter_mut() {
@@ -210,7 +237,7 @@ fn blocks<T: FloatElem, const MR: usize, const NR: usize>(
     a: MatRef<'_, T>,
     k: usize,
     n: usize,
-    data: &[f32],
+    data: BPanels<'_>,
     bias: Option<&[T]>,
     out: OutPtr<T>,
 ) -> Work {
@@ -244,7 +271,7 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
     a: MatRef<'_, T>,
     k: usize,
     n: usize,
-    data: &[f32],
+    data: BPanels<'_>,
     bias: Option<&[T]>,
     out: Out<'_, T>,
 ) -> Work {
@@ -280,8 +307,13 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
             let gemv = |c0: usize, d: &mut [T]| -> Work {
                 let mut work = Work::ZERO;
                 for (jp, cols) in d.chunks_mut(NR).enumerate() {
-                    let panel = &data[((c0 / NR + jp) * k) * NR..((c0 / NR + jp + 1) * k) * NR];
-                    let acc = super::kernel::gemv_panel::<NR>(isa, row, panel);
+                    let span = ((c0 / NR + jp) * k) * NR..((c0 / NR + jp + 1) * k) * NR;
+                    let acc = match data {
+                        BPanels::F32(d) => super::kernel::gemv_panel::<NR, f32>(isa, row, &d[span]),
+                        BPanels::Bf16(d) => {
+                            super::kernel::gemv_panel::<NR, u16>(isa, row, &d[span])
+                        }
+                    };
                     let b = bias.map(|b| &b[c0 + jp * NR..]);
                     work.add += super::store_sums(cols, &acc, b);
                     work.fma += (cols.len() * k) as u64;
@@ -305,19 +337,64 @@ mod tests {
     /// Tolerance as for the bf16 GEMM: the output's rounding (2⁻⁸ relative) plus f32 sums.
     #[test]
     fn packed_bf16_weights_match_the_naive_product_for_few_and_many_rows() {
+        check_packed_bf16(
+            &[
+                (1, 45, 33),
+                (3, 70, 600),
+                (4, 1100, 130),
+                (5, 64, 64),
+                (40, 33, 70),
+            ],
+            PackedB::pack,
+        );
+    }
+
+    /// bf16 panels for the f32 kernels (what a host without bf16 arithmetic packs), forced
+    /// on any host, on pools of 2 and 3 threads: GEMV rows over panels with a ragged last
+    /// one, tiles split by columns only (150 rows: slices of k 160 deep, so a 300-deep k
+    /// takes two), by rows (200 rows), and a k of 1 and one just past a slice.
+    #[test]
+    fn bf16_panels_for_the_f32_kernels_match_the_naive_product() {
+        let as_panels = |k: usize, n: usize, b: MatRef<'_, bf16>| PackedB {
+            k,
+            n,
+            panels: bf16_panels(detect(), k, n, b),
+        };
+        for threads in [2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                check_packed_bf16(
+                    &[
+                        (2, 1100, 70),
+                        (9, 45, 257),
+                        (150, 100, 300),
+                        (200, 70, 300),
+                        (64, 96, 1),
+                    ],
+                    as_panels,
+                )
+            });
+        }
+        let packed = as_panels(3, 2, MatRef::rows(&[bf16::ONE; 6], 0, 2));
+        assert_eq!(packed.get(2, 1), 1.0);
+        assert_eq!(packed.bytes(), 3 * nr(detect()) * 2);
+    }
+
+    /// `pack`ed bf16 weights multiplied at each (m, n, k) against the f64 product.
+    fn check_packed_bf16(
+        shapes: &[(usize, usize, usize)],
+        pack: impl Fn(usize, usize, MatRef<'_, bf16>) -> PackedB,
+    ) {
         let val = |i: usize, s: usize| bf16::from_f32(((i * 5 + s) % 19) as f32 / 9.0 - 1.0);
-        for (m, n, k) in [
-            (1, 45, 33),
-            (3, 70, 600),
-            (4, 1100, 130),
-            (5, 64, 64),
-            (40, 33, 70),
-        ] {
+        for &(m, n, k) in shapes {
             let a: Vec<bf16> = (0..m * k).map(|i| val(i, 2)).collect();
             // The weight stored (n, k) and read transposed, as a linear layer's is.
             let w: Vec<bf16> = (0..n * k).map(|i| val(i, 7)).collect();
             let bias: Vec<bf16> = (0..n).map(|j| val(j, 3)).collect();
-            let packed = PackedB::pack(k, n, MatRef::transposed(&w, 0, k));
+            let packed = pack(k, n, MatRef::transposed(&w, 0, k));
             for with_bias in [false, true] {
                 let mut out = vec![bf16::ZERO; m * n];
                 let b = with_bias.then_some(&bias[..]);
