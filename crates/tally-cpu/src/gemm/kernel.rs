@@ -59,9 +59,11 @@ fn body<const MR: usize, const NR: usize, const FMA: bool>(
     kc: usize,
     a: &[f32],
     b: &[f32],
+    ldb: usize,
 ) -> [[f32; NR]; MR] {
     let mut acc = [[0f32; NR]; MR];
-    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(kc) {
+    for (p, ap) in a.chunks_exact(MR).take(kc).enumerate() {
+        let bp = &b[p * ldb..p * ldb + NR];
         for i in 0..MR {
             let ai = ap[i];
             for j in 0..NR {
@@ -78,14 +80,24 @@ fn body<const MR: usize, const NR: usize, const FMA: bool>(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
-fn avx512<const MR: usize, const NR: usize>(kc: usize, a: &[f32], b: &[f32]) -> [[f32; NR]; MR] {
-    body::<MR, NR, true>(kc, a, b)
+fn avx512<const MR: usize, const NR: usize>(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    ldb: usize,
+) -> [[f32; NR]; MR] {
+    body::<MR, NR, true>(kc, a, b, ldb)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn avx2<const MR: usize, const NR: usize>(kc: usize, a: &[f32], b: &[f32]) -> [[f32; NR]; MR] {
-    body::<MR, NR, true>(kc, a, b)
+fn avx2<const MR: usize, const NR: usize>(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    ldb: usize,
+) -> [[f32; NR]; MR] {
+    body::<MR, NR, true>(kc, a, b, ldb)
 }
 
 /// One row of A against one packed panel of B: `Σ_p row[p] · panel[p·NR..(p+1)·NR]`, the
@@ -240,12 +252,20 @@ pub(super) struct Dest {
 /// A run of 64-byte cache lines that a micro-kernel asks into L2, a few per step of k, so
 /// that the requests overlap its FMAs. (Issued in one burst before the call they filled
 /// the line-fill buffers and stalled the core: 9% of a 1024³ product's time on a Xeon.)
+///
+/// The lines come in groups of `group` consecutive lines, `stride` f32 values apart (a
+/// packed panel is one group; a panel read in place from a row-major B is one group per
+/// row of k).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Prefetch {
     /// The first line's address (any address: a prefetch never faults).
     pub from: *const f32,
     /// How many lines.
     pub lines: usize,
+    /// Consecutive lines in a group.
+    pub group: usize,
+    /// f32 values from one group's first line to the next group's.
+    pub stride: usize,
 }
 
 impl Prefetch {
@@ -253,7 +273,47 @@ impl Prefetch {
     pub const NONE: Prefetch = Prefetch {
         from: std::ptr::null(),
         lines: 0,
+        group: 1,
+        stride: 16,
     };
+
+    /// `lines` consecutive lines from `from` (a packed panel).
+    pub fn contiguous(from: *const f32, lines: usize) -> Prefetch {
+        Prefetch {
+            from,
+            lines,
+            group: 1,
+            stride: 16,
+        }
+    }
+
+    /// `width` values at the start of each of `rows` rows `ld` apart from `from` (a panel
+    /// of a row-major B read in place): the lines each row's values may span.
+    pub fn rows(from: *const f32, rows: usize, width: usize, ld: usize) -> Prefetch {
+        // A row need not start on a line: its values may reach one line further.
+        let group = width.div_ceil(16) + 1;
+        Prefetch {
+            from,
+            lines: rows * group,
+            group,
+            stride: ld,
+        }
+    }
+
+    /// Share `part` of `parts` near-equal shares, in whole groups (none past the end).
+    pub fn share(self, part: usize, parts: usize) -> Prefetch {
+        let groups = self.lines.div_ceil(self.group);
+        let per = groups.div_ceil(parts.max(1));
+        let first = part * per;
+        if first >= groups {
+            return Prefetch::NONE;
+        }
+        Prefetch {
+            from: self.from.wrapping_add(first * self.stride),
+            lines: (per.min(groups - first) * self.group).min(self.lines - first * self.group),
+            ..self
+        }
+    }
 
     /// Lines per step of a `kc`-step loop, so that all are asked for within it.
     #[inline(always)]
@@ -266,16 +326,33 @@ impl Prefetch {
     #[inline(always)]
     fn issue(self, first: usize, count: usize) {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
-        for line in first..(first + count).min(self.lines) {
-            let p = self.from.wrapping_add(line * 16) as *const i8;
+        let end = (first + count).min(self.lines);
+        if self.group == 1 {
+            // Consecutive lines (`stride` is 16 for these).
+            for line in first..end {
+                let p = self.from.wrapping_add(line * 16) as *const i8;
+                // SAFETY: a prefetch never faults, wherever it points.
+                unsafe { _mm_prefetch::<_MM_HINT_T1>(p) };
+            }
+            return;
+        }
+        // One division per call, not per line: walk the groups.
+        let (mut g, mut r) = (first / self.group, first % self.group);
+        for _ in first..end {
+            let p = self.from.wrapping_add(g * self.stride + r * 16) as *const i8;
             // SAFETY: a prefetch never faults, wherever it points.
             unsafe { _mm_prefetch::<_MM_HINT_T1>(p) };
+            r += 1;
+            if r == self.group {
+                (g, r) = (g + 1, 0);
+            }
         }
     }
 }
 
-/// Runs the `isa` micro-kernel on packed panels `a` (kc·MR) and `b` (kc·NR) and stores
-/// (or adds) the tile into `dest`.
+/// Runs the `isa` micro-kernel on a packed panel `a` (kc·MR) and a panel `b` of kc rows
+/// of NR values, `ldb` apart (NR when packed; a row-major B's row length when read in
+/// place), and stores (or adds) the tile into `dest`.
 ///
 /// # Safety
 /// `dest.c` must be valid for reads and writes of `dest.rows` rows of `dest.cols`
@@ -287,28 +364,43 @@ pub(super) unsafe fn run<const MR: usize, const NR: usize>(
     kc: usize,
     a: &[f32],
     b: &[f32],
+    ldb: usize,
     dest: &Dest,
 ) {
     assert!(
-        a.len() >= kc * MR && b.len() >= kc * NR,
+        ldb >= NR && a.len() >= kc * MR && (kc == 0 || b.len() >= (kc - 1) * ldb + NR),
         "packed panels too short"
     );
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa` comes from `Isa::available`, which checked AVX-512F; the panel
         // lengths were asserted above and `dest` is the caller's promise.
-        Isa::Avx512 if NR == 32 => unsafe { avx512_nr32::<MR>(kc, a.as_ptr(), b.as_ptr(), dest) },
+        Isa::Avx512 if NR == 32 && ldb == NR => unsafe {
+            avx512_nr32::<MR, true>(kc, a.as_ptr(), b.as_ptr(), ldb, dest)
+        },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { store(&avx512::<MR, NR>(kc, a, b), dest) },
+        // SAFETY: as above.
+        Isa::Avx512 if NR == 32 => unsafe {
+            avx512_nr32::<MR, false>(kc, a.as_ptr(), b.as_ptr(), ldb, dest)
+        },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { store(&avx512::<MR, NR>(kc, a, b, ldb), dest) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa` comes from `Isa::available`, which checked AVX2 and FMA; the panel
         // lengths were asserted above and `dest` is the caller's promise.
-        Isa::Avx2 if NR == 16 => unsafe { avx2_nr16::<MR>(kc, a.as_ptr(), b.as_ptr(), dest) },
+        Isa::Avx2 if NR == 16 && ldb == NR => unsafe {
+            avx2_nr16::<MR, true>(kc, a.as_ptr(), b.as_ptr(), ldb, dest)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx2 if NR == 16 => unsafe {
+            avx2_nr16::<MR, false>(kc, a.as_ptr(), b.as_ptr(), ldb, dest)
+        },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, AVX2 and FMA were detected before this variant was chosen.
-        Isa::Avx2 => unsafe { store(&avx2::<MR, NR>(kc, a, b), dest) },
+        Isa::Avx2 => unsafe { store(&avx2::<MR, NR>(kc, a, b, ldb), dest) },
         // SAFETY: `dest` is the caller's promise.
-        _ => unsafe { store(&body::<MR, NR, false>(kc, a, b), dest) },
+        _ => unsafe { store(&body::<MR, NR, false>(kc, a, b, ldb), dest) },
     }
 }
 
@@ -353,11 +445,22 @@ unsafe fn store<const MR: usize, const NR: usize>(acc: &[[f32; NR]; MR], dest: &
 /// (or stored over) `dest` with masked loads and stores, so edge tiles need no copy.
 ///
 /// # Safety
-/// AVX-512F present; `a` valid for kc·MR reads, `b` for kc·32; `dest` as in [`run`].
+/// AVX-512F present; `a` valid for kc·MR reads, `b` for 32 reads at each of kc rows
+/// `ldb` apart; `dest` as in [`run`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn avx512_nr32<const MR: usize>(kc: usize, a: *const f32, b: *const f32, dest: &Dest) {
+unsafe fn avx512_nr32<const MR: usize, const PACKED: bool>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    ldb: usize,
+    dest: &Dest,
+) {
     use std::arch::x86_64::*;
+    // A packed panel's rows are 32 apart: a constant stride keeps the k loop's
+    // addressing as lean as before B could be read in place (a runtime stride added 18%
+    // to the instructions of the AVX2 loop).
+    let ldb = if PACKED { 32 } else { ldb };
     if dest.accumulate {
         // The tile's rows are read back after the k loop: start fetching them now, so
         // their misses overlap the FMAs instead of following them. A row's 32 values span
@@ -376,8 +479,8 @@ unsafe fn avx512_nr32<const MR: usize>(kc: usize, a: *const f32, b: *const f32, 
     let step = |acc: &mut [[__m512; 2]; MR], p: usize| {
         // SAFETY: p < kc keeps every read inside the panels (function contract).
         unsafe {
-            let b0 = _mm512_loadu_ps(b.add(p * 32));
-            let b1 = _mm512_loadu_ps(b.add(p * 32 + 16));
+            let b0 = _mm512_loadu_ps(b.add(p * ldb));
+            let b1 = _mm512_loadu_ps(b.add(p * ldb + 16));
             for (i, acc) in acc.iter_mut().enumerate() {
                 let av = _mm512_set1_ps(*a.add(p * MR + i));
                 acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
@@ -482,11 +585,22 @@ pub(super) unsafe fn store_nr32_outlined<const MR: usize>(
 /// [`store_nr16`] into `dest`.
 ///
 /// # Safety
-/// AVX2 and FMA present; `a` valid for kc·MR reads, `b` for kc·16; `dest` as in [`run`].
+/// AVX2 and FMA present; `a` valid for kc·MR reads, `b` for 16 reads at each of kc rows
+/// `ldb` apart; `dest` as in [`run`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn avx2_nr16<const MR: usize>(kc: usize, a: *const f32, b: *const f32, dest: &Dest) {
+unsafe fn avx2_nr16<const MR: usize, const PACKED: bool>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    ldb: usize,
+    dest: &Dest,
+) {
     use std::arch::x86_64::*;
+    // A packed panel's rows are 16 apart: a constant stride keeps the k loop's
+    // addressing as lean as before B could be read in place (a runtime stride added 18%
+    // to the instructions of the AVX2 loop).
+    let ldb = if PACKED { 16 } else { ldb };
     if dest.accumulate {
         // Fetch the tile's rows during the k loop rather than after it: a row's 16
         // values span two cache lines unless the row starts on one.
@@ -500,8 +614,8 @@ unsafe fn avx2_nr16<const MR: usize>(kc: usize, a: *const f32, b: *const f32, de
     let step = |acc: &mut [[__m256; 2]; MR], p: usize| {
         // SAFETY: p < kc keeps every read inside the panels (function contract).
         unsafe {
-            let b0 = _mm256_loadu_ps(b.add(p * 16));
-            let b1 = _mm256_loadu_ps(b.add(p * 16 + 8));
+            let b0 = _mm256_loadu_ps(b.add(p * ldb));
+            let b1 = _mm256_loadu_ps(b.add(p * ldb + 8));
             for (i, acc) in acc.iter_mut().enumerate() {
                 let av = _mm256_broadcast_ss(&*a.add(p * MR + i));
                 acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
@@ -540,9 +654,11 @@ unsafe fn avx2_nr16<const MR: usize>(kc: usize, a: *const f32, b: *const f32, de
 ///
 /// # Safety
 /// AVX2 present; `dest` as in [`run`].
+// Always inlined, carrying no target feature of its own (as `store_nr32`): with two
+// kernels per tile shape (packed and in place) LLVM stopped inlining it, and the call
+// added 2% to the instructions of a MiniLM pass on AVX2.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[inline]
+#[inline(always)]
 unsafe fn store_nr16<const MR: usize>(acc: &[[std::arch::x86_64::__m256; 2]; MR], dest: &Dest) {
     use std::arch::x86_64::*;
     let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);

@@ -304,6 +304,29 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
             return work;
         }
     }
+    let in_place = b.cs == 1 && b.rs >= n.max(NR) && m <= COLUMN_SPLIT_MAX_ROWS;
+    if let Some(data) = T::as_f32s(b.data).filter(|_| in_place) {
+        // A row-major f32 B under few rows: each panel is read by one task only (the
+        // column split), so packing would copy B once more than it is read. Its panels
+        // are read in place instead (a 1×1 convolution's image, an im2col matrix).
+        let b_rows = BPanels::Rows {
+            data: &data[b.offset..],
+            ld: b.rs,
+        };
+        let outp = OutPtr(out.as_mut_ptr());
+        return run_tasks(
+            m,
+            n,
+            k,
+            MR,
+            n.div_ceil(NR),
+            FewRows::Columns,
+            |rows, panels| {
+                let cols = Cols { n, ld: n };
+                block::<T, MR, NR>(isa, rows, panels, cols, k, a, b_rows, e, outp)
+            },
+        );
+    }
     // Column blocks whose packed B fits in `B_BLOCK_BYTES` (or `B_BLOCK_MIN_COLS` wide, for a
     // deep k): a wide B (a tied vocabulary projection) is never packed whole, each block's
     // panels stay in cache, and the packing scratch stays small beside the activations.
@@ -478,23 +501,27 @@ enum BPanels<'a> {
     /// scratch just before its micro-panels run, so a bf16 weight keeps its 2 bytes per
     /// value in memory and in every cache but L1.
     Bf16(&'a [u16]),
+    /// Not packed: an f32 B read in place, row p at `p·ld` (at least (k − 1)·ld + n
+    /// values). Full panels are read where they lie, `ld` apart; the last, partial one is
+    /// copied zero-padded into the task's scratch, a slice of k at a time.
+    Rows { data: &'a [f32], ld: usize },
 }
 
 impl BPanels<'_> {
-    /// The first value of panel `jp` from row `pc`, as an address to prefetch from, and
-    /// the 64-byte lines `kc` rows of it span.
-    fn slice_lines(
-        self,
-        jp: usize,
-        k: usize,
-        pc: usize,
-        kc: usize,
-        nr: usize,
-    ) -> (*const f32, usize) {
+    /// The lines of panel `jp`'s rows `pc..pc + kc` (`nr` wide), to prefetch.
+    fn slice_lines(self, jp: usize, k: usize, pc: usize, kc: usize, nr: usize) -> kernel::Prefetch {
         let at = (jp * k + pc) * nr;
         match self {
-            BPanels::F32(d) => (d[at..].as_ptr(), (kc * nr).div_ceil(16)),
-            BPanels::Bf16(d) => (d[at..].as_ptr() as *const f32, (kc * nr).div_ceil(32)),
+            BPanels::F32(d) => {
+                kernel::Prefetch::contiguous(d[at..].as_ptr(), (kc * nr).div_ceil(16))
+            }
+            BPanels::Bf16(d) => {
+                kernel::Prefetch::contiguous(d[at..].as_ptr() as *const f32, (kc * nr).div_ceil(32))
+            }
+            BPanels::Rows { data, ld } => {
+                let from = data.as_ptr().wrapping_add(pc * ld + jp * nr);
+                kernel::Prefetch::rows(from, kc, nr, ld)
+            }
         }
     }
 }
@@ -526,7 +553,7 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     let a_len = (mr_rows.div_ceil(MR) * MR * kc_max.min(k)).next_multiple_of(16);
     let wide_len = match b_packed {
         BPanels::F32(_) => 0,
-        BPanels::Bf16(_) => kc_max.min(k) * NR,
+        BPanels::Bf16(_) | BPanels::Rows { .. } => kc_max.min(k) * NR,
     };
     scratch::with(a_len + wide_len, |scratch_a, tile| {
         let (a_packed, wide) = scratch_a.split_at_mut(a_len);
@@ -554,70 +581,58 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
             Bias::Rows(b) if direct => (None, Some(as_f32(b))),
             _ => (None, None),
         };
+        let micro_panels = mr_rows.div_ceil(MR);
+        let tiles = Tiles {
+            isa,
+            c0,
+            c_ld,
+            col0,
+            row0: rows.start,
+            mr_rows,
+            n,
+            k,
+            col_bias,
+            row_bias,
+            clamp: e.clamp.filter(|_| direct).map(|c| (c.lo, c.hi)),
+            adds_per_output: if direct { e.adds_per_output() } else { 0 },
+        };
         let mut work = Work::ZERO;
-        for pc in (0..k).step_by(kc_max) {
-            let kc = kc_max.min(k - pc);
-            let last = pc + kc == k;
-            pack::pack_a::<T, MR>(rows.clone(), pc, kc, a, a_packed);
-            for jp in panels.clone() {
-                let span = (jp * k + pc) * NR..(jp * k + pc + kc) * NR;
-                let b_panel: &[f32] = match b_packed {
-                    BPanels::F32(d) => &d[span],
-                    BPanels::Bf16(d) => {
-                        kernel::widen_bf16(isa, &d[span], wide);
-                        &wide[..kc * NR]
-                    }
-                };
-                let j0 = jp * NR;
-                let nr_eff = NR.min(n - j0);
-                let bias_ptr = match col_bias {
-                    Some(b) if last => b[j0..].as_ptr(),
-                    _ => std::ptr::null(),
-                };
-                // The next panel's slice, fetched a share per micro-panel while this one
-                // runs: a pre-packed weight comes from memory, and its first micro-tile
-                // would otherwise wait for every line.
-                let next =
-                    (jp + 1 < panels.end).then(|| b_packed.slice_lines(jp + 1, k, pc, kc, NR));
-                let micro_panels = mr_rows.div_ceil(MR);
-                for ip in 0..micro_panels {
-                    // This micro-panel's share of the next panel, asked for inside its k loop.
-                    let prefetch = match next {
-                        Some((from, lines)) if ip * lines.div_ceil(micro_panels) < lines => {
-                            let share = lines.div_ceil(micro_panels);
-                            kernel::Prefetch {
-                                from: from.wrapping_add(ip * share * 16),
-                                lines: share.min(lines - ip * share),
-                            }
-                        }
+        if k <= SHALLOW_K && !matches!(b_packed, BPanels::Bf16(_)) {
+            // A shallow product (one slice of k, a few dozen deep): the output tiles
+            // outweigh both panels, so each micro-panel sweeps the panels and writes its
+            // rows front to back. Panels outer, the tiles went down the rows, each row's
+            // lines a separate stream: a 1×1 convolution 16 deep wrote 4.8 MB at 4 GB/s.
+            pack::pack_a::<T, MR>(rows.clone(), 0, k, a, a_packed);
+            let a_slice = &a_packed[..micro_panels * MR * k];
+            for ip in 0..micro_panels {
+                for jp in panels.clone() {
+                    // The first sweep reads B from memory: it asks for the next panel.
+                    let prefetch = match ip {
+                        0 if jp + 1 < panels.end => b_packed.slice_lines(jp + 1, k, 0, k, NR),
                         _ => kernel::Prefetch::NONE,
                     };
-                    let a_panel = &a_packed[ip * MR * kc..(ip + 1) * MR * kc];
-                    let mr_eff = MR.min(mr_rows - ip * MR);
-                    let row_bias_ptr = match row_bias {
-                        Some(b) if last => b[rows.start + ip * MR..].as_ptr(),
-                        _ => std::ptr::null(),
-                    };
-                    let dest = kernel::Dest {
-                        // SAFETY: tile rows ip·MR.. and columns j0 - col0.. stay inside
-                        // this task's rows × col0..col1 of the destination.
-                        c: unsafe { c0.add(ip * MR * c_ld + (j0 - col0)) },
-                        ldc: c_ld,
-                        rows: mr_eff,
-                        cols: nr_eff,
-                        accumulate: pc > 0,
-                        bias: bias_ptr,
-                        row_bias: row_bias_ptr,
-                        clamp: e.clamp.filter(|_| last && direct).map(|c| (c.lo, c.hi)),
-                        prefetch,
-                    };
-                    // SAFETY: `dest` covers mr_eff rows × nr_eff columns of this task's
-                    // own region (OutPtr: no other task writes it); the bias, when
-                    // present, holds n - j0 ≥ nr_eff values.
-                    unsafe { kernel::run::<MR, NR>(isa, kc, a_panel, b_panel, &dest) };
-                    work.fma += (mr_eff * nr_eff * kc) as u64;
-                    if last && direct {
-                        work.add += (mr_eff * nr_eff) as u64 * e.adds_per_output();
+                    let (b_panel, ldb) = b_slice::<NR>(isa, b_packed, (jp, n), (k, 0, k), wide);
+                    work += tiles.run::<MR, NR>(a_slice, b_panel, ldb, (ip, jp, 0), prefetch);
+                }
+            }
+        } else {
+            for pc in (0..k).step_by(kc_max) {
+                let kc = kc_max.min(k - pc);
+                pack::pack_a::<T, MR>(rows.clone(), pc, kc, a, a_packed);
+                let a_slice = &a_packed[..micro_panels * MR * kc];
+                for jp in panels.clone() {
+                    let (b_panel, ldb) = b_slice::<NR>(isa, b_packed, (jp, n), (k, pc, kc), wide);
+                    // The next panel's slice, fetched a share per micro-panel while this
+                    // one runs: a pre-packed weight comes from memory, and its first
+                    // micro-tile would otherwise wait for every line.
+                    let next =
+                        (jp + 1 < panels.end).then(|| b_packed.slice_lines(jp + 1, k, pc, kc, NR));
+                    for ip in 0..micro_panels {
+                        // This micro-panel's share of the next panel, asked for inside its
+                        // k loop.
+                        let prefetch =
+                            next.map_or(kernel::Prefetch::NONE, |run| run.share(ip, micro_panels));
+                        work += tiles.run::<MR, NR>(a_slice, b_panel, ldb, (ip, jp, pc), prefetch);
                     }
                 }
             }
@@ -627,6 +642,112 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
         }
         work
     })
+}
+
+/// What every micro-tile of one task shares: where its f32 destination lies and what
+/// joins each output on the last slice of k.
+struct Tiles<'a> {
+    isa: Isa,
+    /// The task's first row and column in the destination, rows `c_ld` apart.
+    c0: *mut f32,
+    c_ld: usize,
+    col0: usize,
+    row0: usize,
+    mr_rows: usize,
+    n: usize,
+    k: usize,
+    col_bias: Option<&'a [f32]>,
+    row_bias: Option<&'a [f32]>,
+    clamp: Option<(f32, f32)>,
+    /// Adds counted per output on the last slice (bias and clamp; 0 through a tile).
+    adds_per_output: u64,
+}
+
+impl Tiles<'_> {
+    /// Micro-panel `ip` of the packed A slice `a_slice` (every micro-panel of the task,
+    /// one slice of k deep) against `b_panel` (rows `ldb` apart), the slice at `pc`, into
+    /// tile (ip, jp); `at` = (ip, jp, pc). Returns the work it did.
+    #[inline(always)]
+    fn run<const MR: usize, const NR: usize>(
+        &self,
+        a_slice: &[f32],
+        b_panel: &[f32],
+        ldb: usize,
+        (ip, jp, pc): (usize, usize, usize),
+        prefetch: kernel::Prefetch,
+    ) -> Work {
+        let kc = a_slice.len() / (self.mr_rows.div_ceil(MR) * MR);
+        let last = pc + kc == self.k;
+        let j0 = jp * NR;
+        let nr_eff = NR.min(self.n - j0);
+        let mr_eff = MR.min(self.mr_rows - ip * MR);
+        let dest = kernel::Dest {
+            // SAFETY: tile rows ip·MR.. and columns j0 - col0.. stay inside this task's
+            // rows × columns of the destination.
+            c: unsafe { self.c0.add(ip * MR * self.c_ld + (j0 - self.col0)) },
+            ldc: self.c_ld,
+            rows: mr_eff,
+            cols: nr_eff,
+            accumulate: pc > 0,
+            bias: match self.col_bias {
+                Some(b) if last => b[j0..].as_ptr(),
+                _ => std::ptr::null(),
+            },
+            row_bias: match self.row_bias {
+                Some(b) if last => b[self.row0 + ip * MR..].as_ptr(),
+                _ => std::ptr::null(),
+            },
+            clamp: self.clamp.filter(|_| last),
+            prefetch,
+        };
+        let a_panel = &a_slice[ip * MR * kc..(ip + 1) * MR * kc];
+        // SAFETY: `dest` covers mr_eff rows × nr_eff columns of this task's own region
+        // (OutPtr: no other task writes it); the bias, when present, holds n - j0 ≥ nr_eff
+        // values.
+        unsafe { kernel::run::<MR, NR>(self.isa, kc, a_panel, b_panel, ldb, &dest) };
+        let mut work = Work {
+            fma: (mr_eff * nr_eff * kc) as u64,
+            ..Work::ZERO
+        };
+        if last {
+            work.add += (mr_eff * nr_eff) as u64 * self.adds_per_output;
+        }
+        work
+    }
+}
+
+/// Deepest k for which a task sweeps the panels once per micro-panel (see [`block`]).
+const SHALLOW_K: usize = 64;
+
+/// Panel `jp`'s rows `pc..pc + kc` of B (k rows, n columns) as the micro-kernel reads
+/// them, with the distance between rows: packed f32 in place, bf16 widened into `wide`,
+/// a row-major B in place, or its partial last panel copied zero-padded into `wide`.
+fn b_slice<'w, const NR: usize>(
+    isa: Isa,
+    b: BPanels<'w>,
+    (jp, n): (usize, usize),
+    (k, pc, kc): (usize, usize, usize),
+    wide: &'w mut [f32],
+) -> (&'w [f32], usize) {
+    let j0 = jp * NR;
+    let nr_eff = NR.min(n - j0);
+    let span = (jp * k + pc) * NR..(jp * k + pc + kc) * NR;
+    match b {
+        BPanels::F32(d) => (&d[span], NR),
+        BPanels::Bf16(d) => {
+            kernel::widen_bf16(isa, &d[span], wide);
+            (&wide[..kc * NR], NR)
+        }
+        BPanels::Rows { data, ld } if nr_eff == NR => (&data[pc * ld + j0..], ld),
+        BPanels::Rows { data, ld } => {
+            for (p, lane) in wide[..kc * NR].chunks_exact_mut(NR).enumerate() {
+                let row = (pc + p) * ld + j0;
+                lane[..nr_eff].copy_from_slice(&data[row..row + nr_eff]);
+                lane[nr_eff..].fill(0.0);
+            }
+            (&wide[..kc * NR], NR)
+        }
+    }
 }
 
 /// Weight elements from which a few-row product (a decode step's GEMV) splits each
@@ -770,6 +891,66 @@ mod tests {
                 (*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()),
                 "{g} vs {w}"
             );
+        }
+    }
+
+    /// A row-major B under at most 2·MC rows is read in place, not packed: here a window
+    /// of a wider matrix (rows 70 apart, starting at an offset), with a partial last panel,
+    /// two slices of k, a row bias and a clamp, on 1 and 2 threads and every ISA, against
+    /// the f64 product; the bias add and the clamp's comparisons counted per output.
+    #[test]
+    fn a_row_major_b_read_in_place_matches_the_naive_product() {
+        let (m, n, k, ld, offset) = (40, 53, 300, 70, 9);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
+            .collect();
+        let wide: Vec<f32> = (0..offset + k * ld)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0)
+            .collect();
+        let row_bias: Vec<f32> = (0..m).map(|i| i as f32 / 10.0 - 2.0).collect();
+        let clamp = Clamp {
+            lo: -3.0,
+            hi: 3.0,
+            comparisons: 2,
+        };
+        let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
+        let b64: Vec<f64> = (0..k * n)
+            .map(|i| wide[offset + (i / n) * ld + i % n] as f64)
+            .collect();
+        let want = gemm_naive(m, n, k, &a64, &b64);
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            for isa in Isa::available() {
+                let mut out = vec![f32::NAN; m * n];
+                let e = Epilogue {
+                    bias: Bias::Rows(&row_bias),
+                    clamp: Some(clamp),
+                };
+                let b = MatRef {
+                    data: &wide,
+                    offset,
+                    rs: ld,
+                    cs: 1,
+                };
+                let work = pool.install(|| {
+                    gemm_on(isa, m, n, k, MatRef::rows(&a, 0, k), b, e, &mut out, true)
+                });
+                assert_eq!(work.fma, (m * n * k) as u64, "{isa:?}");
+                assert_eq!(work.add, (m * n) as u64 * e.adds_per_output(), "{isa:?}");
+                for i in 0..m {
+                    for j in 0..n {
+                        let w = (want[i * n + j] + row_bias[i] as f64).clamp(-3.0, 3.0);
+                        let g = out[i * n + j] as f64;
+                        assert!(
+                            (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                            "{isa:?} on {threads} threads: ({i}, {j}) is {g}, want {w}"
+                        );
+                    }
+                }
+            }
         }
     }
 

@@ -313,6 +313,7 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
                         BPanels::Bf16(d) => {
                             super::kernel::gemv_panel::<NR, u16>(isa, row, &d[span])
                         }
+                        BPanels::Rows { .. } => unreachable!("a PackedB holds packed panels"),
                     };
                     let b = bias.map(|b| &b[c0 + jp * NR..]);
                     work.add += super::store_sums(cols, &acc, b);
