@@ -597,11 +597,13 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
             adds_per_output: if direct { e.adds_per_output() } else { 0 },
         };
         let mut work = Work::ZERO;
-        if k <= SHALLOW_K && !matches!(b_packed, BPanels::Bf16(_)) {
-            // A shallow product (one slice of k, a few dozen deep): the output tiles
-            // outweigh both panels, so each micro-panel sweeps the panels and writes its
-            // rows front to back. Panels outer, the tiles went down the rows, each row's
-            // lines a separate stream: a 1×1 convolution 16 deep wrote 4.8 MB at 4 GB/s.
+        if k <= SHALLOW_K && matches!(b_packed, BPanels::Rows { .. }) {
+            // A shallow product (one slice of k, a few dozen deep) against B in place:
+            // the output tiles outweigh both panels, so each micro-panel sweeps the
+            // panels and writes its rows front to back. Panels outer, the tiles went down
+            // the rows, each row's lines a separate stream: a 1×1 convolution 16 deep
+            // wrote 4.8 MB at 4 GB/s. (Packed panels keep the panels-outer order: only
+            // B in place was measured with this one.)
             pack::pack_a::<T, MR>(rows.clone(), 0, k, a, a_packed);
             let a_slice = &a_packed[..micro_panels * MR * k];
             for ip in 0..micro_panels {
@@ -716,7 +718,8 @@ impl Tiles<'_> {
     }
 }
 
-/// Deepest k for which a task sweeps the panels once per micro-panel (see [`block`]).
+/// Deepest k for which a task over B in place sweeps the panels once per micro-panel (see
+/// [`block`]).
 const SHALLOW_K: usize = 64;
 
 /// Panel `jp`'s rows `pc..pc + kc` of B (k rows, n columns) as the micro-kernel reads
