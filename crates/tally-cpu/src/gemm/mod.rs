@@ -548,8 +548,8 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     let width = col1 - col0;
     let direct = T::DTYPE == DType::F32;
     let kc_max = slice_depth(mr_rows.div_ceil(MR) * MR);
-    // The packed A block, then (bf16 panels only) room for one widened panel slice, on a
-    // cache-line boundary.
+    // The packed A block, then (bf16 panels, or B in place) room for one panel slice
+    // widened or zero-padded, on a cache-line boundary.
     let a_len = (mr_rows.div_ceil(MR) * MR * kc_max.min(k)).next_multiple_of(16);
     let wide_len = match b_packed {
         BPanels::F32(_) => 0,
