@@ -849,6 +849,14 @@ pub fn gemm_naive(m: usize, n: usize, k: usize, a: &[f64], b: &[f64]) -> Vec<f64
     c
 }
 
+/// `f` on a fresh rayon pool of `threads` threads, so a test takes the parallel paths (or
+/// the serial one) whatever the host has.
+#[cfg(test)]
+fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
+    pool.expect("a test thread pool").install(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -922,10 +930,6 @@ mod tests {
             .collect();
         let want = gemm_naive(m, n, k, &a64, &b64);
         for threads in [1, 2] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
             for isa in Isa::available() {
                 let mut out = vec![f32::NAN; m * n];
                 let e = Epilogue {
@@ -938,7 +942,7 @@ mod tests {
                     rs: ld,
                     cs: 1,
                 };
-                let work = pool.install(|| {
+                let work = on_threads(threads, || {
                     gemm_on(isa, m, n, k, MatRef::rows(&a, 0, k), b, e, &mut out, true)
                 });
                 assert_eq!(work.fma, (m * n * k) as u64, "{isa:?}");
@@ -1092,11 +1096,7 @@ mod tests {
     #[test]
     fn parallel_splits_match_the_naive_product() {
         for threads in [2, 3] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            pool.install(|| {
+            on_threads(threads, || {
                 for isa in Isa::available() {
                     // rows: MC + 5 (columns only, slices of `slice_depth`), 2·MC (the
                     // most split by columns), 2·MC + 1 (split by rows)

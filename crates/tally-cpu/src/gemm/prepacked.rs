@@ -362,11 +362,7 @@ mod tests {
             panels: bf16_panels(detect(), k, n, b),
         };
         for threads in [2, 3] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            pool.install(|| {
+            super::super::on_threads(threads, || {
                 check_packed_bf16(
                     &[
                         (2, 1100, 70),
@@ -434,11 +430,7 @@ mod tests {
     /// 160 deep) and by rows (200 rows), as the models' linear layers do.
     #[test]
     fn uninitialised_outputs_are_written_whole() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .expect("pool");
-        pool.install(uninitialised_outputs_are_written_whole_here);
+        super::super::on_threads(2, uninitialised_outputs_are_written_whole_here);
     }
 
     fn uninitialised_outputs_are_written_whole_here() {

@@ -101,12 +101,6 @@ pub(super) fn gemm_small<T: FloatElem>(
 mod tests {
     use super::*;
 
-    /// `f` on a pool of two threads, so the streamed path runs whatever the host has.
-    fn on_two_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build();
-        pool.expect("a two-thread pool").install(f)
-    }
-
     /// A large transposed f32 weight with a bias, on two threads: the streamed path
     /// writes each output directly and counts n·k FMAs and n bias adds per row.
     #[test]
@@ -122,7 +116,7 @@ mod tests {
             .collect();
         let bias: Vec<f32> = (0..n).map(|j| j as f32 * 1e-3).collect();
         let mut out = vec![0f32; m * n];
-        let work = on_two_threads(|| {
+        let work = super::super::on_threads(2, || {
             gemm_small(
                 m,
                 n,
@@ -161,7 +155,7 @@ mod tests {
         let a: Vec<bf16> = (0..m * k).map(|i| val(i, 1)).collect();
         let bt: Vec<bf16> = (0..n * k).map(|i| val(i, 4)).collect();
         let mut out = vec![bf16::ZERO; m * n];
-        let work = on_two_threads(|| {
+        let work = super::super::on_threads(2, || {
             let (a, b) = (MatRef::rows(&a, 0, k), MatRef::transposed(&bt, 0, k));
             gemm_small(m, n, k, a, b, None, &mut out)
         })
