@@ -11,7 +11,7 @@ use tally_core::{Counted, FloatElem, Layout, Work};
 
 use crate::buffers;
 use crate::conv_depthwise::depthwise;
-use crate::gemm::{gemm_biased, Bias, Clamp, MatRef};
+use crate::gemm::{gemm_biased_uninit, Bias, Clamp, MatRef};
 use crate::util::{bytes, contiguous};
 
 /// Columns for one image and group: (c_per·kh·kw, h_out·w_out), zero where padded. Each
@@ -102,10 +102,14 @@ pub(crate) fn conv2d<T: FloatElem>(
     let pointwise = g.kh == 1 && g.kw == 1 && g.stride == 1 && g.padding == 0;
     let kdim = c_per * g.kh * g.kw;
     let pix = g.h_out() * g.w_out();
-    // Every output element is written by its group's product (the first slice of k stores
-    // over whatever the buffer held), and every column element by `im2col` (zeros where
-    // padded): neither buffer is filled first.
-    let mut out = buffers::for_overwrite(g.out_elems(), T::default());
+    // Every output element is written by its group's product, which stores into the
+    // buffer uninitialised where its path writes through pointers (an f32 product of more
+    // than a few rows: a fresh buffer then needs no fill, a pass over memory as large as
+    // the output); every column element by `im2col` (zeros where padded). Neither buffer
+    // is filled first.
+    let out_len = g.out_elems();
+    let mut out = buffers::empty::<T>(out_len);
+    let spare = &mut out.spare_capacity_mut()[..out_len];
     let mut col = buffers::for_overwrite(if pointwise { 0 } else { kdim * pix }, T::default());
     let mut work = Work::ZERO;
     for n in 0..g.batch {
@@ -118,16 +122,19 @@ pub(crate) fn conv2d<T: FloatElem>(
                 MatRef::rows(&col, 0, pix)
             };
             let a = MatRef::rows(&wt, grp * co_per * kdim, kdim);
-            let dst = &mut out
+            let dst = &mut spare
                 [(n * g.c_out + grp * co_per) * pix..(n * g.c_out + (grp + 1) * co_per) * pix];
             // Output channels are the product's rows: the bias joins each row's last store.
             let row_bias = match &bias {
                 Some(bias) => Bias::Rows(&bias[grp * co_per..(grp + 1) * co_per]),
                 None => Bias::None,
             };
-            work += gemm_biased(co_per, pix, kdim, a, b, row_bias, clamp, dst);
+            work += gemm_biased_uninit(co_per, pix, kdim, a, b, row_bias, clamp, dst);
         }
     }
+    // SAFETY: the images × groups above cover all out_len outputs, and
+    // `gemm_biased_uninit` initialised every element of each group's share.
+    unsafe { out.set_len(out_len) };
     buffers::give(col);
     work.bytes_read = in_bytes;
     work.bytes_written = bytes(out.len(), T::DTYPE);

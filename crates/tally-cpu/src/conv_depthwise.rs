@@ -11,6 +11,7 @@
 //! reports. One plane is one work unit; planes run in parallel.
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 use tally_core::cost::Conv2dGeometry;
 use tally_core::{FloatElem, Work};
@@ -66,9 +67,12 @@ pub(crate) fn depthwise<T: FloatElem>(
     let plane_in = g.h_in * g.w_in;
     let ph = Phases::new(g);
     let isa = detect();
-    // Every plane writes all of its ho × wo outputs: the buffer is not filled first.
-    let mut out = buffers::for_overwrite(g.out_elems(), T::default());
-    let work = for_units(&mut out, ho * wo, ho * wo * taps, |u, o| {
+    // Every plane writes all of its ho × wo outputs: the buffer is taken uninitialised
+    // (a fresh one is not filled first, a pass over memory as large as the output).
+    let out_len = g.out_elems();
+    let mut out = buffers::empty::<T>(out_len);
+    let spare = &mut out.spare_capacity_mut()[..out_len];
+    let work = for_units(spare, ho * wo, ho * wo * taps, |u, o| {
         let ch = u % g.c_out;
         let x = &src[u * plane_in..(u + 1) * plane_in];
         let mut w = [0f32; 64];
@@ -107,6 +111,9 @@ pub(crate) fn depthwise<T: FloatElem>(
             ..Work::ZERO
         }
     });
+    // SAFETY: the units (planes of ho × wo) cover all out_len outputs, and each plane
+    // wrote every output of its unit.
+    unsafe { out.set_len(out_len) };
     (out, work)
 }
 
@@ -128,7 +135,7 @@ impl Plane<'_> {
         x: &[T],
         phases: &mut [f32],
         acc: &mut [f32],
-        o: &mut [T],
+        o: &mut [MaybeUninit<T>],
     ) {
         match isa {
             #[cfg(target_arch = "x86_64")]
@@ -143,13 +150,25 @@ impl Plane<'_> {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,fma")]
-    fn run_avx512<T: FloatElem>(&self, x: &[T], phases: &mut [f32], acc: &mut [f32], o: &mut [T]) {
+    fn run_avx512<T: FloatElem>(
+        &self,
+        x: &[T],
+        phases: &mut [f32],
+        acc: &mut [f32],
+        o: &mut [MaybeUninit<T>],
+    ) {
         self.body::<T, true>(x, phases, acc, o)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn run_avx2<T: FloatElem>(&self, x: &[T], phases: &mut [f32], acc: &mut [f32], o: &mut [T]) {
+    fn run_avx2<T: FloatElem>(
+        &self,
+        x: &[T],
+        phases: &mut [f32],
+        acc: &mut [f32],
+        o: &mut [MaybeUninit<T>],
+    ) {
         self.body::<T, true>(x, phases, acc, o)
     }
 
@@ -161,7 +180,7 @@ impl Plane<'_> {
         x: &[T],
         phases: &mut [f32],
         acc: &mut [f32],
-        o: &mut [T],
+        o: &mut [MaybeUninit<T>],
     ) {
         match self.ph.stride {
             1 => self.split::<T, 1>(x, phases),
@@ -175,12 +194,12 @@ impl Plane<'_> {
             match self.clamp {
                 None => {
                     for (d, a) in row.iter_mut().zip(sums) {
-                        *d = T::from_f32(*a);
+                        d.write(T::from_f32(*a));
                     }
                 }
                 Some(c) => {
                     for (d, a) in row.iter_mut().zip(sums) {
-                        *d = T::from_f32(c.apply(*a));
+                        d.write(T::from_f32(c.apply(*a)));
                     }
                 }
             }
@@ -297,7 +316,7 @@ fn plane_slow<T: FloatElem>(
     bias: Option<T>,
     clamp: Option<Clamp>,
     g: &Conv2dGeometry,
-    o: &mut [T],
+    o: &mut [MaybeUninit<T>],
 ) -> Work {
     let (ho, wo) = (g.h_out(), g.w_out());
     for oy in 0..ho {
@@ -313,7 +332,7 @@ fn plane_slow<T: FloatElem>(
                     }
                 }
             }
-            o[oy * wo + ox] = T::from_f32(clamp.map_or(a, |c| c.apply(a)));
+            o[oy * wo + ox].write(T::from_f32(clamp.map_or(a, |c| c.apply(a))));
         }
     }
     let pix = (ho * wo) as u64;

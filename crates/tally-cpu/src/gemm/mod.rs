@@ -199,6 +199,52 @@ pub fn gemm_biased<T: FloatElem>(
     }
 }
 
+/// Whether [`gemm_biased_uninit`] writes this product straight into uninitialised memory:
+/// an f32 product of more than a few rows with k > 0, whose tiles write every output
+/// through raw pointers (the first slice of k stores, later ones add) before reading any.
+pub fn writes_uninit_biased<T: FloatElem>(m: usize, n: usize, k: usize) -> bool {
+    T::DTYPE == DType::F32 && m > SMALL_M && n > 0 && k > 0
+}
+
+/// [`gemm_biased`] into `out` (m·n elements, uninitialised on entry, every one initialised
+/// on return), so that a fresh output buffer needs no fill first. Where
+/// [`writes_uninit_biased`] is false, `out` is zeroed and [`gemm_biased`] runs on it. The
+/// work is [`gemm_biased`]'s.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_biased_uninit<T: FloatElem>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    bias: Bias<'_, T>,
+    clamp: Option<Clamp>,
+    out: &mut [std::mem::MaybeUninit<T>],
+) -> Work {
+    assert_eq!(out.len(), m * n, "gemm output buffer");
+    if writes_uninit_biased::<T>(m, n, k) {
+        // An f32 product of more than SMALL_M rows: `gemm_biased` would reach the same
+        // tiled path (no native bf16 kernel and no few-row path applies to it).
+        let e = Epilogue { bias, clamp };
+        return tiled_on(
+            detect(),
+            m,
+            n,
+            k,
+            a,
+            b,
+            e,
+            OutPtr(out.as_mut_ptr() as *mut T),
+        );
+    }
+    for x in out.iter_mut() {
+        x.write(T::default());
+    }
+    // SAFETY: every element was just initialised, and `MaybeUninit<T>` has `T`'s layout.
+    let out = unsafe { &mut *(out as *mut [std::mem::MaybeUninit<T>] as *mut [T]) };
+    gemm_biased(m, n, k, a, b, bias, clamp, out)
+}
+
 /// C = A·B [+ bias] into `out` (m·n, row-major). Returns the work executed: m·n·k FMAs,
 /// and one add per output when a bias is added, each tallied where it ran.
 ///
@@ -271,6 +317,25 @@ fn gemm_on<T: FloatElem>(
     }
 }
 
+/// [`tiled`] at the tile shape of `isa`'s micro-kernel (`isa` from [`Isa::available`]).
+#[allow(clippy::too_many_arguments)]
+fn tiled_on<T: FloatElem>(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    e: Epilogue<'_, T>,
+    out: OutPtr<T>,
+) -> Work {
+    match isa {
+        Isa::Avx512 => tiled::<T, 8, 32>(isa, m, n, k, a, b, e, out),
+        Isa::Avx2 => tiled::<T, 6, 16>(isa, m, n, k, a, b, e, out),
+        Isa::Portable => tiled::<T, 4, 8>(isa, m, n, k, a, b, e, out),
+    }
+}
+
 /// Raw output pointer shared by tasks that write disjoint tiles.
 #[derive(Clone, Copy)]
 struct OutPtr<T>(*mut T);
@@ -304,6 +369,24 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
             return work;
         }
     }
+    tiled::<T, MR, NR>(isa, m, n, k, a, b, e, OutPtr(out.as_mut_ptr()))
+}
+
+/// The tiled product (m, n ≥ 1 and k ≥ 1) into the m·n row-major outputs at `out`: B read
+/// in place or packed, then [`block`]s over the pool. Every output is written through the
+/// pointer, and its first slice of k stores before anything reads it back, so `out` may
+/// point at memory not yet initialised.
+#[allow(clippy::too_many_arguments)]
+fn tiled<T: FloatElem, const MR: usize, const NR: usize>(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    e: Epilogue<'_, T>,
+    out: OutPtr<T>,
+) -> Work {
     let in_place = b.cs == 1 && b.rs >= n.max(NR) && m <= COLUMN_SPLIT_MAX_ROWS;
     if let Some(data) = T::as_f32s(b.data).filter(|_| in_place) {
         // A row-major f32 B under few rows: each panel is read by one task only (the
@@ -313,7 +396,7 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
             data: &data[b.offset..],
             ld: b.rs,
         };
-        let outp = OutPtr(out.as_mut_ptr());
+        let outp = out;
         return run_tasks(
             m,
             n,
@@ -341,7 +424,7 @@ fn gemm_with<T: FloatElem, const MR: usize, const NR: usize>(
         let ej = e.column_block(j0, w);
         // SAFETY: j0 < n, so the pointer stays inside the m·n output; tasks below write
         // columns j0..j0 + w of each row through it, with row stride n.
-        let outp = OutPtr(unsafe { out.as_mut_ptr().add(j0) });
+        let outp = OutPtr(unsafe { out.0.add(j0) });
         work += scratch::with_b(w.div_ceil(NR) * k * NR, |b_packed| {
             pack::pack_b_into::<T, NR>(k, w, bj, b_packed);
             run_tasks(
@@ -1050,6 +1133,103 @@ mod tests {
         let w = gemm_biased(2, 3, 0, ar, br, Bias::Rows(&[1.0, -1.0]), None, &mut out);
         assert_eq!(out, [1.0, 1.0, 1.0, -1.0, -1.0, -1.0]);
         assert_eq!(w.add, 6);
+    }
+
+    /// `gemm_biased_uninit` writes every output whatever its element held before (NaN
+    /// here, as uninitialised memory may hold anything): B read in place and packed, two
+    /// slices of k, a row bias and a clamp on the tiled path, and the zero-filled fallback
+    /// (few rows, f16). Values match the naive product and the work matches
+    /// `gemm_biased`'s, on 1 and 2 threads.
+    #[test]
+    fn uninit_outputs_are_all_written_whatever_they_held() {
+        use std::mem::MaybeUninit;
+        let clamp = Clamp {
+            lo: -3.0,
+            hi: 4.0,
+            comparisons: 2,
+        };
+        for threads in [1, 2] {
+            for &(m, n, k, transposed) in &[
+                (37, 45, KC + 9, false),
+                (37, 45, KC + 9, true),
+                (3, 20, 17, false),
+            ] {
+                let a: Vec<f32> = (0..m * k)
+                    .map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0)
+                    .collect();
+                let b: Vec<f32> = (0..k * n)
+                    .map(|i| ((i * 5 % 11) as f32 - 5.0) / 8.0)
+                    .collect();
+                let bias: Vec<f32> = (0..m).map(|i| i as f32 / 4.0 - 2.0).collect();
+                // B (k, n): row-major (read in place) or the transpose of a row-major
+                // (n, k) (packed).
+                let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+                let br = if transposed {
+                    MatRef::transposed(&bt, 0, k)
+                } else {
+                    MatRef::rows(&b, 0, n)
+                };
+                let ar = MatRef::rows(&a, 0, k);
+                let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
+                let b64: Vec<f64> = b.iter().map(|&x| x as f64).collect();
+                let want: Vec<f64> = gemm_naive(m, n, k, &a64, &b64)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (v + bias[i / n] as f64).clamp(-3.0, 4.0))
+                    .collect();
+                let case = format!("{m}×{n}×{k} transposed {transposed}, {threads} threads");
+
+                let mut out = vec![MaybeUninit::new(f32::NAN); m * n];
+                let work = on_threads(threads, || {
+                    gemm_biased_uninit(m, n, k, ar, br, Bias::Rows(&bias), Some(clamp), &mut out)
+                });
+                let mut init = vec![f32::NAN; m * n];
+                let work_init =
+                    gemm_biased(m, n, k, ar, br, Bias::Rows(&bias), Some(clamp), &mut init);
+                assert_eq!(work, work_init, "{case}");
+                assert_eq!(
+                    (work.fma, work.add),
+                    ((m * n * k) as u64, 3 * (m * n) as u64)
+                );
+                // SAFETY: `gemm_biased_uninit` initialised every element (its contract).
+                let out: Vec<f32> = out.iter().map(|x| unsafe { x.assume_init() }).collect();
+                for (idx, (g, w)) in out.iter().zip(&want).enumerate() {
+                    assert!(
+                        (*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                        "{case}: output {idx}: {g} vs {w}"
+                    );
+                }
+
+                let h = |v: &[f32]| {
+                    v.iter()
+                        .map(|&x| half::f16::from_f32(x))
+                        .collect::<Vec<_>>()
+                };
+                let (a16, b16, bias16) = (h(&a), h(&b), h(&bias));
+                let mut out16 = vec![MaybeUninit::new(half::f16::NAN); m * n];
+                let (ar, br) = (MatRef::rows(&a16, 0, k), MatRef::rows(&b16, 0, n));
+                on_threads(threads, || {
+                    gemm_biased_uninit(
+                        m,
+                        n,
+                        k,
+                        ar,
+                        br,
+                        Bias::Rows(&bias16),
+                        Some(clamp),
+                        &mut out16,
+                    )
+                });
+                for (idx, (g, w)) in out16.iter().zip(&want).enumerate() {
+                    // SAFETY: as above.
+                    let g = unsafe { g.assume_init() }.to_f64();
+                    assert!(
+                        (g - w).abs() <= 1e-2 * (1.0 + w.abs()),
+                        "{case} f16: output {idx}: {g} vs {w}"
+                    );
+                }
+            }
+        }
     }
 
     /// A B wider than one packed column block (a vocabulary projection) runs block by
