@@ -44,20 +44,22 @@ pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut 
             let qf = x.q_rows(bh, &mut sc.qf);
             let (kf, vf) = x.kv_rows(bh, keys, &mut sc.kf, &mut sc.vf);
             // S (s_q, n) = Q (s_q, d) · K_visᵀ (d, n): K_vis read with its rows as columns.
-            sc.s.clear();
-            sc.s.resize(sq * n, 0f32);
-            let mut w = gemm(sq, n, d, qf.matrix(0), kf.columns(), None, &mut sc.s);
-            w += scaled_softmax(&mut sc.s, n, p.scale);
+            // The product assigns every score, so the buffer is only grown, never refilled
+            // (the fill was a pass over 64 KiB per MiniLM head).
+            grow(&mut sc.s, sq * n, 0f32);
+            let s = &mut sc.s[..sq * n];
+            let mut w = gemm(sq, n, d, qf.matrix(0), kf.columns(), None, s);
+            w += scaled_softmax(s, n, p.scale);
             // O (s_q, d) = P (s_q, n) · V_vis (n, d), straight into the output when it is
             // f32 (no accumulator held beside it), else through one rounded once.
-            let pm = MatRef::rows(&sc.s, 0, n);
+            let pm = MatRef::rows(s, 0, n);
             if let Some(o) = T::as_f32s_mut(o) {
                 return w + gemm(sq, d, n, pm, vf.matrix(0), None, o);
             }
-            sc.acc.clear();
-            sc.acc.resize(sq * d, 0f32);
-            w += gemm(sq, d, n, pm, vf.matrix(0), None, &mut sc.acc);
-            for (o, v) in o.iter_mut().zip(&sc.acc) {
+            grow(&mut sc.acc, sq * d, 0f32);
+            let acc = &mut sc.acc[..sq * d];
+            w += gemm(sq, d, n, pm, vf.matrix(0), None, acc);
+            for (o, v) in o.iter_mut().zip(acc.iter()) {
                 *o = T::from_f32(*v);
             }
             w
