@@ -179,6 +179,9 @@ fn rows_norms_and_reductions_match_the_cpu() {
         same("add_rms_norm", dtype, &[&x, &r, &w], |t| {
             Ok(t[0].add_rms_norm(&t[1], Some(&t[2]), 1e-6)?.1)
         });
+        same("add_layer_norm", dtype, &[&x, &r, &w, &b], |t| {
+            t[0].add_layer_norm(&t[1], Some(&t[2]), Some(&t[3]), 1e-5)
+        });
         same("sum last", dtype, &[&x], |t| t[0].sum(2, true));
         same("mean middle", dtype, &[&x], |t| t[0].mean(1, true));
         same("max first", dtype, &[&x], |t| t[0].max(0, true));

@@ -211,8 +211,88 @@ fn check_add_rms_norm(seed: u64, dtype: DType) {
     }
 }
 
+/// `add_layer_norm` against the layer norm of the f64 sum, and against `add` then
+/// `layer_norm` (the same values, bit for bit: the sum is rounded before it is
+/// normalised), with and without weight and bias, the residual read through a transposed
+/// view when the shape allows one; the work is the add's n adds per row and the norm's.
+fn check_add_layer_norm(seed: u64, dtype: DType) {
+    let mut rng = Rng::new(seed);
+    let (dims, rows, n) = rows_shape(&mut rng);
+    let (x, xv) = input(&mut rng, &dims, dtype, -2.0, 2.0);
+    let (r, rv) = input(&mut rng, &dims, dtype, -2.0, 2.0);
+    let (wt, wv) = input(&mut rng, &[n], dtype, 0.5, 1.5);
+    let (bt, bv) = input(&mut rng, &[n], dtype, -1.0, 1.0);
+    let residuals = match dims[..] {
+        [a, b] => {
+            // The residual also as a transposed view of a (b, a) tensor.
+            let (rt, rtv) = input(&mut rng, &[b, a], dtype, -2.0, 2.0);
+            let view = rt.t().unwrap();
+            let vals: Vec<f64> = (0..a * b).map(|f| rtv[(f % b) * a + f / b]).collect();
+            vec![(r, rv, "contiguous"), (view, vals, "transposed")]
+        }
+        _ => vec![(r, rv, "contiguous")],
+    };
+    for (r, rv, how) in &residuals {
+        for (has_w, has_b) in [(false, false), (true, false), (true, true)] {
+            let what = format!("add_layer_norm {dims:?} {how} w={has_w} b={has_b} {dtype}");
+            let (w_opt, b_opt) = (has_w.then_some(&wt), has_b.then_some(&bt));
+            let (y, w) = counted(|| x.add_layer_norm(r, w_opt, b_opt, EPS));
+            // The reference normalises the sum as the dtype holds it (the separate add's
+            // output, itself checked against the f64 sum), as the op rounds it first.
+            let sum = x.add(r).unwrap().to_f64_vec().unwrap();
+            let exact: Vec<f64> = xv.iter().zip(rv).map(|(a, b)| a + b).collect();
+            Tolerance::of(dtype).assert_close(&sum, &exact, &format!("{what} sum"));
+            let want = layer_norm_ref(&sum, n, has_w.then_some(&wv[..]), has_b.then_some(&bv[..]));
+            // As for `layer_norm`: sums of n terms, and centring conditioned by max|x|/σ.
+            let got = y.to_f64_vec().unwrap();
+            let w_max = if has_w {
+                wv.iter().fold(0f64, |m, v| m.max(v.abs()))
+            } else {
+                1.0
+            };
+            for (row, (g, want)) in got.chunks(n).zip(want.chunks(n)).enumerate() {
+                let s = &sum[row * n..(row + 1) * n];
+                let mean = s.iter().sum::<f64>() / n as f64;
+                let var = s.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
+                let s_max = s.iter().fold(0f64, |m, v| m.max(v.abs()));
+                Tolerance::of(dtype)
+                    .summing(n)
+                    .conditioned(s_max / (var + EPS).sqrt() * w_max)
+                    .assert_close(g, want, &format!("{what} row {row}"));
+            }
+            let apart = x.add(r).unwrap().layer_norm(w_opt, b_opt, EPS).unwrap();
+            assert_eq!(
+                y.to_f64_vec().unwrap(),
+                apart.to_f64_vec().unwrap(),
+                "{what}"
+            );
+            let (rr, n64) = (rows as u64, n as u64);
+            let (wn, bn) = (if has_w { n64 } else { 0 }, if has_b { n64 } else { 0 });
+            // The add's n per row, then layer_norm's counts over the sum; x, r (and the
+            // parameters) read, the normalised rows written.
+            let size = dtype.size_in_bytes() as u64;
+            let want_w = Work {
+                add: rr * (3 * n64 + 1 + bn),
+                mul: rr * (2 + n64 + wn),
+                fma: rr * n64,
+                special: rr,
+                bytes_read: (2 * rr * n64 + wn + bn) * size,
+                bytes_written: rr * n64 * size,
+            };
+            assert_eq!(w, want_w, "{what}");
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(tally_tests::config())]
+
+    #[test]
+    fn add_layer_norm_matches_reference_and_the_two_ops(seed in any::<u64>()) {
+        for dtype in [DType::F32, DType::F16, DType::BF16] {
+            check_add_layer_norm(seed, dtype);
+        }
+    }
 
     #[test]
     fn softmax_matches_reference(seed in any::<u64>()) {
@@ -321,6 +401,31 @@ fn large_shapes_take_the_parallel_path() {
         "rms_norm large",
     );
     assert_eq!(w.special, rows);
+}
+
+#[test]
+fn add_layer_norm_names_mismatched_shapes_and_dtypes() {
+    let x = make(&[1.0; 6], &[2, 3], DType::F32);
+    let r = make(&[1.0; 3], &[3], DType::F32);
+    let msg = x
+        .add_layer_norm(&r, None, None, EPS)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("add_layer_norm") && msg.contains("[2, 3]") && msg.contains("[3]"),
+        "{msg}"
+    );
+    let h = make(&[1.0; 6], &[2, 3], DType::BF16);
+    assert!(x.add_layer_norm(&h, None, None, EPS).is_err());
+    let w = make(&[1.0; 2], &[2], DType::F32);
+    let msg = x
+        .add_layer_norm(&x, Some(&w), None, EPS)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("add_layer_norm") && msg.contains("[2]"),
+        "{msg}"
+    );
 }
 
 #[test]

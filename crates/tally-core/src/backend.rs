@@ -142,6 +142,17 @@ pub trait BackendStorage: Sized {
         weight: Option<View<'_, Self>>,
         eps: f64,
     ) -> Result<Counted<(Self, Self)>>;
+    /// Layer norm over the last dimension of `x + residual` (the same shape, no
+    /// broadcast), in one call: the normalised rows, contiguous. The sum is rounded to the
+    /// dtype before it is normalised, as a separate add then norm would round it.
+    fn add_layer_norm(
+        &self,
+        x: &Layout,
+        residual: View<'_, Self>,
+        weight: Option<View<'_, Self>>,
+        bias: Option<View<'_, Self>>,
+        eps: f64,
+    ) -> Result<Counted<Self>>;
     /// Rows of this (v, d) table gathered by integer `ids` → (…ids, d).
     fn embedding(&self, table: &Layout, ids: View<'_, Self>) -> Result<Counted<Self>>;
     /// Rotary embedding of x (…, s, d) with cos/sin tables (s, d/2).

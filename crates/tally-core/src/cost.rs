@@ -169,6 +169,19 @@ pub fn add_rms_norm(rows: usize, n: usize, weight: bool, dtype: DType) -> Work {
     )
 }
 
+/// A residual add then layer norm of the sum, as one op: `rows·n` adds and
+/// [`layer_norm`]'s work over the sum. Read: both addends (and the weight and bias);
+/// written: the normalised rows (the sum never leaves the kernel).
+pub fn add_layer_norm(rows: usize, n: usize, weight: bool, bias: bool, dtype: DType) -> Work {
+    let norm = layer_norm(rows, n, weight, bias, dtype);
+    let params = if weight { n } else { 0 } + if bias { n } else { 0 };
+    Work {
+        add: norm.add + (rows * n) as u64,
+        ..norm
+    }
+    .with_bytes(b(2 * rows * n + params, dtype), b(rows * n, dtype))
+}
+
 /// Gather of `ids` rows of width `dim`: no FPO; the ids and the gathered rows are read.
 pub fn embedding(ids: usize, dim: usize, id_dtype: DType, dtype: DType) -> Work {
     Work::ZERO.with_bytes(b(ids, id_dtype) + b(ids * dim, dtype), b(ids * dim, dtype))

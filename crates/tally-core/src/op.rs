@@ -84,6 +84,9 @@ op_table! {
         /// A residual add then RMS normalisation of the sum over the last dimension, one call
         /// with two outputs: the sum (the residual stream) and its normalised rows.
         AddRmsNorm => "add_rms_norm",
+        /// A residual add then layer normalisation of the sum over the last dimension, one
+        /// call with one output, the normalised rows (a post-norm block's residual stream).
+        AddLayerNorm => "add_layer_norm",
         /// Row gather from a table by integer ids.
         Embedding => "embedding",
         /// Rotary position embedding over the last dimension.

@@ -107,6 +107,27 @@ impl BackendStorage for CpuStorage {
         ))
     }
 
+    fn add_layer_norm(
+        &self,
+        x: &Layout,
+        residual: View<'_, Self>,
+        weight: Option<View<'_, Self>>,
+        bias: Option<View<'_, Self>>,
+        eps: f64,
+    ) -> Result<Counted<Self>> {
+        const OP: &str = "add_layer_norm";
+        let (r, rl) = residual;
+        float_kernel!(OP, self, |v: T| norm::add_layer_norm::<T>(
+            v,
+            x,
+            r.as_slice::<T>(OP)?,
+            rl,
+            opt::<T>(OP, weight)?,
+            opt::<T>(OP, bias)?,
+            eps as f32
+        ))
+    }
+
     fn rms_norm(
         &self,
         x: &Layout,

@@ -95,39 +95,68 @@ struct Norm<'a> {
     b: Option<&'a [f32]>,
 }
 
-/// Normalises one row `x` into `o` (then · w + b), widening it to f32 in this thread's
-/// scratch row; in the AVX-512 copy where [`wide`] says so.
-fn norm_row<T: FloatElem>(n: Norm<'_>, x: &[T], o: &mut [T]) {
+/// Normalises one row `x` (or `x + r`, the sum rounded to `T` as a separate add rounds
+/// it) into `o` (then · w + b), widening it to f32 in this thread's scratch row; in the
+/// AVX-512 copy where [`wide`] says so.
+fn norm_row<T: FloatElem>(n: Norm<'_>, x: &[T], r: Option<&[T]>, o: &mut [T]) {
     ROW.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut row) => norm_row_in(n, x, o, &mut row),
-        Err(_) => norm_row_in(n, x, o, &mut Vec::new()),
+        Ok(mut row) => norm_row_in(n, x, r, o, &mut row),
+        Err(_) => norm_row_in(n, x, r, o, &mut Vec::new()),
     })
 }
 
 /// [`norm_row`] with its scratch row given.
-fn norm_row_in<T: FloatElem>(n: Norm<'_>, x: &[T], o: &mut [T], row: &mut Vec<f32>) {
+fn norm_row_in<T: FloatElem>(
+    n: Norm<'_>,
+    x: &[T],
+    r: Option<&[T]>,
+    o: &mut [T],
+    row: &mut Vec<f32>,
+) {
     row.resize(x.len(), 0.0);
     #[cfg(target_arch = "x86_64")]
     if wide() {
         // SAFETY: `wide` is true only where AVX-512F and FMA were detected.
-        return unsafe { norm_row_avx512(n, x, o, row) };
+        return unsafe { norm_row_avx512(n, x, r, o, row) };
     }
-    norm_row_body(n, x, o, row)
+    norm_row_body(n, x, r, o, row)
 }
 
 /// [`norm_row_body`] compiled for AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
-fn norm_row_avx512<T: FloatElem>(n: Norm<'_>, x: &[T], o: &mut [T], row: &mut [f32]) {
-    norm_row_body(n, x, o, row)
+fn norm_row_avx512<T: FloatElem>(
+    n: Norm<'_>,
+    x: &[T],
+    r: Option<&[T]>,
+    o: &mut [T],
+    row: &mut [f32],
+) {
+    norm_row_body(n, x, r, o, row)
 }
 
-/// The loops of [`norm_row`]: widen into `row` (as long as `x`), reduce, scale and shift.
+/// The loops of [`norm_row`]: widen `x` (plus `r`) into `row` (as long as `x`), reduce,
+/// scale and shift.
 #[inline(always)]
-fn norm_row_body<T: FloatElem>(n: Norm<'_>, x: &[T], o: &mut [T], row: &mut [f32]) {
+fn norm_row_body<T: FloatElem>(
+    n: Norm<'_>,
+    x: &[T],
+    r: Option<&[T]>,
+    o: &mut [T],
+    row: &mut [f32],
+) {
     let Norm { kind, w, b } = n;
-    for (r, v) in row.iter_mut().zip(x) {
-        *r = v.to_f32();
+    match r {
+        None => {
+            for (d, v) in row.iter_mut().zip(x) {
+                *d = v.to_f32();
+            }
+        }
+        Some(r) => {
+            for ((d, v), u) in row.iter_mut().zip(x).zip(&r[..x.len()]) {
+                *d = T::from_f32(v.to_f32() + u.to_f32()).to_f32();
+            }
+        }
     }
     let i = &*row;
     let inv_n = 1.0 / i.len().max(1) as f32;
@@ -167,7 +196,7 @@ pub(crate) fn layer_norm<T: FloatElem>(
             w: w.as_deref(),
             b: b.as_deref(),
         };
-        norm_row(norm, x, o);
+        norm_row(norm, x, None, o);
         // mean: n adds + 1 mul; centre: n adds; var: n fma + 1 mul; +eps: 1 add;
         // rsqrt: 1 special; normalise: n muls; weight: n muls; bias: n adds.
         // (The centring subtraction is done twice in registers but counted once.)
@@ -183,6 +212,51 @@ pub(crate) fn layer_norm<T: FloatElem>(
     w.into_iter().chain(b).for_each(buffers::give);
     let work = work.with_bytes(
         bytes(l.distinct_elems() + params, T::DTYPE),
+        bytes(out.len(), T::DTYPE),
+    );
+    Counted::executed(out, work)
+}
+
+/// [`layer_norm`] of `x + r` (both viewed at the same shape), each row's sum formed in
+/// this thread's scratch row, rounded to `T` as the separate add rounds it, and never
+/// written out: one pass, whose work is the add's `rows·n` adds and the norm's, with `x`,
+/// `r` and the parameters read and the normalised rows written.
+pub(crate) fn add_layer_norm<T: FloatElem>(
+    x: &[T],
+    xl: &Layout,
+    r: &[T],
+    rl: &Layout,
+    weight: Option<(&[T], &Layout)>,
+    bias: Option<(&[T], &Layout)>,
+    eps: f32,
+) -> Counted<Vec<T>> {
+    let (src, res) = (contiguous(x, xl), contiguous(r, rl));
+    let n = xl.shape().last().max(1);
+    let (w, b) = (param(weight), param(bias));
+    // Every element is written by its row.
+    let mut out = buffers::for_overwrite(src.len(), T::default());
+    let work = for_units(&mut out, n, 5 * n, |row, o| {
+        let span = row * n..(row + 1) * n;
+        let norm = Norm {
+            kind: Kind::Layer { eps },
+            w: w.as_deref(),
+            b: b.as_deref(),
+        };
+        norm_row(norm, &src[span.clone()], Some(&res[span]), o);
+        let n64 = n as u64;
+        // The sum: n adds; then layer_norm's per-row count (see there).
+        Work {
+            add: 3 * n64 + 1 + if b.is_some() { n64 } else { 0 },
+            mul: 2 + n64 + if w.is_some() { n64 } else { 0 },
+            fma: n64,
+            special: 1,
+            ..Work::ZERO
+        }
+    });
+    let params = w.as_ref().map_or(0, |_| n) + b.as_ref().map_or(0, |_| n);
+    w.into_iter().chain(b).for_each(buffers::give);
+    let work = work.with_bytes(
+        bytes(xl.distinct_elems() + rl.distinct_elems() + params, T::DTYPE),
         bytes(out.len(), T::DTYPE),
     );
     Counted::executed(out, work)
@@ -208,7 +282,7 @@ pub(crate) fn rms_norm<T: FloatElem>(
             w: w.as_deref(),
             b: None,
         };
-        norm_row(norm, x, o);
+        norm_row(norm, x, None, o);
         Work {
             add: 1,
             mul: 1 + n64 + if w.is_some() { n64 } else { 0 },

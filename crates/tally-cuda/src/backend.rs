@@ -158,6 +158,29 @@ impl BackendStorage for CudaStorage {
         })
     }
 
+    fn add_layer_norm(
+        &self,
+        x: &Layout,
+        residual: View<'_, Self>,
+        weight: Option<View<'_, Self>>,
+        bias: Option<View<'_, Self>>,
+        eps: f64,
+    ) -> Result<Counted<Self>> {
+        const OP: &str = "add_layer_norm";
+        let dev = self.cuda_device();
+        let total = x.shape().elem_count();
+        let n = x.dims().last().copied().unwrap_or(1);
+        let name = format!("add_layer_norm_{}", suffix(OP, self.dtype())?);
+        self.produce(OP, self.dtype(), total, |c, y| {
+            let xd = dense(self, x, c)?;
+            let rd = dense(residual.0, residual.1, c)?;
+            let wd = weight.map(|(s, l)| dense(s, l, c)).transpose()?;
+            let bd = bias.map(|(s, l)| dense(s, l, c)).transpose()?;
+            launch!(dev, "norm.cu", name, per_row(OP, total / n)?;
+                xd.ptr, rd.ptr, opt_ptr(&wd), opt_ptr(&bd), y, n as u64, eps as f32, c)
+        })
+    }
+
     fn rms_norm(
         &self,
         x: &Layout,

@@ -62,7 +62,12 @@ fn expected_entries(file: &str) -> Vec<String> {
             per_dtype(&stems)
         }
         "softmax.cu" => per_dtype(&names(&["softmax"])),
-        "norm.cu" => per_dtype(&names(&["layer_norm", "rms_norm", "add_rms_norm"])),
+        "norm.cu" => per_dtype(&names(&[
+            "layer_norm",
+            "rms_norm",
+            "add_rms_norm",
+            "add_layer_norm",
+        ])),
         "rope.cu" => per_dtype(&names(&["rope_interleaved", "rope_half"])),
         "embedding.cu" => per_dtype(&names(&["embedding"])),
         "reduce.cu" => {

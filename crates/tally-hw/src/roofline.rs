@@ -70,7 +70,7 @@ pub fn op_class(op: OpId) -> OpClass {
         | GeluTanh | Silu | Sigmoid | Tanh | Exp | Log | Sqrt | Recip | Affine | Rope => {
             OpClass::Elementwise
         }
-        Softmax | LayerNorm | RmsNorm | AddRmsNorm => OpClass::Normalisation,
+        Softmax | LayerNorm | RmsNorm | AddRmsNorm | AddLayerNorm => OpClass::Normalisation,
         Embedding | Concat | Copy | Cast => OpClass::DataMovement,
         Sum | Mean | Max | Argmax => OpClass::Reduction,
         MaxPool2d | AvgPool2d => OpClass::Pooling,

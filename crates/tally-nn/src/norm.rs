@@ -46,6 +46,13 @@ impl LayerNorm {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.layer_norm(Some(&self.weight), self.bias.as_ref(), self.eps)
     }
+
+    /// The normalisation of the residual stream `x + delta`, both (…, dim), in one
+    /// counted kernel ([`Tensor::add_layer_norm`]): what a post-norm block (BERT) computes
+    /// where a sub-block's output joins the stream, without writing the sum out.
+    pub fn forward_residual(&self, x: &Tensor, delta: &Tensor) -> Result<Tensor> {
+        x.add_layer_norm(delta, Some(&self.weight), self.bias.as_ref(), self.eps)
+    }
 }
 
 /// x/√(mean(x²) + eps)·weight over the last dimension (dim).

@@ -76,6 +76,56 @@ impl Tensor {
         )
     }
 
+    /// Layer normalisation of `self + residual` over the last dimension, in one call and
+    /// one record: what a post-norm block (BERT) does with its residual stream, where an
+    /// `add` then [`Tensor::layer_norm`] would write the sum and read it back. The sum is
+    /// rounded to the dtype before it is normalised, so the result equals those two ops'.
+    /// `residual` must have this shape (no broadcasting).
+    pub fn add_layer_norm(
+        &self,
+        residual: &Tensor,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<Tensor> {
+        const OP: &str = "add_layer_norm";
+        self.float(OP)?;
+        self.same_kind(OP, residual)?;
+        if residual.shape() != self.shape() {
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                lhs: self.shape().clone(),
+                rhs: residual.shape().clone(),
+            });
+        }
+        self.check_param(OP, weight)?;
+        self.check_param(OP, bias)?;
+        let n = self.shape().last();
+        let rows = self.elem_count() / n.max(1);
+        let params = weight.map_or(0, Tensor::reads) + bias.map_or(0, Tensor::reads);
+        let analytic =
+            cost::add_layer_norm(rows, n, weight.is_some(), bias.is_some(), self.dtype())
+                .with_read(self.reads() + residual.reads() + params);
+        let mut inputs: smallvec::SmallVec<[&Tensor; 3]> = smallvec::smallvec![self, residual];
+        inputs.extend(weight);
+        inputs.extend(bias);
+        run(
+            OpId::AddLayerNorm,
+            &inputs,
+            self.shape().clone(),
+            analytic,
+            || {
+                on_backend!(self, |s: B| s.add_layer_norm(
+                    self.layout(),
+                    view::<B>(OP, residual)?,
+                    opt_view::<B>(OP, weight)?,
+                    opt_view::<B>(OP, bias)?,
+                    eps
+                ))
+            },
+        )
+    }
+
     /// RMS normalisation over the last dimension: x/√(mean(x²) + eps)·w.
     pub fn rms_norm(&self, weight: Option<&Tensor>, eps: f64) -> Result<Tensor> {
         const OP: &str = "rms_norm";

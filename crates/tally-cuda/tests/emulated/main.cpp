@@ -37,6 +37,8 @@ void mean_cols_f32(const float*, float*, u64, u64, u64, u64*);
 void max_cols_f32(const float*, float*, u64, u64, u64, u64*);
 void softmax_f32(const float*, float*, u64, u64*);
 void layer_norm_f32(const float*, const float*, const float*, float*, u64, float, u64*);
+void add_layer_norm_f32(const float*, const float*, const float*, const float*, float*, u64, float,
+                        u64*);
 void conv2d_f32(const float*, const float*, const float*, float*, TallyConv, u64*);
 void max_pool2d_f32(const float*, float*, u64, u64, u64, unsigned, unsigned, u64*);
 void avg_pool2d_f32(const float*, float*, u64, u64, u64, unsigned, unsigned, u64*);
@@ -214,7 +216,29 @@ static void row_cases() {
     expect(cl, Counts{{lr * (3 * ln + 1), lr * (2 * ln + 2), lr * ln, lr,
                        (lr * ln + 2 * ln) * 4, lr * ln * 4}},
            "layer_norm");
-    std::printf("%s rows: softmax, layer_norm\n", verdict(before));
+
+    // The residual add joined to it: layer_norm of x + r (the sum never written out).
+    auto lr2 = values(lr * ln, 8);
+    std::vector<float> ay2(lr * ln);
+    Counts ca2;
+    tally_launch({(unsigned)lr}, {32}, 0, add_layer_norm_f32, lx.data(), lr2.data(), w.data(),
+                 b.data(), ay2.data(), ln, 1e-5f, ca2.c);
+    std::vector<double> aw2(lr * ln);
+    for (u64 r = 0; r < lr; ++r) {
+        double mean = 0, var = 0;
+        std::vector<double> sum(ln);
+        for (u64 i = 0; i < ln; ++i) sum[i] = (double)(lx[r * ln + i] + lr2[r * ln + i]);
+        for (u64 i = 0; i < ln; ++i) mean += sum[i] / (double)ln;
+        for (u64 i = 0; i < ln; ++i) var += (sum[i] - mean) * (sum[i] - mean) / ln;
+        for (u64 i = 0; i < ln; ++i)
+            aw2[r * ln + i] = (sum[i] - mean) / std::sqrt(var + 1e-5) * w[i] + b[i];
+    }
+    close(ay2, aw2, 1e-4, "add_layer_norm");
+    // layer_norm's counts plus n adds per row; x and r read, weight and bias once; y written.
+    expect(ca2, Counts{{lr * (4 * ln + 1), lr * (2 * ln + 2), lr * ln, lr,
+                        (2 * lr * ln + 2 * ln) * 4, lr * ln * 4}},
+           "add_layer_norm");
+    std::printf("%s rows: softmax, layer_norm, add_layer_norm\n", verdict(before));
 }
 
 static void conv_cases() {

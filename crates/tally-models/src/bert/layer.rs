@@ -88,14 +88,14 @@ impl EncoderLayer {
         let ctx = q.attention(&k, &v, Some(mask), params)?;
         // (b, heads, s, d) → (b, s, heads, d) → (b, s, H): a counted copy.
         let ctx = ctx.permute(&[0, 2, 1, 3])?.reshape([b, s, h])?;
-        let y = self.attn_out.forward(&ctx)?.add(x)?;
-        self.attn_norm.forward(&y)
+        self.attn_norm
+            .forward_residual(&self.attn_out.forward(&ctx)?, x)
     }
 
     /// LayerNorm(x + Dense(GELU(Dense(x)))), through the intermediate width I.
     fn ffn(&self, x: &Tensor) -> Result<Tensor> {
         let inner = self.intermediate.forward(x)?.gelu_erf()?;
-        let y = self.output.forward(&inner)?.add(x)?;
-        self.out_norm.forward(&y)
+        self.out_norm
+            .forward_residual(&self.output.forward(&inner)?, x)
     }
 }
