@@ -361,3 +361,45 @@ fn bf16_gemm_counts_pinned() {
     );
     assert_eq!(w.fpo(), 2 * 7 * 40 * 5 + 7 * 40); // 2·m·n·k + m·n
 }
+
+/// A packed product with an activation equals the product then the activation as its own
+/// op, bit for bit, and its one record counts what the two count together (the bytes stay
+/// the product's: the activated outputs are written once). f32 products of more than a
+/// few rows apply it in each task, over outputs still in cache; bf16 and products of a
+/// few rows in one pass over the output after the product. Shapes cover a GEMV, tile
+/// edges, two slices of k and a product split by rows.
+#[test]
+fn packed_matmul_with_an_activation_equals_the_two_ops() {
+    use tally_core::UnaryOp;
+    let mut rng = Rng::new(17);
+    for dtype in [DType::F32, DType::BF16] {
+        for &(m, k, n) in &[(3, 40, 50), (37, 300, 70), (230, 64, 200)] {
+            let (x, _) = input(&mut rng, &[m, k], dtype, -1.0, 1.0);
+            let (w, _) = input(&mut rng, &[k, n], dtype, -0.5, 0.5);
+            let (bias, _) = input(&mut rng, &[n], dtype, -1.0, 1.0);
+            let packed = w.pack_for_matmul().unwrap();
+            for act in [UnaryOp::GeluErf, UnaryOp::Silu, UnaryOp::Relu] {
+                let what = format!("{m}×{k}×{n} {dtype} {act:?}");
+                let (fused, wf) = counted(|| x.matmul_packed_activated(&packed, Some(&bias), act));
+                let (product, wp) = counted(|| x.matmul_packed(&packed, Some(&bias)));
+                let (apart, wa) = counted(|| product.unary(act));
+                assert_eq!(
+                    fused.to_f64_vec().unwrap(),
+                    apart.to_f64_vec().unwrap(),
+                    "{what}"
+                );
+                let sum = wp + wa;
+                assert_eq!(
+                    (wf.add, wf.mul, wf.fma, wf.special),
+                    (sum.add, sum.mul, sum.fma, sum.special),
+                    "{what}"
+                );
+                assert_eq!(
+                    (wf.bytes_read, wf.bytes_written),
+                    (wp.bytes_read, wp.bytes_written),
+                    "{what}"
+                );
+            }
+        }
+    }
+}

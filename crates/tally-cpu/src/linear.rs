@@ -1,9 +1,10 @@
-//! Products against a weight packed once ([`PackedB`]): x (m, k) · B (k, n) [+ bias (n)].
-//! The work is the same as an unpacked matmul's, and so is what it counts: m·n·k FMAs, a
-//! bias add per output, the input, the weight's k·n elements and the bias read once at
-//! the activations' dtype, the output written once.
+//! Products against a weight packed once ([`PackedB`]): x (m, k) · B (k, n) [+ bias (n)],
+//! optionally followed by an activation over each output. The work is the same as an
+//! unpacked matmul's (then the activation's), and so is what it counts: m·n·k FMAs, a
+//! bias add per output, the activation's per-output count, the input, the weight's k·n
+//! elements and the bias read once at the activations' dtype, the output written once.
 
-use tally_core::{Counted, FloatElem, Layout, Result};
+use tally_core::{Counted, FloatElem, Layout, Result, UnaryOp};
 
 use crate::buffers;
 use crate::gemm::{gemm_prepacked, gemm_prepacked_uninit, writes_uninit, MatRef, PackedB};
@@ -15,6 +16,7 @@ fn product<T: FloatElem>(
     xl: &Layout,
     b: &PackedB,
     bias: Option<(&[T], &Layout)>,
+    act: Option<UnaryOp>,
 ) -> Counted<Vec<T>> {
     let m = xl.dims()[0];
     let (k, n) = (b.k(), b.n());
@@ -36,6 +38,7 @@ fn product<T: FloatElem>(
             a,
             b,
             bias.as_deref(),
+            act,
             &mut out.spare_capacity_mut()[..m * n],
         );
         // SAFETY: `gemm_prepacked_uninit` initialised all m·n elements (its contract).
@@ -43,7 +46,11 @@ fn product<T: FloatElem>(
         (out, work)
     } else {
         let mut out = buffers::for_overwrite(m * n, T::default());
-        let work = gemm_prepacked(m, a, b, bias.as_deref(), &mut out);
+        let mut work = gemm_prepacked(m, a, b, bias.as_deref(), &mut out);
+        if let Some(op) = act {
+            // Over the whole output, rounding as the separate op would.
+            work += crate::unary::unary_in_place(&mut out, op);
+        }
         (out, work)
     };
     let read = xl.distinct_elems() + k * n + bias.as_ref().map_or(0, |b| b.len());
@@ -55,12 +62,14 @@ fn product<T: FloatElem>(
 
 impl CpuStorage {
     /// x (m, k) of this storage, viewed through `xl`, times the packed `b` (k, n), plus an
-    /// optional bias (n) of the same dtype: a new (m, n) storage and its counted work.
+    /// optional bias (n) of the same dtype, then an optional activation over each output
+    /// (act(x·B + bias), one call): a new (m, n) storage and its counted work.
     pub fn matmul_prepacked(
         &self,
         xl: &Layout,
         b: &PackedB,
         bias: Option<(&CpuStorage, &Layout)>,
+        act: Option<UnaryOp>,
     ) -> Result<Counted<CpuStorage>> {
         const OP: &str = "matmul";
         match self {
@@ -68,19 +77,19 @@ impl CpuStorage {
                 let bias = bias
                     .map(|(s, l)| s.as_slice::<f32>(OP).map(|d| (d, l)))
                     .transpose()?;
-                Ok(product(v, xl, b, bias).map(CpuStorage::F32))
+                Ok(product(v, xl, b, bias, act).map(CpuStorage::F32))
             }
             CpuStorage::F16(v) => {
                 let bias = bias
                     .map(|(s, l)| s.as_slice(OP).map(|d| (d, l)))
                     .transpose()?;
-                Ok(product::<half::f16>(v, xl, b, bias).map(CpuStorage::F16))
+                Ok(product::<half::f16>(v, xl, b, bias, act).map(CpuStorage::F16))
             }
             CpuStorage::BF16(v) => {
                 let bias = bias
                     .map(|(s, l)| s.as_slice(OP).map(|d| (d, l)))
                     .transpose()?;
-                Ok(product::<half::bf16>(v, xl, b, bias).map(CpuStorage::BF16))
+                Ok(product::<half::bf16>(v, xl, b, bias, act).map(CpuStorage::BF16))
             }
             other => Err(tally_core::Error::UnsupportedDType {
                 op: OP,

@@ -98,6 +98,36 @@ fn vectorised<T: FloatElem>(f: Func, x: &[T], o: &mut [T]) {
     }
 }
 
+/// `xs[i] = op(xs[i])` in place, on this host's widest kernels (a block at a time through
+/// an L1 buffer, since the kernels read and write separate slices). For an epilogue that
+/// runs over outputs still in cache (a GEMM task's region); counting is the caller's.
+pub(crate) fn apply_f32_in_place(op: UnaryOp, xs: &mut [f32]) {
+    let mut buf = [0f32; BLOCK];
+    for chunk in xs.chunks_mut(BLOCK) {
+        let n = chunk.len();
+        buf[..n].copy_from_slice(chunk);
+        map_chunk(op, &buf[..n], chunk);
+    }
+}
+
+/// `xs[i] = op(xs[i])` in place over a whole output, its chunks split over the pool, each
+/// element widened to f32 and rounded back as the separate op rounds it: the same values
+/// as [`unary`] on a contiguous input. Returns the work (no bytes: the caller's op
+/// accounts for what it reads and writes).
+pub(crate) fn unary_in_place<T: FloatElem>(xs: &mut [T], op: UnaryOp) -> Work {
+    let per = cost::unary_per_elem(op);
+    let weight = if per.special > 0 { 16 } else { 1 };
+    for_units(xs, CHUNK, weight * CHUNK, |_, o| {
+        let mut buf = [T::default(); BLOCK];
+        for chunk in o.chunks_mut(BLOCK) {
+            let n = chunk.len();
+            buf[..n].copy_from_slice(chunk);
+            map_chunk(op, &buf[..n], chunk);
+        }
+        per.times(o.len() as u64)
+    })
+}
+
 /// `op` over the view `x`. Shape in = shape out; output contiguous.
 pub(crate) fn unary<T: FloatElem>(x: &[T], l: &Layout, op: UnaryOp) -> Counted<Vec<T>> {
     let src = contiguous(x, l);

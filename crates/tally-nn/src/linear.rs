@@ -1,6 +1,6 @@
 //! [`Linear`]: y = x·Wᵀ + b over the last dimension, PyTorch layout (`weight` (out, in), `bias` (out)).
 
-use tally_core::{Error, Result, Shape};
+use tally_core::{Error, Result, Shape, UnaryOp};
 use tally_tensor::{PackedWeight, Tensor};
 
 use crate::WeightView;
@@ -142,5 +142,18 @@ impl Linear {
             *last = out_dim;
         }
         y.reshape(Shape::new(dims))
+    }
+
+    /// act(x·Wᵀ + b), (…, in) → (…, out): with a packed weight one counted matmul that
+    /// applies `act` as its tasks finish ([`Tensor::matmul_packed_activated`]); otherwise
+    /// [`Linear::forward`] then the activation as its own op (a CUDA weight). The values
+    /// and the total work are the same either way.
+    pub fn forward_activated(&self, x: &Tensor, act: UnaryOp) -> Result<Tensor> {
+        match &self.weight {
+            Weight::Packed(p) if x.rank() > 0 && x.shape().last() == self.in_dim() => {
+                x.matmul_packed_activated(p, self.bias.as_ref(), act)
+            }
+            _ => self.forward(x)?.unary(act),
+        }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use tally_core::{cost, DType, Device, Error, OpId, Result, Shape};
+use tally_core::{cost, DType, Device, Error, OpId, Result, Shape, UnaryOp};
 use tally_cpu::gemm::PackedB;
 
 use crate::dispatch::{opt_view, run_shaped, Backend};
@@ -79,6 +79,30 @@ impl Tensor {
     /// `self` (…, k) · `w` (k, n) [+ `bias` (n)] → (…, n), recorded as one `matmul` of the
     /// rows flattened to (m, k), with the same analytic work as [`Tensor::matmul_bias`].
     pub fn matmul_packed(&self, w: &PackedWeight, bias: Option<&Tensor>) -> Result<Tensor> {
+        self.matmul_packed_with(w, bias, None)
+    }
+
+    /// [`Tensor::matmul_packed`] then `act` over each output, in the same call and the
+    /// same `matmul` record: act(self · w + bias). Its work is the product's and the
+    /// activation's (what [`Tensor::unary`] counts over the output), and its values are
+    /// those two ops' (an f32 product's tasks apply `act` to their outputs while they are
+    /// still in cache, instead of a second pass over memory). BERT's feed-forward
+    /// (`GELU(x·W₁ + b₁)`) runs this way.
+    pub fn matmul_packed_activated(
+        &self,
+        w: &PackedWeight,
+        bias: Option<&Tensor>,
+        act: UnaryOp,
+    ) -> Result<Tensor> {
+        self.matmul_packed_with(w, bias, Some(act))
+    }
+
+    fn matmul_packed_with(
+        &self,
+        w: &PackedWeight,
+        bias: Option<&Tensor>,
+        act: Option<UnaryOp>,
+    ) -> Result<Tensor> {
         const OP: &str = "matmul";
         let [k, n] = w.dims();
         if self.dtype() != w.dtype() {
@@ -116,6 +140,11 @@ impl Tensor {
             bias.is_some(),
             self.dtype(),
         );
+        // The activation adds its per-output arithmetic; the bytes stay the product's.
+        let analytic = match act {
+            Some(op) => analytic + cost::unary_per_elem(op).times((m * n) as u64),
+            None => analytic,
+        };
         let shapes = || {
             let mut s: smallvec::SmallVec<[Shape; 3]> =
                 smallvec::smallvec![x.shape().clone(), Shape::new([k, n])];
@@ -131,7 +160,7 @@ impl Tensor {
             || {
                 let s = <tally_cpu::CpuStorage as Backend>::of(OP, &x)?;
                 let bias = opt_view::<tally_cpu::CpuStorage>(OP, bias)?;
-                Ok(s.matmul_prepacked(x.layout(), &w.packed, bias)?
+                Ok(s.matmul_prepacked(x.layout(), &w.packed, bias, act)?
                     .map(Storage::Cpu))
             },
         )?;

@@ -25,7 +25,7 @@ mod scratch;
 mod small;
 
 use rayon::prelude::*;
-use tally_core::{DType, FloatElem, Work};
+use tally_core::{DType, FloatElem, UnaryOp, Work};
 
 pub(crate) use batched::batched;
 pub(crate) use bf16::{as_bf16, as_bf16_mut};
@@ -225,7 +225,11 @@ pub fn gemm_biased_uninit<T: FloatElem>(
     if writes_uninit_biased::<T>(m, n, k) {
         // An f32 product of more than SMALL_M rows: `gemm_biased` would reach the same
         // tiled path (no native bf16 kernel and no few-row path applies to it).
-        let e = Epilogue { bias, clamp };
+        let e = Epilogue {
+            bias,
+            clamp,
+            act: None,
+        };
         return tiled_on(
             detect(),
             m,
@@ -291,7 +295,11 @@ fn gemm_f32_kernels<T: FloatElem>(
         k,
         a,
         b,
-        Epilogue { bias, clamp },
+        Epilogue {
+            bias,
+            clamp,
+            act: None,
+        },
         out,
         small,
     )
@@ -458,11 +466,14 @@ struct Cols {
     ld: usize,
 }
 
-/// What happens to each output after the sum over k: its bias, then its clamp.
+/// What happens to each output after the sum over k: its bias, then its clamp, then an
+/// activation (f32 outputs only: each task runs it over its own finished region while it
+/// is still in cache, counting what the separate op counts).
 #[derive(Clone, Copy, Debug)]
 struct Epilogue<'a, T> {
     bias: Bias<'a, T>,
     clamp: Option<Clamp>,
+    act: Option<UnaryOp>,
 }
 
 impl<'a, T: FloatElem> Epilogue<'a, T> {
@@ -471,13 +482,15 @@ impl<'a, T: FloatElem> Epilogue<'a, T> {
         Epilogue {
             bias: Bias::columns(bias),
             clamp: None,
+            act: None,
         }
     }
 
     /// Output (i, j)'s final value from its sum.
     fn finish(self, sum: f32, i: usize, j: usize) -> f32 {
         let v = sum + self.bias.at(i, j);
-        self.clamp.map_or(v, |c| c.apply(v))
+        let v = self.clamp.map_or(v, |c| c.apply(v));
+        self.act.map_or(v, |op| crate::unary::apply(op, v))
     }
 
     /// The epilogue of columns j0..j0 + w alone (a column block of the product).
@@ -501,9 +514,13 @@ fn empty_sum<T: FloatElem>(m: usize, n: usize, e: Epilogue<'_, T>, out: &mut [T]
     for (i, o) in out.iter_mut().enumerate() {
         *o = T::from_f32(e.finish(0.0, i / n, i % n));
     }
-    Work {
+    let work = Work {
         add: (m * n) as u64 * e.adds_per_output(),
         ..Work::ZERO
+    };
+    match e.act {
+        Some(op) => work + tally_core::cost::unary_per_elem(op).times((m * n) as u64),
+        None => work,
     }
 }
 
@@ -721,6 +738,21 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
                     }
                 }
             }
+        }
+        if let Some(op) = e.act {
+            if direct {
+                // The activation over this task's region, finished and still in cache:
+                // each row's `width` outputs, rows `c_ld` apart.
+                for r in 0..mr_rows {
+                    // SAFETY: row r of this task's region lies inside the f32 output (`c0`
+                    // and `c_ld` as for the tiles), every element of it was stored by the
+                    // last slice of k, and no other task touches it (OutPtr).
+                    let row = unsafe { std::slice::from_raw_parts_mut(c0.add(r * c_ld), width) };
+                    crate::unary::apply_f32_in_place(op, row);
+                }
+            }
+            // Through a tile, `write_tile` applies it to each f32 sum before rounding.
+            work += tally_core::cost::unary_per_elem(op).times((mr_rows * width) as u64);
         }
         if !direct {
             work.add += write_tile(rows, col0, col1, ldc, tile, e, out);
@@ -1018,6 +1050,7 @@ mod tests {
                 let e = Epilogue {
                     bias: Bias::Rows(&row_bias),
                     clamp: Some(clamp),
+                    act: None,
                 };
                 let b = MatRef {
                     data: &wide,

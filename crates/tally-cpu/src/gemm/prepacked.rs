@@ -10,7 +10,7 @@
 
 use std::mem::MaybeUninit;
 
-use tally_core::{DType, FloatElem, Work};
+use tally_core::{DType, FloatElem, UnaryOp, Work};
 
 use super::aligned::Aligned;
 use super::{
@@ -168,10 +168,10 @@ pub fn gemm_prepacked<T: FloatElem>(
 
 /// Where an f32-panel product writes: an initialised slice (any path), or a pointer to
 /// m·n elements not yet initialised (the tiled path only, which writes every element
-/// through it before reading any back).
+/// through it before reading any back), with the activation its tasks apply, if any.
 enum Out<'o, T> {
     Init(&'o mut [T]),
-    Uninit(OutPtr<T>),
+    Uninit(OutPtr<T>, Option<UnaryOp>),
 }
 
 /// The product on the f32 kernels (f32 or bf16 panels) at the tile shape of `isa`'s
@@ -201,19 +201,24 @@ pub fn writes_uninit<T: FloatElem>(m: usize, b: &PackedB) -> bool {
 }
 
 /// [`gemm_prepacked`] into `out` (m·n elements, uninitialised on entry, every one
-/// initialised on return), so that a fresh output buffer needs no fill first. Where
-/// [`writes_uninit`] is false, `out` is zeroed and [`gemm_prepacked`] runs on it.
+/// initialised on return), so that a fresh output buffer needs no fill first, then `act`
+/// (if any) over each output: act(A·B + bias), counted as the separate op counts it.
+/// Where [`writes_uninit`] holds, each task applies `act` to its own region as soon as
+/// it is finished, while it is still in cache; elsewhere `out` is zeroed,
+/// [`gemm_prepacked`] runs on it and `act` follows over the whole output, rounding as the
+/// separate op rounds.
 pub fn gemm_prepacked_uninit<T: FloatElem>(
     m: usize,
     a: MatRef<'_, T>,
     b: &PackedB,
     bias: Option<&[T]>,
+    act: Option<UnaryOp>,
     out: &mut [MaybeUninit<T>],
 ) -> Work {
     assert_eq!(out.len(), m * b.n, "gemm output buffer");
     match &b.panels {
         Panels::F32 { isa, data } if writes_uninit::<T>(m, b) => {
-            let outp = Out::Uninit(OutPtr(out.as_mut_ptr() as *mut T));
+            let outp = Out::Uninit(OutPtr(out.as_mut_ptr() as *mut T), act);
             on_panels(*isa, m, a, b, BPanels::F32(data), bias, outp)
         }
         _ => {
@@ -223,7 +228,11 @@ pub fn gemm_prepacked_uninit<T: FloatElem>(
             // SAFETY: every element was just initialised, and `MaybeUninit<T>` has `T`'s
             // layout.
             let out = unsafe { &mut *(out as *mut [MaybeUninit<T>] as *mut [T]) };
-            gemm_prepacked(m, a, b, bias, out)
+            let work = gemm_prepacked(m, a, b, bias, out);
+            match act {
+                Some(op) => work + crate::unary::unary_in_place(out, op),
+                None => work,
+            }
         }
     }
 }
@@ -239,6 +248,7 @@ fn blocks<T: FloatElem, const MR: usize, const NR: usize>(
     n: usize,
     data: BPanels<'_>,
     bias: Option<&[T]>,
+    act: Option<UnaryOp>,
     out: OutPtr<T>,
 ) -> Work {
     run_tasks(
@@ -257,7 +267,10 @@ fn blocks<T: FloatElem, const MR: usize, const NR: usize>(
                 k,
                 a,
                 data,
-                Epilogue::columns(bias),
+                Epilogue {
+                    act,
+                    ..Epilogue::columns(bias)
+                },
                 out,
             )
         },
@@ -276,14 +289,14 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
     out: Out<'_, T>,
 ) -> Work {
     let out = match out {
-        Out::Uninit(outp) => {
+        Out::Uninit(outp, act) => {
             // `writes_uninit` held: more than SMALL_M rows and k > 0, so tiles cover
             // every output, the first slice of k storing it.
             assert!(
                 m > SMALL_M && k > 0,
                 "an uninitialised output needs the tiled path"
             );
-            return blocks::<T, MR, NR>(isa, m, a, k, n, data, bias, outp);
+            return blocks::<T, MR, NR>(isa, m, a, k, n, data, bias, act, outp);
         }
         Out::Init(out) => out,
     };
@@ -292,7 +305,8 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
         return Work::ZERO;
     }
     if m > SMALL_M {
-        return blocks::<T, MR, NR>(isa, m, a, k, n, data, bias, OutPtr(out.as_mut_ptr()));
+        let outp = OutPtr(out.as_mut_ptr());
+        return blocks::<T, MR, NR>(isa, m, a, k, n, data, bias, None, outp);
     }
     // A few rows: each row of A sweeps the panels, NR accumulators at a time.
     // The row in f32 lives in this thread's packed-A scratch: no allocation per call.
@@ -451,7 +465,8 @@ mod tests {
             for with_bias in [false, true] {
                 let mut out = vec![MaybeUninit::new(f32::NAN); m * n];
                 let b = with_bias.then_some(&bias[..]);
-                let work = gemm_prepacked_uninit(m, MatRef::rows(&a, 0, k), &packed, b, &mut out);
+                let work =
+                    gemm_prepacked_uninit(m, MatRef::rows(&a, 0, k), &packed, b, None, &mut out);
                 assert_eq!(work.fma, (m * n * k) as u64);
                 for i in 0..m {
                     for j in 0..n {
