@@ -32,6 +32,32 @@ fn layer_norm_ref(x: &[f64], n: usize, w: Option<&[f64]>, b: Option<&[f64]>) -> 
         .collect()
 }
 
+/// `got` against the f64 layer norm of `x` (rows of n), row by row: sums of n terms (mean,
+/// variance) widen the floor with the row length, and centring a row whose spread σ is
+/// small next to max|x| loses bits (`conditioned`, by max|x|/σ times the largest weight).
+fn assert_layer_norm_close(
+    got: &[f64],
+    x: &[f64],
+    n: usize,
+    w: Option<&[f64]>,
+    b: Option<&[f64]>,
+    dtype: DType,
+    what: &str,
+) {
+    let want = layer_norm_ref(x, n, w, b);
+    let w_max = w.map_or(1.0, |w| w.iter().fold(0f64, |m, v| m.max(v.abs())));
+    for (r, (g, want)) in got.chunks(n).zip(want.chunks(n)).enumerate() {
+        let row = &x[r * n..(r + 1) * n];
+        let mean = row.iter().sum::<f64>() / n as f64;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
+        let x_max = row.iter().fold(0f64, |m, v| m.max(v.abs()));
+        Tolerance::of(dtype)
+            .summing(n)
+            .conditioned(x_max / (var + EPS).sqrt() * w_max)
+            .assert_close(g, want, &format!("{what} row {r}"));
+    }
+}
+
 fn rms_norm_ref(x: &[f64], n: usize, w: Option<&[f64]>) -> Vec<f64> {
     x.chunks(n)
         .flat_map(|row| {
@@ -87,27 +113,9 @@ fn check_layer_norm(seed: u64, dtype: DType) {
     for (has_w, has_b) in [(false, false), (true, false), (false, true), (true, true)] {
         let (weight, bias) = (has_w.then_some(&wt), has_b.then_some(&bt));
         let (y, w) = counted(|| x.layer_norm(weight, bias, EPS));
-        let want = layer_norm_ref(&xv, n, has_w.then_some(&wv[..]), has_b.then_some(&bv[..]));
         let what = format!("layer_norm {dims:?} w={has_w} b={has_b} {dtype}");
-        // Row by row: sums of n terms (mean, variance) widen the floor with the row length,
-        // and centring a row whose spread σ is small next to max|x| loses bits (`conditioned`).
-        let got = y.to_f64_vec().unwrap();
-        let w_max = if has_w {
-            wv.iter().fold(0f64, |m, v| m.max(v.abs()))
-        } else {
-            1.0
-        };
-        for (r, (g, want)) in got.chunks(n).zip(want.chunks(n)).enumerate() {
-            let row = &xv[r * n..(r + 1) * n];
-            let mean = row.iter().sum::<f64>() / n as f64;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
-            let x_max = row.iter().fold(0f64, |m, v| m.max(v.abs()));
-            let condition = x_max / (var + EPS).sqrt() * w_max;
-            Tolerance::of(dtype)
-                .summing(n)
-                .conditioned(condition)
-                .assert_close(g, want, &format!("{what} row {r}"));
-        }
+        let (wp, bp) = (has_w.then_some(&wv[..]), has_b.then_some(&bv[..]));
+        assert_layer_norm_close(&y.to_f64_vec().unwrap(), &xv, n, wp, bp, dtype, &what);
         let (r, n64) = (rows as u64, n as u64);
         let extra = |on: bool| if on { n64 } else { 0 };
         // mean n adds + 1 mul; centre n adds; variance n FMAs + 1 mul; +eps 1 add; rsqrt;
@@ -242,24 +250,8 @@ fn check_add_layer_norm(seed: u64, dtype: DType) {
             let sum = x.add(r).unwrap().to_f64_vec().unwrap();
             let exact: Vec<f64> = xv.iter().zip(rv).map(|(a, b)| a + b).collect();
             Tolerance::of(dtype).assert_close(&sum, &exact, &format!("{what} sum"));
-            let want = layer_norm_ref(&sum, n, has_w.then_some(&wv[..]), has_b.then_some(&bv[..]));
-            // As for `layer_norm`: sums of n terms, and centring conditioned by max|x|/σ.
-            let got = y.to_f64_vec().unwrap();
-            let w_max = if has_w {
-                wv.iter().fold(0f64, |m, v| m.max(v.abs()))
-            } else {
-                1.0
-            };
-            for (row, (g, want)) in got.chunks(n).zip(want.chunks(n)).enumerate() {
-                let s = &sum[row * n..(row + 1) * n];
-                let mean = s.iter().sum::<f64>() / n as f64;
-                let var = s.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
-                let s_max = s.iter().fold(0f64, |m, v| m.max(v.abs()));
-                Tolerance::of(dtype)
-                    .summing(n)
-                    .conditioned(s_max / (var + EPS).sqrt() * w_max)
-                    .assert_close(g, want, &format!("{what} row {row}"));
-            }
+            let (wp, bp) = (has_w.then_some(&wv[..]), has_b.then_some(&bv[..]));
+            assert_layer_norm_close(&y.to_f64_vec().unwrap(), &sum, n, wp, bp, dtype, &what);
             let apart = x.add(r).unwrap().layer_norm(w_opt, b_opt, EPS).unwrap();
             assert_eq!(
                 y.to_f64_vec().unwrap(),

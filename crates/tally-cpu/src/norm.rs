@@ -183,38 +183,7 @@ pub(crate) fn layer_norm<T: FloatElem>(
     bias: Option<(&[T], &Layout)>,
     eps: f32,
 ) -> Counted<Vec<T>> {
-    let src = contiguous(x, l);
-    let n = l.shape().last().max(1);
-    let (w, b) = (param(weight), param(bias));
-    // Every element is written by its row.
-    let mut out = buffers::for_overwrite(src.len(), T::default());
-    let work = for_units(&mut out, n, 4 * n, |r, o| {
-        let n64 = n as u64;
-        let x = &src[r * n..(r + 1) * n];
-        let norm = Norm {
-            kind: Kind::Layer { eps },
-            w: w.as_deref(),
-            b: b.as_deref(),
-        };
-        norm_row(norm, x, None, o);
-        // mean: n adds + 1 mul; centre: n adds; var: n fma + 1 mul; +eps: 1 add;
-        // rsqrt: 1 special; normalise: n muls; weight: n muls; bias: n adds.
-        // (The centring subtraction is done twice in registers but counted once.)
-        Work {
-            add: 2 * n64 + 1 + if b.is_some() { n64 } else { 0 },
-            mul: 2 + n64 + if w.is_some() { n64 } else { 0 },
-            fma: n64,
-            special: 1,
-            ..Work::ZERO
-        }
-    });
-    let params = w.as_ref().map_or(0, |_| n) + b.as_ref().map_or(0, |_| n);
-    w.into_iter().chain(b).for_each(buffers::give);
-    let work = work.with_bytes(
-        bytes(l.distinct_elems() + params, T::DTYPE),
-        bytes(out.len(), T::DTYPE),
-    );
-    Counted::executed(out, work)
+    layer_norm_of(x, l, None, weight, bias, eps)
 }
 
 /// [`layer_norm`] of `x + r` (both viewed at the same shape), each row's sum formed in
@@ -230,23 +199,45 @@ pub(crate) fn add_layer_norm<T: FloatElem>(
     bias: Option<(&[T], &Layout)>,
     eps: f32,
 ) -> Counted<Vec<T>> {
-    let (src, res) = (contiguous(x, xl), contiguous(r, rl));
+    layer_norm_of(x, xl, Some((r, rl)), weight, bias, eps)
+}
+
+/// The layer norm of `x` (plus the residual `r`, when given) per row: both ops above.
+fn layer_norm_of<T: FloatElem>(
+    x: &[T],
+    xl: &Layout,
+    r: Option<(&[T], &Layout)>,
+    weight: Option<(&[T], &Layout)>,
+    bias: Option<(&[T], &Layout)>,
+    eps: f32,
+) -> Counted<Vec<T>> {
+    let src = contiguous(x, xl);
+    let res = r.map(|(d, l)| contiguous(d, l));
     let n = xl.shape().last().max(1);
     let (w, b) = (param(weight), param(bias));
     // Every element is written by its row.
     let mut out = buffers::for_overwrite(src.len(), T::default());
     let work = for_units(&mut out, n, 5 * n, |row, o| {
+        let n64 = n as u64;
         let span = row * n..(row + 1) * n;
         let norm = Norm {
             kind: Kind::Layer { eps },
             w: w.as_deref(),
             b: b.as_deref(),
         };
-        norm_row(norm, &src[span.clone()], Some(&res[span]), o);
-        let n64 = n as u64;
-        // The sum: n adds; then layer_norm's per-row count (see there).
+        norm_row(
+            norm,
+            &src[span.clone()],
+            res.as_deref().map(|r| &r[span]),
+            o,
+        );
+        // The sum (with a residual): n adds. Then mean: n adds + 1 mul; centre: n adds;
+        // var: n fma + 1 mul; +eps: 1 add; rsqrt: 1 special; normalise: n muls; weight:
+        // n muls; bias: n adds. (The centring subtraction is done twice in registers but
+        // counted once.)
+        let summed = if res.is_some() { n64 } else { 0 };
         Work {
-            add: 3 * n64 + 1 + if b.is_some() { n64 } else { 0 },
+            add: summed + 2 * n64 + 1 + if b.is_some() { n64 } else { 0 },
             mul: 2 + n64 + if w.is_some() { n64 } else { 0 },
             fma: n64,
             special: 1,
@@ -255,10 +246,8 @@ pub(crate) fn add_layer_norm<T: FloatElem>(
     });
     let params = w.as_ref().map_or(0, |_| n) + b.as_ref().map_or(0, |_| n);
     w.into_iter().chain(b).for_each(buffers::give);
-    let work = work.with_bytes(
-        bytes(xl.distinct_elems() + rl.distinct_elems() + params, T::DTYPE),
-        bytes(out.len(), T::DTYPE),
-    );
+    let read = xl.distinct_elems() + r.map_or(0, |(_, l)| l.distinct_elems()) + params;
+    let work = work.with_bytes(bytes(read, T::DTYPE), bytes(out.len(), T::DTYPE));
     Counted::executed(out, work)
 }
 

@@ -99,10 +99,11 @@ fn vectorised<T: FloatElem>(f: Func, x: &[T], o: &mut [T]) {
 }
 
 /// `xs[i] = op(xs[i])` in place, on this host's widest kernels (a block at a time through
-/// an L1 buffer, since the kernels read and write separate slices). For an epilogue that
-/// runs over outputs still in cache (a GEMM task's region); counting is the caller's.
-pub(crate) fn apply_f32_in_place(op: UnaryOp, xs: &mut [f32]) {
-    let mut buf = [0f32; BLOCK];
+/// an L1 buffer, since the kernels read and write separate slices), each element widened
+/// to f32 and rounded back as [`unary`] rounds it. For an epilogue that runs over outputs
+/// still in cache (a GEMM task's region); counting is the caller's.
+pub(crate) fn apply_in_place<T: FloatElem>(op: UnaryOp, xs: &mut [T]) {
+    let mut buf = [T::default(); BLOCK];
     for chunk in xs.chunks_mut(BLOCK) {
         let n = chunk.len();
         buf[..n].copy_from_slice(chunk);
@@ -110,20 +111,23 @@ pub(crate) fn apply_f32_in_place(op: UnaryOp, xs: &mut [f32]) {
     }
 }
 
-/// `xs[i] = op(xs[i])` in place over a whole output, its chunks split over the pool, each
-/// element widened to f32 and rounded back as the separate op rounds it: the same values
-/// as [`unary`] on a contiguous input. Returns the work (no bytes: the caller's op
+/// The cost of one chunk for [`for_units`]: a special function costs an order of
+/// magnitude more than a compare or a multiply.
+fn chunk_cost(per: Work) -> usize {
+    if per.special > 0 {
+        16 * CHUNK
+    } else {
+        CHUNK
+    }
+}
+
+/// [`apply_in_place`] over a whole output, its chunks split over the pool: the same
+/// values as [`unary`] on a contiguous input. Returns the work (no bytes: the caller's op
 /// accounts for what it reads and writes).
 pub(crate) fn unary_in_place<T: FloatElem>(xs: &mut [T], op: UnaryOp) -> Work {
     let per = cost::unary_per_elem(op);
-    let weight = if per.special > 0 { 16 } else { 1 };
-    for_units(xs, CHUNK, weight * CHUNK, |_, o| {
-        let mut buf = [T::default(); BLOCK];
-        for chunk in o.chunks_mut(BLOCK) {
-            let n = chunk.len();
-            buf[..n].copy_from_slice(chunk);
-            map_chunk(op, &buf[..n], chunk);
-        }
+    for_units(xs, CHUNK, chunk_cost(per), |_, o| {
+        apply_in_place(op, o);
         per.times(o.len() as u64)
     })
 }
@@ -134,9 +138,7 @@ pub(crate) fn unary<T: FloatElem>(x: &[T], l: &Layout, op: UnaryOp) -> Counted<V
     // Every element is written by its chunk.
     let mut out = buffers::for_overwrite(src.len(), T::default());
     let per = cost::unary_per_elem(op);
-    // A special function costs an order of magnitude more than a compare or a multiply.
-    let weight = if per.special > 0 { 16 } else { 1 };
-    let work = for_units(&mut out, CHUNK, weight * CHUNK, |u, o| {
+    let work = for_units(&mut out, CHUNK, chunk_cost(per), |u, o| {
         map_chunk(op, &src[u * CHUNK..u * CHUNK + o.len()], o);
         per.times(o.len() as u64)
     });

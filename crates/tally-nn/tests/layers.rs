@@ -318,6 +318,31 @@ fn packed_linear_matches_the_plain_product_and_counts_alike() {
             // m·n·k FMAs and one bias add per output.
             assert_eq!(rp.work.fma, (rows * out_dim * in_dim) as u64);
             assert_eq!(rp.work.add, (rows * out_dim) as u64);
+
+            // With an activation: one record for the packed weight (the GELU applied by
+            // the product), a matmul and a gelu_erf for the plain one; the same values and
+            // the same arithmetic in total.
+            let gelu = tally_core::UnaryOp::GeluErf;
+            let (y, lp) = tally_core::try_measure(|| packed.forward_activated(&x, gelu)).unwrap();
+            let (z, lq) = tally_core::try_measure(|| plain.forward_activated(&x, gelu)).unwrap();
+            for (a, b) in as_f32(&y).iter().zip(&as_f32(&z)) {
+                assert!(
+                    (a - b).abs() <= tol * (1.0 + b.abs()),
+                    "{dtype:?} {rows} rows, gelu: {a} vs {b}"
+                );
+            }
+            let fpo = |l: &tally_core::Ledger| {
+                let w = l
+                    .records()
+                    .iter()
+                    .fold(tally_core::Work::ZERO, |s, r| s + r.work);
+                (w.add, w.mul, w.fma, w.special)
+            };
+            let packed_records = if tally_tensor::packs(dtype) { 1 } else { 2 };
+            assert_eq!(lp.records().len(), packed_records, "{rows} rows");
+            assert_eq!(lq.records().len(), 2, "{rows} rows");
+            assert_eq!(fpo(&lp), fpo(&lq), "{rows} rows, gelu");
+            assert_eq!(lp.records()[0].work, lp.records()[0].analytic);
         }
     }
 }

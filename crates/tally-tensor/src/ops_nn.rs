@@ -48,32 +48,7 @@ impl Tensor {
         bias: Option<&Tensor>,
         eps: f64,
     ) -> Result<Tensor> {
-        const OP: &str = "layer_norm";
-        self.float(OP)?;
-        self.check_param(OP, weight)?;
-        self.check_param(OP, bias)?;
-        let n = self.shape().last();
-        let rows = self.elem_count() / n.max(1);
-        let params = weight.map_or(0, Tensor::reads) + bias.map_or(0, Tensor::reads);
-        let analytic = cost::layer_norm(rows, n, weight.is_some(), bias.is_some(), self.dtype())
-            .with_read(self.reads() + params);
-        let mut inputs: smallvec::SmallVec<[&Tensor; 3]> = smallvec::smallvec![self];
-        inputs.extend(weight);
-        inputs.extend(bias);
-        run(
-            OpId::LayerNorm,
-            &inputs,
-            self.shape().clone(),
-            analytic,
-            || {
-                on_backend!(self, |s: B| s.layer_norm(
-                    self.layout(),
-                    opt_view::<B>("layer_norm", weight)?,
-                    opt_view::<B>("layer_norm", bias)?,
-                    eps
-                ))
-            },
-        )
+        self.layer_norm_with(None, weight, bias, eps)
     }
 
     /// Layer normalisation of `self + residual` over the last dimension, in one call and
@@ -88,42 +63,65 @@ impl Tensor {
         bias: Option<&Tensor>,
         eps: f64,
     ) -> Result<Tensor> {
-        const OP: &str = "add_layer_norm";
-        self.float(OP)?;
-        self.same_kind(OP, residual)?;
+        self.layer_norm_with(Some(residual), weight, bias, eps)
+    }
+
+    /// [`Tensor::layer_norm`], or [`Tensor::add_layer_norm`] when there is a residual.
+    fn layer_norm_with(
+        &self,
+        residual: Option<&Tensor>,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<Tensor> {
+        let op = if residual.is_some() {
+            OpId::AddLayerNorm
+        } else {
+            OpId::LayerNorm
+        };
+        let name = op.name();
+        self.float(name)?;
+        if let Some(r) = residual {
+            self.check_residual(name, r)?;
+        }
+        self.check_param(name, weight)?;
+        self.check_param(name, bias)?;
+        let n = self.shape().last();
+        let rows = self.elem_count() / n.max(1);
+        let (has_w, has_b, dtype) = (weight.is_some(), bias.is_some(), self.dtype());
+        let params = weight.map_or(0, Tensor::reads) + bias.map_or(0, Tensor::reads);
+        let analytic = match residual {
+            Some(r) => cost::add_layer_norm(rows, n, has_w, has_b, dtype)
+                .with_read(self.reads() + r.reads() + params),
+            None => cost::layer_norm(rows, n, has_w, has_b, dtype).with_read(self.reads() + params),
+        };
+        let mut inputs: smallvec::SmallVec<[&Tensor; 3]> = smallvec::smallvec![self];
+        inputs.extend(residual);
+        inputs.extend(weight);
+        inputs.extend(bias);
+        run(op, &inputs, self.shape().clone(), analytic, || {
+            on_backend!(self, |s: B| {
+                let (w, b) = (opt_view::<B>(name, weight)?, opt_view::<B>(name, bias)?);
+                match residual {
+                    Some(r) => s.add_layer_norm(self.layout(), view::<B>(name, r)?, w, b, eps),
+                    None => s.layer_norm(self.layout(), w, b, eps),
+                }
+            })
+        })
+    }
+
+    /// Checks a residual for a fused add: a float tensor of this kind and this shape (no
+    /// broadcasting), or an error naming `op` and both shapes.
+    fn check_residual(&self, op: &'static str, residual: &Tensor) -> Result<()> {
+        self.same_kind(op, residual)?;
         if residual.shape() != self.shape() {
             return Err(Error::ShapeMismatch {
-                op: OP,
+                op,
                 lhs: self.shape().clone(),
                 rhs: residual.shape().clone(),
             });
         }
-        self.check_param(OP, weight)?;
-        self.check_param(OP, bias)?;
-        let n = self.shape().last();
-        let rows = self.elem_count() / n.max(1);
-        let params = weight.map_or(0, Tensor::reads) + bias.map_or(0, Tensor::reads);
-        let analytic =
-            cost::add_layer_norm(rows, n, weight.is_some(), bias.is_some(), self.dtype())
-                .with_read(self.reads() + residual.reads() + params);
-        let mut inputs: smallvec::SmallVec<[&Tensor; 3]> = smallvec::smallvec![self, residual];
-        inputs.extend(weight);
-        inputs.extend(bias);
-        run(
-            OpId::AddLayerNorm,
-            &inputs,
-            self.shape().clone(),
-            analytic,
-            || {
-                on_backend!(self, |s: B| s.add_layer_norm(
-                    self.layout(),
-                    view::<B>(OP, residual)?,
-                    opt_view::<B>(OP, weight)?,
-                    opt_view::<B>(OP, bias)?,
-                    eps
-                ))
-            },
-        )
+        Ok(())
     }
 
     /// RMS normalisation over the last dimension: x/√(mean(x²) + eps)·w.
@@ -165,14 +163,7 @@ impl Tensor {
     ) -> Result<(Tensor, Tensor)> {
         const OP: &str = "add_rms_norm";
         self.float(OP)?;
-        self.same_kind(OP, residual)?;
-        if residual.shape() != self.shape() {
-            return Err(Error::ShapeMismatch {
-                op: OP,
-                lhs: self.shape().clone(),
-                rhs: residual.shape().clone(),
-            });
-        }
+        self.check_residual(OP, residual)?;
         self.check_param(OP, weight)?;
         let n = self.shape().last();
         let rows = self.elem_count() / n.max(1);
