@@ -8,7 +8,7 @@ use half::bf16;
 use tally_core::backend::AttentionParams;
 use tally_core::{FloatElem, Work};
 
-use super::{with_scratch, Heads, Scratch};
+use super::{CallScratch, Heads, Scratch};
 use crate::gemm::{amx, as_bf16, as_bf16_mut, detect_bf16, gemm, Bf16Isa, MatRef};
 use crate::softmax::scaled_softmax_row;
 use crate::util::for_units;
@@ -17,8 +17,9 @@ use crate::util::for_units;
 pub(super) fn run<T: FloatElem>(x: &Heads<'_, T>, p: AttentionParams, out: &mut [T]) -> Work {
     let (sq, sk, d) = (x.sq, x.sk, x.d);
     let on_amx = sq >= AMX_MIN_QUERIES && sk > 0 && detect_bf16() == Bf16Isa::Amx;
+    let scratch = CallScratch::default();
     for_units(out, sq * d, 2 * sq * sk * d, |bh, o| {
-        with_scratch(|sc| {
+        scratch.with(|sc| {
             // Visible key positions (listed when there is a mask).
             sc.keys.clear();
             if x.mask.is_some() {

@@ -170,9 +170,8 @@ fn rows_f32<'s, T: FloatElem>(
     }
 }
 
-/// Per-thread f32 scratch of the attention units (gathered keys and values, converted
-/// queries, scores, accumulators), reused from call to call: its sizes change with every
-/// decode step, so it is not worth pooling by size.
+/// f32 scratch of the attention units (gathered keys and values, converted queries,
+/// scores, accumulators), reused from unit to unit.
 #[derive(Default)]
 pub(super) struct Scratch {
     kf: Vec<f32>,
@@ -190,14 +189,38 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Runs `f` with this thread's scratch. It is taken out for the call and put back after,
-/// so a unit that the pool runs on this thread while `f` waits (work stealing inside a
-/// nested GEMM) gets fresh vectors instead of a double borrow.
+/// Runs `f` with this thread's scratch, which outlives the call: what causal attention
+/// uses, as its sizes change with every decode step and a step must not allocate. It is
+/// taken out for the call and put back after, so a unit that the pool runs on this thread
+/// while `f` waits (work stealing inside a nested GEMM) gets fresh vectors instead of a
+/// double borrow.
 pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     let mut s = SCRATCH.with(|c| std::mem::take(&mut *c.borrow_mut()));
     let r = f(&mut s);
     SCRATCH.with(|c| *c.borrow_mut() = s);
     r
+}
+
+/// Scratch that lives as long as one attention call: each unit takes a set (or makes one)
+/// and gives it back, so there are about as many as threads, and all are freed when the
+/// call ends. What non-causal attention uses: a MiniLM head's score block is 64 KiB per
+/// thread, and held per thread it stayed allocated through the feed-forward products, the
+/// pass's peak (1.2× the live activations bounds it; see the `peak_memory` test).
+#[derive(Default)]
+pub(super) struct CallScratch(std::sync::Mutex<Vec<Scratch>>);
+
+impl CallScratch {
+    /// Runs `f` with a set of this call's scratch.
+    pub(super) fn with<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
+        let mut s = self.sets().pop().unwrap_or_default();
+        let r = f(&mut s);
+        self.sets().push(s);
+        r
+    }
+
+    fn sets(&self) -> std::sync::MutexGuard<'_, Vec<Scratch>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// q (b, h, s_q, d) over k, v (b, h_kv, s_k, d); `mask` (b, s_k), non-zero = visible.

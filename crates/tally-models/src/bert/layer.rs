@@ -94,12 +94,11 @@ impl EncoderLayer {
 
     /// LayerNorm(x + Dense(GELU(Dense(x)))), through the intermediate width I.
     fn ffn(&self, x: &Tensor) -> Result<Tensor> {
-        // GELU stays its own op here: `Linear::forward_activated` fuses it into the
-        // product (one pass and one record fewer; MiniLM 0.97 to 1.00 pass by pass), but the
-        // live activations then shrink by the GELU input, and the kernel scratch (GEMM
-        // packing, attention scores) no longer fits the peak-memory bound of 1.2× them
-        // (MiniLM 1×128: P / (W + 1.2·A) = 1.0006).
-        let inner = self.intermediate.forward(x)?.gelu_erf()?;
+        // GELU runs inside the product: each task applies it to its finished region while
+        // that is in cache, and the GELU input is never a tensor of its own.
+        let inner = self
+            .intermediate
+            .forward_activated(x, tally_core::UnaryOp::GeluErf)?;
         self.out_norm
             .forward_residual(&self.output.forward(&inner)?, x)
     }
