@@ -12,10 +12,12 @@
 //!
 //! Recording is on every kernel call's path, so it is kept cheap: the clock is read raw
 //! (the TSC where it is invariant, through `quanta`; the OS clock otherwise) and scaled
-//! only when two stamps are compared; a call is held on its own thread, with no lock and
-//! no reference count touched, until the thread's regions change, then moved into them in
-//! one batch; and scope names are built once per thread and reused (`layer.3.ffn` is not
-//! formatted again on every pass).
+//! only when two stamps are compared; a call is held on its own thread as a finished
+//! record, with no lock taken and one reference count (its scope name's) touched, until
+//! the thread's regions change, then handed to them in one batch (a region's only batch
+//! becomes its list as it is, with no copy); a scope entered touches no region; and scope
+//! names are built once per thread and reused (`layer.3.ffn` is not formatted again on
+//! every pass).
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -72,114 +74,79 @@ struct Records {
 
 #[derive(Clone)]
 struct Frame {
-    region: Arc<RegionInner>,
+    /// The region this frame opened; `None` for a scope, which records into the regions
+    /// of the frames below it (so entering a scope touches no region's reference count).
+    region: Option<Arc<RegionInner>>,
     scope: Arc<str>,
-    /// Where `scope` sits in this thread's scope log (what its calls name it by).
-    logged: u32,
 }
 
-/// A kernel call recorded on this thread and not yet moved into its regions.
-struct Held {
-    call: Call,
-    /// The scope it ran under, as an index into the thread's scope log.
-    scope: u32,
-    started: Stamp,
-}
-
-/// What the meter keeps per thread. Calls are held here, lock-free and without touching
-/// any reference count, and moved into their regions in one batch whenever the set of
-/// regions open on the thread changes (a region opens or closes, a handle is entered or
-/// left). In a SmolLM2 decode step a kernel call's record otherwise took a lock, four
-/// reference counts and a region's list, each a cold cache line after a kernel that
-/// streamed megabytes of weights: +2.1% against the same passes unrecorded.
+/// What the meter keeps per thread. Calls are held here as records, lock-free, and moved
+/// into their regions in one batch whenever the set of regions open on the thread changes
+/// (a region opens or closes, a handle is entered or left). In a SmolLM2 decode step a
+/// kernel call's record otherwise took a lock, four reference counts and a region's list,
+/// each a cold cache line after a kernel that streamed megabytes of weights: +2.1% against
+/// the same passes unrecorded.
 #[derive(Default)]
 struct ThreadMeter {
     /// Open regions and scopes, outermost first.
     frames: Vec<Frame>,
-    /// Calls made since the regions last changed (all belong to the regions in `frames`).
-    held: Vec<Held>,
-    /// Scope paths the held calls and the frames name, by index; emptied by each flush.
-    scopes: Vec<Arc<str>>,
+    /// Calls made since the regions last changed (all belong to the regions in `frames`),
+    /// complete but for `start_ns`, which holds the raw [`Stamp`] the call began at until
+    /// the flush places it on each region's timeline.
+    held: Vec<Record>,
+    /// This thread's index in records, once it has recorded.
+    thread: Option<u32>,
 }
 
 impl ThreadMeter {
-    /// Logs `scope`, returning its index.
-    fn log(&mut self, scope: &Arc<str>) -> u32 {
-        self.scopes.push(scope.clone());
-        (self.scopes.len() - 1) as u32
-    }
-
-    /// Pushes a frame, its scope logged.
-    fn push(&mut self, region: Arc<RegionInner>, scope: Arc<str>) {
-        if self.scopes.len() >= SCOPE_LOG_MAX {
-            // Many scopes entered since the last flush (a long region): start the log again.
-            self.flush();
-        }
-        let logged = self.log(&scope);
-        self.frames.push(Frame {
-            region,
-            scope,
-            logged,
-        });
-    }
-
-    /// Empties the scope log and logs the frames' scopes again (no call is held).
-    fn relog(&mut self) {
-        self.scopes.clear();
-        for i in 0..self.frames.len() {
-            let scope = self.frames[i].scope.clone();
-            self.frames[i].logged = self.log(&scope);
-        }
+    /// This thread's index in records, handed out on first use.
+    fn thread(&mut self) -> u32 {
+        *self.thread.get_or_insert_with(thread_index)
     }
 
     /// Moves the held calls into every distinct region open on this thread (innermost
-    /// first), each placed on that region's timeline.
+    /// first), each placed on that region's timeline: copied into the outer regions, and
+    /// moved into the innermost in one block.
     fn flush(&mut self) {
         if self.held.is_empty() {
-            if self.scopes.len() > self.frames.len() {
-                self.relog();
-            }
             return;
         }
-        let thread = thread_index();
         let mut regions: smallvec::SmallVec<[&Arc<RegionInner>; 2]> = smallvec::SmallVec::new();
-        for frame in self.frames.iter().rev() {
-            if !regions.iter().any(|r| Arc::ptr_eq(r, &frame.region)) {
-                regions.push(&frame.region);
+        for region in self.frames.iter().rev().filter_map(|f| f.region.as_ref()) {
+            if !regions.iter().any(|r| Arc::ptr_eq(r, region)) {
+                regions.push(region);
             }
         }
-        let mut held = std::mem::take(&mut self.held);
-        let scopes = &self.scopes;
-        let place = |call: Call, scope: u32, started: Stamp, region: &RegionInner| {
-            let start_ns = started.ns_since(region.start);
-            call.placed(scopes[scope as usize].clone(), thread, start_ns)
+        let held = &mut self.held;
+        let Some((innermost, outer)) = regions.split_first() else {
+            held.clear();
+            return;
         };
-        if let Some((innermost, outer)) = regions.split_first() {
-            for region in outer {
-                let mut records = lock(region);
-                records.batches += 1;
-                records.list.reserve(held.len());
-                for h in &held {
-                    let placed = place(h.call.clone(), h.scope, h.started, region);
-                    records.list.push(placed);
-                }
-            }
-            let mut records = lock(innermost);
+        for region in outer {
+            let mut records = lock(region);
             records.batches += 1;
             records.list.reserve(held.len());
-            for Held {
-                call,
-                scope,
-                started,
-            } in held.drain(..)
-            {
-                records.list.push(place(call, scope, started, innermost));
+            for r in held.iter() {
+                let mut placed = r.clone();
+                placed.start_ns = Stamp(r.start_ns).ns_since(region.start);
+                records.list.push(placed);
             }
         }
-        drop(regions);
-        // The emptied buffer keeps its room for the next batch.
-        self.held = held;
-        self.relog();
+        for r in held.iter_mut() {
+            r.start_ns = Stamp(r.start_ns).ns_since(innermost.start);
+        }
+        let mut records = lock(innermost);
+        records.batches += 1;
+        let room = records.list.capacity();
+        if records.list.is_empty() && room >= held.len() && room <= 2 * HELD_MAX {
+            // The common case, a region's one batch: the held records become its list,
+            // and the thread holds its next calls in the room the region had set aside
+            // (no more than a thread may keep).
+            std::mem::swap(&mut records.list, held);
+        } else {
+            // The emptied buffer keeps its room for the next batch.
+            records.list.append(held);
+        }
     }
 }
 
@@ -204,8 +171,6 @@ thread_local! {
     /// The top scope, `""`, one allocation per thread.
     static ROOT: Arc<str> = Arc::from("");
     static SCOPE_NAMES: RefCell<(ScopeNames, usize)> = RefCell::new((ScopeNames::default(), 0));
-    /// This thread's index in records, `u32::MAX` until it first records.
-    static THREAD: Cell<u32> = const { Cell::new(u32::MAX) };
     /// How many records the last region opened on this thread ended with: the next one
     /// starts with room for as many, so that a model's repeated passes never regrow (and
     /// copy) their record list mid-pass.
@@ -221,19 +186,12 @@ const RECORDS_MIN: usize = 64;
 /// (SmolLM2: 363 per decode step).
 const HELD_MAX: usize = 1024;
 
-/// Most scope entries a thread logs before it starts the log again.
-const SCOPE_LOG_MAX: usize = 4096;
-
 /// The next thread index to hand out.
 static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
 
+/// A new thread index: each thread's meter takes one when it first records.
 fn thread_index() -> u32 {
-    THREAD.with(|t| {
-        if t.get() == u32::MAX {
-            t.set(NEXT_THREAD.fetch_add(1, Ordering::Relaxed));
-        }
-        t.get()
-    })
+    NEXT_THREAD.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Pops the frame it pushed even when the closure panics; a region's frame first moves the
@@ -308,7 +266,10 @@ pub fn measure<T>(f: impl FnOnce() -> T) -> (T, Ledger) {
             let mut m = m.borrow_mut();
             // Calls held so far belong to the regions open before this one.
             m.flush();
-            m.push(region.clone(), scope);
+            m.frames.push(Frame {
+                region: Some(region.clone()),
+                scope,
+            });
         });
         let _guard = FrameGuard { opens_region: true };
         f()
@@ -336,23 +297,25 @@ pub fn scope<T>(name: &str, f: impl FnOnce() -> T) -> T {
     if !crate::COUNTING {
         return f();
     }
-    let top = METER.with(|m| {
-        m.borrow()
-            .frames
-            .last()
-            .map(|fr| (fr.region.clone(), fr.scope.clone()))
+    let entered = METER.with(|m| {
+        let mut m = m.borrow_mut();
+        let Some(top) = m.frames.last() else {
+            return false;
+        };
+        let scope = child_scope(&top.scope, name);
+        m.frames.push(Frame {
+            region: None,
+            scope,
+        });
+        true
     });
-    match top {
-        None => f(),
-        Some((region, parent)) => {
-            let scope = child_scope(&parent, name);
-            METER.with(|m| m.borrow_mut().push(region, scope));
-            let _guard = FrameGuard {
-                opens_region: false,
-            };
-            f()
-        }
+    if !entered {
+        return f();
     }
+    let _guard = FrameGuard {
+        opens_region: false,
+    };
+    f()
 }
 
 /// True when some region is open on this thread (a record would be kept).
@@ -373,20 +336,17 @@ pub fn record(started: Stamp, make: impl FnOnce() -> Call) {
     METER.with(|m| {
         let mut m = m.borrow_mut();
         let Some(top) = m.frames.last() else { return };
-        let scope = top.logged;
-        // Room first, then the call built straight into it (a call built before the push
-        // was copied in: a third of what recording cost a small kernel).
+        let scope = top.scope.clone();
+        let thread = m.thread();
+        // Room first, then the record built straight into it (one built before the push
+        // was copied in: a third of what recording cost a small kernel). Its start is the
+        // raw stamp until the flush places it on each region's timeline.
         m.held.reserve(1);
-        let slot = &mut m.held.spare_capacity_mut()[0];
-        slot.write(Held {
-            call: make(),
-            scope,
-            started,
-        });
-        let len = m.held.len();
-        // SAFETY: slot `len` (the first spare one) was just written.
-        unsafe { m.held.set_len(len + 1) };
-        if len + 1 >= HELD_MAX {
+        m.held.spare_capacity_mut()[0].write(make().placed(scope, thread, started.0));
+        let len = m.held.len() + 1;
+        // SAFETY: slot `len - 1` (the first spare one) was just written.
+        unsafe { m.held.set_len(len) };
+        if len >= HELD_MAX {
             m.flush();
         }
     });
@@ -431,12 +391,10 @@ impl Region {
 }
 
 /// Moves the calls held for the current frames into their regions, then replaces the
-/// frames with `frames` (their scopes logged on this thread); returns the old frames.
+/// frames with `frames`; returns the old frames.
 fn swap_frames(m: &mut ThreadMeter, frames: Vec<Frame>) -> Vec<Frame> {
     m.flush();
-    let old = std::mem::replace(&mut m.frames, frames);
-    m.relog();
-    old
+    std::mem::replace(&mut m.frames, frames)
 }
 
 /// Puts a thread's own frames back when a [`Region::enter`] ends, even by a panic, after
@@ -471,8 +429,8 @@ mod tests {
         }
     }
 
-    /// A region longer than a thread holds, with more scopes entered than it logs: every
-    /// call comes back, in order, under its scope, and the thread keeps bounded room.
+    /// A region longer than a thread holds: every call comes back, in order, under its
+    /// scope, and the thread keeps bounded room.
     #[test]
     fn a_long_region_keeps_every_call_and_bounded_room() {
         let calls = 3 * HELD_MAX + 7;
@@ -482,11 +440,11 @@ mod tests {
                     record(now(), || call(i + 1))
                 });
             }
-            for _ in 0..2 * SCOPE_LOG_MAX {
+            for _ in 0..4096 {
                 scope("empty", || ());
             }
-            // Scopes entered without a call do not grow the log past its bound either.
-            METER.with(|m| assert!(m.borrow().scopes.len() <= SCOPE_LOG_MAX));
+            // Scopes entered and left leave no frame behind.
+            METER.with(|m| assert_eq!(m.borrow().frames.len(), 1));
             record(now(), || call(1));
         });
         let records = ledger.records();
@@ -500,8 +458,46 @@ mod tests {
         METER.with(|m| {
             let m = m.borrow();
             assert!(m.held.is_empty() && m.held.capacity() <= 2 * HELD_MAX);
-            assert!(m.scopes.len() <= SCOPE_LOG_MAX);
+            assert!(m.frames.is_empty(), "the region's frame is gone");
         });
+    }
+
+    /// Regions one after another on a thread: each ledger holds its own calls only, though
+    /// a region's list and the thread's held room trade places, and after a long region
+    /// (whose size the next one reserves) the thread still keeps bounded room.
+    #[test]
+    fn regions_in_turn_keep_their_own_calls_and_the_thread_bounded_room() {
+        let sizes = |n: usize| -> Vec<usize> {
+            let ((), ledger) = measure(|| (1..=n).for_each(|i| record(now(), || call(i))));
+            let dims = ledger.records().iter().map(|r| r.output.dims()[0]);
+            dims.collect()
+        };
+        assert_eq!(sizes(3), [1, 2, 3]);
+        assert_eq!(sizes(2), [1, 2]);
+        assert_eq!(sizes(5 * HELD_MAX + 3).len(), 5 * HELD_MAX + 3);
+        assert_eq!(sizes(4), [1, 2, 3, 4]);
+        METER.with(|m| assert!(m.borrow().held.capacity() <= 2 * HELD_MAX));
+        let ((outer_only, inner), outer) = measure(|| {
+            record(now(), || call(7));
+            let ((), inner) = measure(|| record(now(), || call(8)));
+            let nested = sizes(1);
+            record(now(), || call(9));
+            (nested, inner)
+        });
+        assert_eq!(outer_only, [1]);
+        let dims = |l: &Ledger| {
+            l.records()
+                .iter()
+                .map(|r| r.output.dims()[0])
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(dims(&inner), [8]);
+        assert_eq!(dims(&outer), [7, 8, 1, 9]);
+        assert_eq!(
+            sizes(2),
+            [1, 2],
+            "no call is left behind for the next region"
+        );
     }
 
     #[test]
