@@ -502,6 +502,41 @@ unsafe fn avx512_nr32<const MR: usize, const PACKED: bool>(
     for p in fetching.min(kc)..kc {
         step(&mut acc, p);
     }
+    if dest.rows == MR && dest.cols == 32 && dest.row_bias.is_null() && dest.clamp.is_none() {
+        // A whole tile with nothing to add but what C holds and a column bias: stores
+        // straight from the registers, the bias read once. (The general store reads the
+        // tile back from memory and tests each row's masks, biases and bounds: whole
+        // tiles ran 3% slower at kc = 256, 5% at 64 and 15% at 16, held in L1.)
+        // SAFETY: the tile's MR rows of 32 values are inside `dest`, and a non-null
+        // `bias` holds 32 values (this function's contract, with rows = MR, cols = 32).
+        unsafe {
+            // An `if`, not `bool::then`: a closure would not inherit this function's
+            // AVX-512, and the loads inside it would stay calls.
+            let bias = if dest.bias.is_null() {
+                None
+            } else {
+                Some((
+                    _mm512_loadu_ps(dest.bias),
+                    _mm512_loadu_ps(dest.bias.add(16)),
+                ))
+            };
+            for (i, acc) in acc.iter().enumerate() {
+                let c = dest.c.add(i * dest.ldc);
+                let (mut lo, mut hi) = (acc[0], acc[1]);
+                if dest.accumulate {
+                    lo = _mm512_add_ps(lo, _mm512_loadu_ps(c));
+                    hi = _mm512_add_ps(hi, _mm512_loadu_ps(c.add(16)));
+                }
+                if let Some((b0, b1)) = bias {
+                    lo = _mm512_add_ps(lo, b0);
+                    hi = _mm512_add_ps(hi, b1);
+                }
+                _mm512_storeu_ps(c, lo);
+                _mm512_storeu_ps(c.add(16), hi);
+            }
+        }
+        return;
+    }
     // SAFETY: AVX-512F is present and `dest` is valid (this function's contract).
     unsafe { store_nr32(&acc, dest) }
 }
