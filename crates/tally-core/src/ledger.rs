@@ -28,8 +28,8 @@ pub struct Record {
     /// The work the analytic formula (`tally_core::cost`) gives for the same call,
     /// dense: for masked attention it exceeds `work` by exactly the skipped pairs.
     pub analytic: Work,
-    /// When the kernel call began, in nanoseconds since its region began (set by
-    /// [`crate::meter::record`] for each region the record enters).
+    /// When the kernel call began, in nanoseconds since its region began (set by the
+    /// meter as the record enters each region; see [`crate::meter::record`]).
     pub start_ns: u64,
     /// Wall time of the kernel call, in nanoseconds.
     pub elapsed_ns: u64,
