@@ -119,10 +119,10 @@ fn norm_row_in<T: FloatElem>(
         // SAFETY: `wide` is true only where AVX-512F and FMA were detected.
         return unsafe { norm_row_avx512(n, x, r, o, row) };
     }
-    norm_row_body(n, x, r, o, row)
+    norm_row_body::<T, false>(n, x, r, o, row)
 }
 
-/// [`norm_row_body`] compiled for AVX-512F.
+/// [`norm_row_body`] compiled for AVX-512F, its reductions in [`sum_avx512`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
 fn norm_row_avx512<T: FloatElem>(
@@ -132,13 +132,54 @@ fn norm_row_avx512<T: FloatElem>(
     o: &mut [T],
     row: &mut [f32],
 ) {
-    norm_row_body(n, x, r, o, row)
+    norm_row_body::<T, true>(n, x, r, o, row)
+}
+
+/// Σ (v − centre)² over `v` (`SQUARES`: one FMA each, as the variance is counted), or
+/// Σ v, in four AVX-512 accumulators: four independent chains, with a masked tail.
+/// [`lane_sum`]'s one vector of partial sums left each pass over a row bound by the add's
+/// latency (LLVM may not reassociate float adds into more chains).
+///
+/// # Safety
+/// AVX-512F present.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn sum_avx512<const SQUARES: bool>(v: &[f32], centre: f32) -> f32 {
+    use std::arch::x86_64::*;
+    let c = _mm512_set1_ps(centre);
+    // One step of a chain over 16 values (zero in masked-off lanes of a tail).
+    let step = |acc: __m512, x: __m512, mask: __mmask16| -> __m512 {
+        if SQUARES {
+            let d = _mm512_maskz_sub_ps(mask, x, c);
+            _mm512_fmadd_ps(d, d, acc)
+        } else {
+            _mm512_add_ps(acc, x)
+        }
+    };
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let blocks = v.chunks_exact(64);
+    let rest = blocks.remainder();
+    for b in blocks {
+        for (j, a) in acc.iter_mut().enumerate() {
+            // SAFETY: `b` holds 64 values, so the 16 from 16·j are inside it.
+            let x = unsafe { _mm512_loadu_ps(b.as_ptr().add(16 * j)) };
+            *a = step(*a, x, !0);
+        }
+    }
+    for (j, part) in rest.chunks(16).enumerate() {
+        let mask = ((1u32 << part.len()) - 1) as __mmask16;
+        // SAFETY: the mask covers only `part`'s values; masked-off lanes are not read.
+        let x = unsafe { _mm512_maskz_loadu_ps(mask, part.as_ptr()) };
+        acc[j] = step(acc[j], x, mask);
+    }
+    let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    _mm512_reduce_add_ps(sum)
 }
 
 /// The loops of [`norm_row`]: widen `x` (plus `r`) into `row` (as long as `x`), reduce,
 /// scale and shift.
 #[inline(always)]
-fn norm_row_body<T: FloatElem>(
+fn norm_row_body<T: FloatElem, const AVX512: bool>(
     n: Norm<'_>,
     x: &[T],
     r: Option<&[T]>,
@@ -160,15 +201,35 @@ fn norm_row_body<T: FloatElem>(
     }
     let i = &*row;
     let inv_n = 1.0 / i.len().max(1) as f32;
+    // Σ v, or Σ (v − centre)²: four chains of AVX-512 adds in that copy of this body.
+    let sum = |squares: bool, centre: f32| -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if AVX512 {
+            // SAFETY: AVX512 is true only in `norm_row_avx512`, reached where `wide` found
+            // AVX-512F.
+            return unsafe {
+                if squares {
+                    sum_avx512::<true>(i, centre)
+                } else {
+                    sum_avx512::<false>(i, centre)
+                }
+            };
+        }
+        if squares {
+            lane_sum(i, |v| (v - centre) * (v - centre))
+        } else {
+            lane_sum(i, |v| v)
+        }
+    };
     match kind {
         Kind::Layer { eps } => {
-            let mean = lane_sum(i, |v| v) * inv_n;
-            let var = lane_sum(i, |v| (v - mean) * (v - mean)) * inv_n;
+            let mean = sum(false, 0.0) * inv_n;
+            let var = sum(true, mean) * inv_n;
             let rstd = 1.0 / (var + eps).sqrt();
             scale_shift(o, i, |v| (v - mean) * rstd, w, b);
         }
         Kind::Rms { eps } => {
-            let ss = lane_sum(i, |v| v * v);
+            let ss = sum(true, 0.0);
             let rstd = 1.0 / (ss * inv_n + eps).sqrt();
             scale_shift(o, i, |v| v * rstd, w, b);
         }
