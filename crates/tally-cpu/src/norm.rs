@@ -135,25 +135,29 @@ fn norm_row_avx512<T: FloatElem>(
     norm_row_body::<T, true>(n, x, r, o, row)
 }
 
-/// Σ (v − centre)² over `v` (`SQUARES`: one FMA each, as the variance is counted), or
-/// Σ v, in four AVX-512 accumulators: four independent chains, with a masked tail.
-/// [`lane_sum`]'s one vector of partial sums left each pass over a row bound by the add's
-/// latency (LLVM may not reassociate float adds into more chains).
+/// Σ v, Σ v² (`Sums::Squares`) or Σ (v − centre)² (`Sums::Deviations`) over `v`, the
+/// squares one FMA each (as the norms count them), in four AVX-512 accumulators: four
+/// independent chains, with a masked tail. [`lane_sum`]'s one vector of partial sums left
+/// each pass over a row bound by the add's latency (LLVM may not reassociate float adds
+/// into more chains).
 ///
 /// # Safety
 /// AVX-512F present.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn sum_avx512<const SQUARES: bool>(v: &[f32], centre: f32) -> f32 {
+unsafe fn sum_avx512<const SUMS: u8>(v: &[f32], centre: f32) -> f32 {
     use std::arch::x86_64::*;
     let c = _mm512_set1_ps(centre);
-    // One step of a chain over 16 values (zero in masked-off lanes of a tail).
+    // One step of a chain over 16 values (zero in masked-off lanes of a tail: the load
+    // zeroes them, and so does the masked centring).
     let step = |acc: __m512, x: __m512, mask: __mmask16| -> __m512 {
-        if SQUARES {
-            let d = _mm512_maskz_sub_ps(mask, x, c);
-            _mm512_fmadd_ps(d, d, acc)
-        } else {
-            _mm512_add_ps(acc, x)
+        match SUMS {
+            Sums::VALUES => _mm512_add_ps(acc, x),
+            Sums::SQUARES => _mm512_fmadd_ps(x, x, acc),
+            _ => {
+                let d = _mm512_maskz_sub_ps(mask, x, c);
+                _mm512_fmadd_ps(d, d, acc)
+            }
         }
     };
     let mut acc = [_mm512_setzero_ps(); 4];
@@ -174,6 +178,18 @@ unsafe fn sum_avx512<const SQUARES: bool>(v: &[f32], centre: f32) -> f32 {
     }
     let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
     _mm512_reduce_add_ps(sum)
+}
+
+/// Which sum a row's reduction takes (the const parameter of [`sum_avx512`]).
+struct Sums;
+
+impl Sums {
+    /// Σ v.
+    const VALUES: u8 = 0;
+    /// Σ v².
+    const SQUARES: u8 = 1;
+    /// Σ (v − centre)².
+    const DEVIATIONS: u8 = 2;
 }
 
 /// The loops of [`norm_row`]: widen `x` (plus `r`) into `row` (as long as `x`), reduce,
@@ -201,35 +217,36 @@ fn norm_row_body<T: FloatElem, const AVX512: bool>(
     }
     let i = &*row;
     let inv_n = 1.0 / i.len().max(1) as f32;
-    // Σ v, or Σ (v − centre)²: four chains of AVX-512 adds in that copy of this body.
-    let sum = |squares: bool, centre: f32| -> f32 {
+    // Σ v, Σ v² or Σ (v − centre)² ([`Sums`]): four chains of AVX-512 adds in that copy
+    // of this body.
+    let sum = |sums: u8, centre: f32| -> f32 {
         #[cfg(target_arch = "x86_64")]
         if AVX512 {
             // SAFETY: AVX512 is true only in `norm_row_avx512`, reached where `wide` found
             // AVX-512F.
             return unsafe {
-                if squares {
-                    sum_avx512::<true>(i, centre)
-                } else {
-                    sum_avx512::<false>(i, centre)
+                match sums {
+                    Sums::VALUES => sum_avx512::<{ Sums::VALUES }>(i, centre),
+                    Sums::SQUARES => sum_avx512::<{ Sums::SQUARES }>(i, centre),
+                    _ => sum_avx512::<{ Sums::DEVIATIONS }>(i, centre),
                 }
             };
         }
-        if squares {
-            lane_sum(i, |v| (v - centre) * (v - centre))
-        } else {
-            lane_sum(i, |v| v)
+        match sums {
+            Sums::VALUES => lane_sum(i, |v| v),
+            Sums::SQUARES => lane_sum(i, |v| v * v),
+            _ => lane_sum(i, |v| (v - centre) * (v - centre)),
         }
     };
     match kind {
         Kind::Layer { eps } => {
-            let mean = sum(false, 0.0) * inv_n;
-            let var = sum(true, mean) * inv_n;
+            let mean = sum(Sums::VALUES, 0.0) * inv_n;
+            let var = sum(Sums::DEVIATIONS, mean) * inv_n;
             let rstd = 1.0 / (var + eps).sqrt();
             scale_shift(o, i, |v| (v - mean) * rstd, w, b);
         }
         Kind::Rms { eps } => {
-            let ss = sum(true, 0.0);
+            let ss = sum(Sums::SQUARES, 0.0);
             let rstd = 1.0 / (ss * inv_n + eps).sqrt();
             scale_shift(o, i, |v| v * rstd, w, b);
         }
