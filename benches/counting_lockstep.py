@@ -37,6 +37,7 @@ WORKLOADS = [
     ("digits-mlp batch 1", "digits-mlp --batch 1", ""),
     ("minilm 1x128", "minilm --seq 128", "all-minilm-l6-v2"),
     ("minilm 8x128", "minilm --batch 8 --seq 128", "all-minilm-l6-v2"),
+    ("minilm 1x512", "minilm --seq 512", "all-minilm-l6-v2"),
     ("smollm2 prefill 1x128", "smollm2 --seq 128", "smollm2"),
     ("smollm2 decode after 128", "smollm2 --past 128 --seq 1", "smollm2"),
     ("minilm 1x128 bf16", "minilm --seq 128 --dtype bf16", "all-minilm-l6-v2"),

@@ -17,7 +17,7 @@ use tally_core::Work;
 
 use super::aligned::Aligned;
 use super::bf16::pair;
-use super::{empty_sum, run_tasks, scratch, Epilogue, FewRows, MatRef, OutPtr};
+use super::{empty_sum, run_tasks, scratch, Epilogue, FewRows, MatRef, OutPtr, MC};
 
 /// Rows of one micro-block: two A tiles.
 const BLOCK_M: usize = 32;
@@ -402,7 +402,8 @@ fn run(m: usize, n: usize, k: usize, a: MatRef<'_, bf16>, b_packed: &[u32], sink
         BLOCK_M,
         n_panels,
         FewRows::RowsFirst,
-        |rows, panels| block(rows, panels, n, k, a, b_packed, sink),
+        MC,
+        |rows, panels, _| block(rows, panels, n, k, a, b_packed, sink),
     )
 }
 

@@ -12,7 +12,9 @@ use tally_core::FloatElem;
 
 use super::aligned::Aligned;
 use super::kernel::{Dest, Prefetch};
-use super::{empty_sum, run_tasks, scratch, write_tile, Bias, Epilogue, FewRows, MatRef, OutPtr};
+use super::{
+    empty_sum, run_tasks, scratch, write_tile, Bias, Epilogue, FewRows, MatRef, OutPtr, MC,
+};
 use tally_core::Work;
 
 /// Rows of one micro-tile: 2·MR accumulators + 2 B vectors + 1 broadcast ≤ 32 zmm.
@@ -198,7 +200,8 @@ pub(super) fn prepacked(
         MR,
         n.div_ceil(NR),
         FewRows::RowsFirst,
-        |rows, panels| block(rows, panels, n, k, a, b_packed, bias, outp),
+        MC,
+        |rows, panels, _| block(rows, panels, n, k, a, b_packed, bias, outp),
     )
 }
 

@@ -6,11 +6,12 @@
 //! whichever [`detect_bf16`] chose, and through the f32 kernels otherwise.
 //!
 //! Blocking (GotoBLAS order): B is packed once into NR-wide panels over all of k. A
-//! product of at most 2·MC rows is split between threads by columns only; a taller one
-//! into tasks of up to MC rows (and the columns into groups when rows are few). Each task
-//! packs its A block per slice of k (KC deep, shallower for a task of more than MC rows)
-//! and sweeps B panels (outer) over A micro-panels (inner), accumulating in place (f32)
-//! or in an f32 tile it then writes out once.
+//! product of at most 2·MC rows is split between threads by columns only, each thread
+//! over all the rows; a taller one into row tasks of up to MC_IN_PLACE rows (f32 outputs)
+//! or MC (others), and the columns into groups when rows are few. Each task packs its A
+//! block per slice of k (KC deep; shallower when a thread takes more than MC rows of a
+//! column split) and sweeps B panels (outer) over A micro-panels (inner), accumulating in
+//! place (f32) or in an f32 tile it then writes out once.
 
 mod aligned;
 pub mod amx;
@@ -35,20 +36,26 @@ pub use prepacked::{gemm_prepacked, gemm_prepacked_uninit, writes_uninit, Packed
 
 /// Depth of one packed slice of k.
 const KC: usize = 256;
-/// Most rows one task owns.
+/// Most rows one task owns, where its packed A block is held to `A_BLOCK_MAX` (the column
+/// split) or it fills an f32 tile of its own (non-f32 outputs, the bf16 kernels).
 const MC: usize = 96;
+/// Most rows one row task of an f32 product written in place owns: its A block (256 × KC,
+/// 256 KiB) stays in L2 and every B panel it loads into L1 serves 256 rows. Against tasks
+/// of 96 rows, 512-row MiniLM products ran 5–17% faster on 2 threads and 9–16% on 1 (one
+/// process, call by call).
+const MC_IN_PLACE: usize = 256;
 /// Products with at most this many rows skip packing (see `small.rs`).
 const SMALL_M: usize = 4;
 /// Most rows for which a parallel product splits only its columns between threads (each
 /// thread then packs all the rows, in slices of k no shallower than `KC / 2`).
 const COLUMN_SPLIT_MAX_ROWS: usize = 2 * MC;
-/// Most f32 values in one task's packed A block (an MC × KC block, 96 KiB): a task of more
-/// rows packs shallower slices of k, so that its block stays in L2 and the threads' blocks
-/// together stay within the peak-memory budget.
+/// Most f32 values in the packed A block of a column split's task (an MC × KC block,
+/// 96 KiB): a task of more rows packs shallower slices of k, so that the threads' blocks
+/// (every thread packs all the rows) stay within the peak-memory budget.
 const A_BLOCK_MAX: usize = MC * KC;
 
-/// The depth of the slices of k a task of `rows` rows (whole MR panels) packs A in: KC, or
-/// less for a task of more than MC rows, down to `KC / 2`, in steps of 16.
+/// The depth of the slices of k a column split's task of `rows` rows (whole MR panels)
+/// packs A in: KC, or less for more than MC rows, down to `KC / 2`, in steps of 16.
 fn slice_depth(rows: usize) -> usize {
     (A_BLOCK_MAX / rows.max(1)).clamp(KC / 2, KC) / 16 * 16
 }
@@ -394,9 +401,10 @@ fn tiled<T: FloatElem, const MR: usize, const NR: usize>(
             MR,
             n.div_ceil(NR),
             FewRows::Columns,
-            |rows, panels| {
+            row_task_rows::<T>(),
+            |rows, panels, depth| {
                 let cols = Cols { n, ld: n };
-                block::<T, MR, NR>(isa, rows, panels, cols, k, a, b_rows, e, outp)
+                block::<T, MR, NR>(isa, rows, panels, depth, cols, k, a, b_rows, e, outp)
             },
         );
     }
@@ -424,10 +432,11 @@ fn tiled<T: FloatElem, const MR: usize, const NR: usize>(
                 MR,
                 w.div_ceil(NR),
                 FewRows::Columns,
-                |rows, panels| {
+                row_task_rows::<T>(),
+                |rows, panels, depth| {
                     let cols = Cols { n: w, ld: n };
                     let b = BPanels::F32(b_packed);
-                    block::<T, MR, NR>(isa, rows, panels, cols, k, a, b, ej, outp)
+                    block::<T, MR, NR>(isa, rows, panels, depth, cols, k, a, b, ej, outp)
                 },
             )
         });
@@ -501,6 +510,17 @@ fn empty_sum<T: FloatElem>(m: usize, n: usize, e: Epilogue<'_, T>, out: &mut [T]
     }
 }
 
+/// Most rows of one row task of the f32 kernels with outputs of type `T`: [`MC_IN_PLACE`]
+/// when they are f32 (accumulated in place), else [`MC`] (each task fills an f32 tile of
+/// its rows × its columns).
+fn row_task_rows<T: FloatElem>() -> usize {
+    if T::DTYPE == DType::F32 {
+        MC_IN_PLACE
+    } else {
+        MC
+    }
+}
+
 /// How a parallel product of few rows is split between threads.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum FewRows {
@@ -512,7 +532,9 @@ enum FewRows {
 }
 
 /// Splits an (m rows × `n_panels` column panels) product into tasks and sums the work
-/// each `task(rows, panels)` reports. Rows come in whole `mr` panels.
+/// each `task(rows, panels, depth)` reports. Rows come in whole `mr` panels, row tasks
+/// of at most `mc`; `depth` is the deepest slice of k an f32 task packs A in (KC, or
+/// [`slice_depth`] of all the rows when each thread takes them all).
 fn run_tasks(
     m: usize,
     n: usize,
@@ -520,12 +542,13 @@ fn run_tasks(
     mr: usize,
     n_panels: usize,
     few_rows: FewRows,
-    task: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>) -> Work + Sync,
+    mc: usize,
+    task: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>, usize) -> Work + Sync,
 ) -> Work {
     if m * n * k < SERIAL_MAX_FMA || rayon::current_num_threads() == 1 {
         // Small products: waking the pool costs more than the product itself.
-        return (0..m.div_ceil(MC))
-            .map(|rt| task(rt * MC..((rt + 1) * MC).min(m), 0..n_panels))
+        return (0..m.div_ceil(mc))
+            .map(|rt| task(rt * mc..((rt + 1) * mc).min(m), 0..n_panels, KC))
             .sum();
     }
     let threads = rayon::current_num_threads();
@@ -535,14 +558,18 @@ fn run_tasks(
         // m rows. Split by rows as well, each thread swept the whole of B for half the
         // rows: MiniLM 1×128 ran 3.4% slower and SmolLM2's 128-token prefill 4.8%
         // (2 threads, Ice Lake, pass by pass).
+        let depth = slice_depth(m.div_ceil(mr) * mr);
         return (0..threads)
             .into_par_iter()
-            .map(|g| task(0..m, g * n_panels / threads..(g + 1) * n_panels / threads))
+            .map(|g| {
+                let panels = g * n_panels / threads..(g + 1) * n_panels / threads;
+                task(0..m, panels, depth)
+            })
             .sum();
     }
     // Row tasks: a multiple of the thread count, of near-equal size in whole MR panels,
     // so no thread waits on a short last task.
-    let row_tasks = m.div_ceil(MC).div_ceil(threads) * threads;
+    let row_tasks = m.div_ceil(mc).div_ceil(threads) * threads;
     let row_panels = m.div_ceil(mr);
     let row_tasks = row_tasks.min(row_panels);
     let row_range = |t: usize| {
@@ -563,7 +590,7 @@ fn run_tasks(
         .map(|t| {
             let (rt, cg) = (t / col_groups, t % col_groups);
             let panels = cg * panels_per_group..((cg + 1) * panels_per_group).min(n_panels);
-            task(row_range(rt), panels)
+            task(row_range(rt), panels, KC)
         })
         .sum()
 }
@@ -605,12 +632,14 @@ impl BPanels<'_> {
 
 /// One task: rows × (panels of NR columns). f32 outputs are accumulated in place, slice
 /// by slice of k (the bias joins on the last slice); other dtypes accumulate in an f32
-/// tile that is rounded once into the output. Returns the work it executed.
+/// tile that is rounded once into the output; A is packed in slices of k at most `depth`
+/// deep. Returns the work it executed.
 #[allow(clippy::too_many_arguments)]
 fn block<T: FloatElem, const MR: usize, const NR: usize>(
     isa: Isa,
     rows: std::ops::Range<usize>,
     panels: std::ops::Range<usize>,
+    depth: usize,
     cols: Cols,
     k: usize,
     a: MatRef<'_, T>,
@@ -624,7 +653,7 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     let col1 = (panels.end * NR).min(n);
     let width = col1 - col0;
     let direct = T::DTYPE == DType::F32;
-    let kc_max = slice_depth(mr_rows.div_ceil(MR) * MR);
+    let kc_max = depth;
     // The packed A block, then (bf16 panels, or B in place) room for one panel slice
     // widened or zero-padded, on a cache-line boundary.
     let a_len = (mr_rows.div_ceil(MR) * MR * kc_max.min(k)).next_multiple_of(16);
@@ -1279,20 +1308,23 @@ mod tests {
 
     /// Products split between threads by columns only (few rows), by rows, and with the
     /// shallower slices of k a task of more than MC rows packs, on pools of 2 and 3
-    /// threads (shares of panels that differ by one): every value and every FMA counted.
+    /// threads (shares of panels that differ by one), and in row tasks on 1: every value
+    /// and every FMA counted.
     #[test]
     fn parallel_splits_match_the_naive_product() {
-        for threads in [2, 3] {
+        for threads in [1, 2, 3] {
             on_threads(threads, || {
                 for isa in Isa::available() {
                     // rows: MC + 5 (columns only, slices of `slice_depth`), 2·MC (the
-                    // most split by columns), 2·MC + 1 (split by rows)
+                    // most split by columns), 2·MC + 1 (split by rows), 2·MC_IN_PLACE + 9
+                    // (three row tasks of at most MC_IN_PLACE rows, a short last one)
                     for (m, n, k) in [
                         (MC + 5, 7 * 32 + 5, 300),
                         (2 * MC, 161, 330),
                         (2 * MC + 1, 97, 260),
+                        (2 * MC_IN_PLACE + 9, 67, 70),
                     ] {
-                        assert!(m * n * k >= SERIAL_MAX_FMA, "runs in parallel");
+                        assert!(m * n * k >= SERIAL_MAX_FMA, "large enough for the pool");
                         check(m, n, k, isa);
                     }
                 }

@@ -14,7 +14,8 @@ use tally_core::{DType, FloatElem, UnaryOp, Work};
 
 use super::aligned::Aligned;
 use super::{
-    block, detect, pack, run_tasks, BPanels, Cols, Epilogue, FewRows, Isa, MatRef, OutPtr, SMALL_M,
+    block, detect, pack, row_task_rows, run_tasks, BPanels, Cols, Epilogue, FewRows, Isa, MatRef,
+    OutPtr, SMALL_M,
 };
 
 /// B (k, n) packed for one kernel: see [`Panels`].
@@ -258,11 +259,13 @@ fn blocks<T: FloatElem, const MR: usize, const NR: usize>(
         MR,
         n.div_ceil(NR),
         FewRows::Columns,
-        |rows, panels| {
+        row_task_rows::<T>(),
+        |rows, panels, depth| {
             block::<T, MR, NR>(
                 isa,
                 rows,
                 panels,
+                depth,
                 Cols { n, ld: n },
                 k,
                 a,
