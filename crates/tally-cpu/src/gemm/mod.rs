@@ -535,6 +535,7 @@ enum FewRows {
 /// each `task(rows, panels, depth)` reports. Rows come in whole `mr` panels, row tasks
 /// of at most `mc`; `depth` is the deepest slice of k an f32 task packs A in (KC, or
 /// [`slice_depth`] of all the rows when each thread takes them all).
+#[allow(clippy::too_many_arguments)]
 fn run_tasks(
     m: usize,
     n: usize,
