@@ -376,12 +376,12 @@ pub(super) unsafe fn run<const MR: usize, const NR: usize>(
         // SAFETY: `isa` comes from `Isa::available`, which checked AVX-512F; the panel
         // lengths were asserted above and `dest` is the caller's promise.
         Isa::Avx512 if NR == 32 && ldb == NR => unsafe {
-            avx512_nr32::<MR, true>(kc, a.as_ptr(), b.as_ptr(), ldb, dest)
+            avx512_nr32::<MR, true, false>(kc, a.as_ptr(), 0, b.as_ptr(), ldb, dest)
         },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx512 if NR == 32 => unsafe {
-            avx512_nr32::<MR, false>(kc, a.as_ptr(), b.as_ptr(), ldb, dest)
+            avx512_nr32::<MR, false, false>(kc, a.as_ptr(), 0, b.as_ptr(), ldb, dest)
         },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unsafe { store(&avx512::<MR, NR>(kc, a, b, ldb), dest) },
@@ -401,6 +401,47 @@ pub(super) unsafe fn run<const MR: usize, const NR: usize>(
         Isa::Avx2 => unsafe { store(&avx2::<MR, NR>(kc, a, b, ldb), dest) },
         // SAFETY: `dest` is the caller's promise.
         _ => unsafe { store(&body::<MR, NR, false>(kc, a, b, ldb), dest) },
+    }
+}
+
+/// [`run`] with A read where it lies: row i of the tile is the kc values from
+/// `a[a_at + i·lda]`, for the first `dest.rows` rows (the tile's other rows read the last
+/// real one again and are never stored). The AVX-512 32-wide kernel only: the caller has
+/// checked that `isa` is [`Isa::Avx512`] and NR is 32.
+///
+/// # Safety
+/// As [`run`]; `isa` is [`Isa::Avx512`] and NR is 32.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn run_a_rows<const MR: usize, const NR: usize>(
+    isa: Isa,
+    kc: usize,
+    a: &[f32],
+    a_at: usize,
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    dest: &Dest,
+) {
+    assert!(
+        isa == Isa::Avx512 && NR == 32 && dest.rows >= 1 && dest.rows <= MR,
+        "A in place needs the AVX-512 32-wide kernel and 1 to MR rows"
+    );
+    assert!(
+        ldb >= NR
+            && a.len() >= a_at + (dest.rows - 1) * lda + kc
+            && (kc == 0 || b.len() >= (kc - 1) * ldb + NR),
+        "panels too short"
+    );
+    let a = a[a_at..].as_ptr();
+    if ldb == NR {
+        // SAFETY: AVX-512F was checked by `Isa::available` before `isa` was chosen; the
+        // rows of A read (the first `dest.rows`) and the panel were asserted above.
+        unsafe { avx512_nr32::<MR, true, true>(kc, a, lda, b.as_ptr(), ldb, dest) }
+    } else {
+        // SAFETY: as above.
+        unsafe { avx512_nr32::<MR, false, true>(kc, a, lda, b.as_ptr(), ldb, dest) }
     }
 }
 
@@ -443,15 +484,20 @@ unsafe fn store<const MR: usize, const NR: usize>(acc: &[[f32; NR]; MR], dest: &
 /// The AVX-512 MR×32 micro-kernel: per column of k, two B vectors, one broadcast of A per
 /// row and 2·MR FMAs into accumulators that stay in registers; the tile is then added to
 /// (or stored over) `dest` with masked loads and stores, so edge tiles need no copy.
+/// A is a packed micro-panel (kc·MR, column p's MR values together), or with `A_ROWS` the
+/// rows of a row-major A where they lie, `lda` apart (rows past `dest.rows` read the last
+/// real row again).
 ///
 /// # Safety
-/// AVX-512F present; `a` valid for kc·MR reads, `b` for 32 reads at each of kc rows
+/// AVX-512F present; `a` valid for kc·MR reads (packed) or for kc reads at each of the
+/// first `dest.rows` rows `lda` apart (`A_ROWS`), `b` for 32 reads at each of kc rows
 /// `ldb` apart; `dest` as in [`run`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn avx512_nr32<const MR: usize, const PACKED: bool>(
+unsafe fn avx512_nr32<const MR: usize, const PACKED: bool, const A_ROWS: bool>(
     kc: usize,
     a: *const f32,
+    lda: usize,
     b: *const f32,
     ldb: usize,
     dest: &Dest,
@@ -476,13 +522,24 @@ unsafe fn avx512_nr32<const MR: usize, const PACKED: bool>(
         _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(127));
     }
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    // Where row i's values start: its own row of A in place (the last real one for rows
+    // past the tile's), else its lane of the packed micro-panel.
+    let last = dest.rows.max(1) - 1;
+    let a_row: [*const f32; MR] = std::array::from_fn(|i| {
+        if A_ROWS {
+            a.wrapping_add(i.min(last) * lda)
+        } else {
+            a.wrapping_add(i)
+        }
+    });
+    let a_step = if A_ROWS { 1 } else { MR };
     let step = |acc: &mut [[__m512; 2]; MR], p: usize| {
         // SAFETY: p < kc keeps every read inside the panels (function contract).
         unsafe {
             let b0 = _mm512_loadu_ps(b.add(p * ldb));
             let b1 = _mm512_loadu_ps(b.add(p * ldb + 16));
             for (i, acc) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*a.add(p * MR + i));
+                let av = _mm512_set1_ps(*a_row[i].add(p * a_step));
                 acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
                 acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
             }

@@ -44,6 +44,12 @@ const MC: usize = 96;
 /// of 96 rows, 512-row MiniLM products ran 5–17% faster on 2 threads and 9–16% on 1 (one
 /// process, call by call).
 const MC_IN_PLACE: usize = 256;
+/// Most column panels a task may sweep for its row-major f32 A to be read in place (by
+/// the AVX-512 kernel) rather than packed: packing A is paid once per slice of k and
+/// shared by the task's panels, so it weighs most under few. Attention's P·V (512 × 64 ×
+/// 512, 2 panels) ran 1.44× faster on 2 threads and 1.12× on 1 with A in place; products
+/// with 12–54 panels ran 1–5% slower (one process, call by call).
+const A_IN_PLACE_MAX_PANELS: usize = 2;
 /// Products with at most this many rows skip packing (see `small.rs`).
 const SMALL_M: usize = 4;
 /// Most rows for which a parallel product splits only its columns between threads (each
@@ -654,10 +660,20 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     let col1 = (panels.end * NR).min(n);
     let width = col1 - col0;
     let direct = T::DTYPE == DType::F32;
-    let kc_max = depth;
+    // A row-major f32 A under few panels is read where it lies by the AVX-512 kernel: no
+    // A block to pack (and none to hold, so its slices of k need not be shallower for the
+    // memory budget).
+    let a_rows =
+        (isa == Isa::Avx512 && NR == 32 && a.cs == 1 && panels.len() <= A_IN_PLACE_MAX_PANELS)
+            .then(|| T::as_f32s(a.data))
+            .flatten();
+    let kc_max = if a_rows.is_some() { KC } else { depth };
     // The packed A block, then (bf16 panels, or B in place) room for one panel slice
     // widened or zero-padded, on a cache-line boundary.
-    let a_len = (mr_rows.div_ceil(MR) * MR * kc_max.min(k)).next_multiple_of(16);
+    let a_len = match a_rows {
+        Some(_) => 0,
+        None => (mr_rows.div_ceil(MR) * MR * kc_max.min(k)).next_multiple_of(16),
+    };
     let wide_len = match b_packed {
         BPanels::F32(_) => 0,
         BPanels::Bf16(_) | BPanels::Rows { .. } => kc_max.min(k) * NR,
@@ -711,8 +727,7 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
             // the rows, each row's lines a separate stream: a 1×1 convolution 16 deep
             // wrote 4.8 MB at 4 GB/s. (Packed panels keep the panels-outer order: only
             // B in place was measured with this one.)
-            pack::pack_a::<T, MR>(rows.clone(), 0, k, a, a_packed);
-            let a_slice = &a_packed[..micro_panels * MR * k];
+            let a_slice = a_slice::<T, MR>(a_rows, &rows, (0, k), a, a_packed);
             for ip in 0..micro_panels {
                 for jp in panels.clone() {
                     // The first sweep reads B from memory: it asks for the next panel.
@@ -721,14 +736,13 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
                         _ => kernel::Prefetch::NONE,
                     };
                     let (b_panel, ldb) = b_slice::<NR>(isa, b_packed, (jp, n), (k, 0, k), wide);
-                    work += tiles.run::<MR, NR>(a_slice, b_panel, ldb, (ip, jp, 0), prefetch);
+                    work += tiles.run::<MR, NR>(a_slice, k, b_panel, ldb, (ip, jp, 0), prefetch);
                 }
             }
         } else {
             for pc in (0..k).step_by(kc_max) {
                 let kc = kc_max.min(k - pc);
-                pack::pack_a::<T, MR>(rows.clone(), pc, kc, a, a_packed);
-                let a_slice = &a_packed[..micro_panels * MR * kc];
+                let a_slice = a_slice::<T, MR>(a_rows, &rows, (pc, kc), a, a_packed);
                 for jp in panels.clone() {
                     let (b_panel, ldb) = b_slice::<NR>(isa, b_packed, (jp, n), (k, pc, kc), wide);
                     // The next panel's slice, fetched a share per micro-panel while this
@@ -741,7 +755,8 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
                         // k loop.
                         let prefetch =
                             next.map_or(kernel::Prefetch::NONE, |run| run.share(ip, micro_panels));
-                        work += tiles.run::<MR, NR>(a_slice, b_panel, ldb, (ip, jp, pc), prefetch);
+                        let at = (ip, jp, pc);
+                        work += tiles.run::<MR, NR>(a_slice, kc, b_panel, ldb, at, prefetch);
                     }
                 }
             }
@@ -768,6 +783,42 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     })
 }
 
+/// A task's rows of A for one slice of k, as its micro-tiles read them.
+#[derive(Clone, Copy)]
+enum ASlice<'s> {
+    /// Packed micro-panels, MR·kc values each, one after another.
+    Packed(&'s [f32]),
+    /// A row-major f32 A where it lies: the task's first row of the slice starts at
+    /// `data[at]`, rows `ld` apart.
+    Rows {
+        data: &'s [f32],
+        at: usize,
+        ld: usize,
+    },
+}
+
+/// Rows `rows` of A for the slice of k `(pc, kc)`: read in place from `a_rows` (A's f32
+/// values, when the kernel reads A where it lies) or packed into `a_packed`.
+fn a_slice<'s, T: FloatElem, const MR: usize>(
+    a_rows: Option<&'s [f32]>,
+    rows: &std::ops::Range<usize>,
+    (pc, kc): (usize, usize),
+    a: MatRef<'_, T>,
+    a_packed: &'s mut [f32],
+) -> ASlice<'s> {
+    match a_rows {
+        Some(data) => ASlice::Rows {
+            data,
+            at: a.offset + rows.start * a.rs + pc,
+            ld: a.rs,
+        },
+        None => {
+            pack::pack_a::<T, MR>(rows.clone(), pc, kc, a, a_packed);
+            ASlice::Packed(&a_packed[..rows.len().div_ceil(MR) * MR * kc])
+        }
+    }
+}
+
 /// What every micro-tile of one task shares: where its f32 destination lies and what
 /// joins each output on the last slice of k.
 struct Tiles<'a> {
@@ -788,19 +839,20 @@ struct Tiles<'a> {
 }
 
 impl Tiles<'_> {
-    /// Micro-panel `ip` of the packed A slice `a_slice` (every micro-panel of the task,
-    /// one slice of k deep) against `b_panel` (rows `ldb` apart), the slice at `pc`, into
-    /// tile (ip, jp); `at` = (ip, jp, pc). Returns the work it did.
+    /// Micro-panel `ip` of the A slice `a_slice` (every micro-panel of the task, `kc`
+    /// deep) against `b_panel` (rows `ldb` apart), the slice at `pc`, into tile (ip, jp);
+    /// `at` = (ip, jp, pc). Returns the work it did.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn run<const MR: usize, const NR: usize>(
         &self,
-        a_slice: &[f32],
+        a_slice: ASlice<'_>,
+        kc: usize,
         b_panel: &[f32],
         ldb: usize,
         (ip, jp, pc): (usize, usize, usize),
         prefetch: kernel::Prefetch,
     ) -> Work {
-        let kc = a_slice.len() / (self.mr_rows.div_ceil(MR) * MR);
         let last = pc + kc == self.k;
         let j0 = jp * NR;
         let nr_eff = NR.min(self.n - j0);
@@ -824,11 +876,22 @@ impl Tiles<'_> {
             clamp: self.clamp.filter(|_| last),
             prefetch,
         };
-        let a_panel = &a_slice[ip * MR * kc..(ip + 1) * MR * kc];
-        // SAFETY: `dest` covers mr_eff rows × nr_eff columns of this task's own region
-        // (OutPtr: no other task writes it); the bias, when present, holds n - j0 ≥ nr_eff
-        // values.
-        unsafe { kernel::run::<MR, NR>(self.isa, kc, a_panel, b_panel, ldb, &dest) };
+        // SAFETY (both): `dest` covers mr_eff rows × nr_eff columns of this task's own
+        // region (OutPtr: no other task writes it); the bias, when present, holds
+        // n - j0 ≥ nr_eff values.
+        match a_slice {
+            ASlice::Packed(panels) => {
+                let a_panel = &panels[ip * MR * kc..(ip + 1) * MR * kc];
+                unsafe { kernel::run::<MR, NR>(self.isa, kc, a_panel, b_panel, ldb, &dest) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            ASlice::Rows { data, at, ld } => unsafe {
+                let at = at + ip * MR * ld;
+                kernel::run_a_rows::<MR, NR>(self.isa, kc, data, at, ld, b_panel, ldb, &dest)
+            },
+            #[cfg(not(target_arch = "x86_64"))]
+            ASlice::Rows { .. } => unreachable!("A is read in place by AVX-512 kernels only"),
+        }
         let mut work = Work {
             fma: (mr_eff * nr_eff * kc) as u64,
             ..Work::ZERO
