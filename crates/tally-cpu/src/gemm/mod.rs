@@ -466,7 +466,7 @@ fn rows_crowd_l1<const NR: usize>(ld: usize) -> bool {
     const SETS: usize = 64;
     const LINE: usize = 64;
     let bytes = ld * 4;
-    if bytes % LINE != 0 {
+    if !bytes.is_multiple_of(LINE) {
         // Rows start at shifting offsets within their lines, so their sets spread.
         return false;
     }
