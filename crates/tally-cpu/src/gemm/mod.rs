@@ -759,7 +759,8 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
             adds_per_output: if direct { e.adds_per_output() } else { 0 },
         };
         let mut work = Work::ZERO;
-        if k <= SHALLOW_K {
+        if k <= SHALLOW_K && !matches!(b_packed, BPanels::Bf16(_)) {
+            // (Not over bf16 panels: each would be widened again for every micro-panel.)
             // A shallow product (one slice of k, a few dozen deep): the output tiles
             // outweigh both panels, so each micro-panel sweeps the panels and writes its
             // rows front to back. Panels outer, the tiles went down the rows, each row's
