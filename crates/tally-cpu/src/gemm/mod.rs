@@ -36,8 +36,9 @@ pub use prepacked::{gemm_prepacked, gemm_prepacked_uninit, writes_uninit, Packed
 
 /// Depth of one packed slice of k.
 const KC: usize = 256;
-/// Most rows one task owns, where its packed A block is held to `A_BLOCK_MAX` (the column
-/// split) or it fills an f32 tile of its own (non-f32 outputs, the bf16 kernels).
+/// The row unit of the split: a column split takes at most 2·MC rows, and each of its
+/// threads packs A in blocks of at most MC × KC values; row tasks that fill an f32 tile
+/// of their own (non-f32 outputs, the bf16 kernels) own at most MC rows.
 const MC: usize = 96;
 /// Most rows one row task of an f32 product written in place owns: its A block (256 × KC,
 /// 256 KiB) stays in L2 and every B panel it loads into L1 serves 256 rows. Against tasks
@@ -458,7 +459,8 @@ fn tiled<T: FloatElem, const MR: usize, const NR: usize>(
 /// Whether the rows of a row-major f32 B, `ld` values apart, crowd into a few L1 sets:
 /// a 64-set L1 (48 KiB 12-way here, 32 KiB 8-way on many hosts) maps address bits 6–11
 /// to the set, so rows a multiple of 64 bytes apart start in only 64 / gcd(lines apart,
-/// 64) sets, each panel row then covering its NR·4 bytes from there. Fewer than half
+/// 64) sets (64 over the largest power of two dividing the lines apart, at most 64),
+/// each panel row then covering its NR·4 bytes from there. Fewer than half
 /// the sets is crowded: attention's values read in place from a fused QKV projection
 /// (rows 1,152 values apart) start in 8 sets, and its P·V at 128 × 64 × 128 ran 1.3–1.7×
 /// faster with V dense (one process).
@@ -470,23 +472,11 @@ fn rows_crowd_l1<const NR: usize>(ld: usize) -> bool {
         // Rows start at shifting offsets within their lines, so their sets spread.
         return false;
     }
-    let apart = (bytes / LINE) % SETS;
-    let starts = if apart == 0 {
-        1
-    } else {
-        SETS / gcd(apart, SETS)
-    };
+    // gcd(apart, 64) is the largest power of two dividing `apart`, capped at 64.
+    let apart = bytes / LINE;
+    let starts = SETS >> apart.trailing_zeros().min(SETS.trailing_zeros());
     let lines_per_row = (NR * 4).div_ceil(LINE);
     starts * lines_per_row < SETS / 2
-}
-
-/// The greatest common divisor.
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
 }
 
 /// Packed B per column block (bytes): a block's panels stay in cache.
@@ -1448,7 +1438,8 @@ mod tests {
         // Rows not a whole number of lines apart, and dense 64-wide rows, spread.
         assert!(!rows_crowd_l1::<32>(196));
         assert!(!rows_crowd_l1::<32>(64));
-        assert_eq!(gcd(72, 64), 8);
+        // A 28×28 image's rows (49 lines apart, odd) start in every set.
+        assert!(!rows_crowd_l1::<32>(28 * 28));
     }
 
     #[test]
@@ -1470,6 +1461,8 @@ mod tests {
                 (7, 33, 300),
                 (97, 65, 513),
                 (13, 5, 2),
+                // Rows 1,024 values apart crowd L1: B is packed, not read in place.
+                (20, 1024, 70),
             ] {
                 check(m, n, k, isa);
             }
