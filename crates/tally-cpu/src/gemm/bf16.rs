@@ -423,7 +423,7 @@ unsafe fn kernel(kcp: usize, a: &[u32], b: &[u32], dest: &Dest) {
         }
     }
     // SAFETY: AVX-512F is present (contract) and `dest` is the caller's promise.
-    unsafe { super::kernel::store_nr32_outlined(&acc, dest) }
+    unsafe { super::kernel::store_avx512_outlined(&acc, dest) }
 }
 
 /// Never called off x86-64: [`Bf16Isa::available`] offers only the f32 fallback there.

@@ -4,7 +4,7 @@
 /// The instruction sets a micro-kernel exists for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
-    /// AVX-512F with FMA: 8×32 tiles.
+    /// AVX-512F with FMA: 8×48 and 8×32 tiles (see `panel_width`).
     Avx512,
     /// AVX2 with FMA: 6×16 tiles.
     Avx2,
@@ -376,12 +376,22 @@ pub(super) unsafe fn run<const MR: usize, const NR: usize>(
         // SAFETY: `isa` comes from `Isa::available`, which checked AVX-512F; the panel
         // lengths were asserted above and `dest` is the caller's promise.
         Isa::Avx512 if NR == 32 && ldb == NR => unsafe {
-            avx512_nr32::<MR, true, false>(kc, a.as_ptr(), 0, b.as_ptr(), ldb, dest)
+            avx512_f32::<MR, 2, true, false>(kc, a.as_ptr(), 0, b.as_ptr(), ldb, dest)
         },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx512 if NR == 32 => unsafe {
-            avx512_nr32::<MR, false, false>(kc, a.as_ptr(), 0, b.as_ptr(), ldb, dest)
+            avx512_f32::<MR, 2, false, false>(kc, a.as_ptr(), 0, b.as_ptr(), ldb, dest)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx512 if NR == 48 && ldb == NR => unsafe {
+            avx512_f32::<MR, 3, true, false>(kc, a.as_ptr(), 0, b.as_ptr(), ldb, dest)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx512 if NR == 48 => unsafe {
+            avx512_f32::<MR, 3, false, false>(kc, a.as_ptr(), 0, b.as_ptr(), ldb, dest)
         },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unsafe { store(&avx512::<MR, NR>(kc, a, b, ldb), dest) },
@@ -406,11 +416,11 @@ pub(super) unsafe fn run<const MR: usize, const NR: usize>(
 
 /// [`run`] with A read where it lies: row i of the tile is the kc values from
 /// `a[a_at + i·lda]`, for the first `dest.rows` rows (the tile's other rows read the last
-/// real one again and are never stored). The AVX-512 32-wide kernel only: the caller has
-/// checked that `isa` is [`Isa::Avx512`] and NR is 32.
+/// real one again and are never stored). The AVX-512 kernels only: the caller has
+/// checked that `isa` is [`Isa::Avx512`] and NR is 32 or 48.
 ///
 /// # Safety
-/// As [`run`]; `isa` is [`Isa::Avx512`] and NR is 32.
+/// As [`run`]; `isa` is [`Isa::Avx512`] and NR is 32 or 48.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
@@ -425,8 +435,8 @@ pub(super) unsafe fn run_a_rows<const MR: usize, const NR: usize>(
     dest: &Dest,
 ) {
     assert!(
-        isa == Isa::Avx512 && NR == 32 && dest.rows >= 1 && dest.rows <= MR,
-        "A in place needs the AVX-512 32-wide kernel and 1 to MR rows"
+        isa == Isa::Avx512 && (NR == 32 || NR == 48) && dest.rows >= 1 && dest.rows <= MR,
+        "A in place needs an AVX-512 32- or 48-wide kernel and 1 to MR rows"
     );
     assert!(
         ldb >= NR
@@ -435,13 +445,14 @@ pub(super) unsafe fn run_a_rows<const MR: usize, const NR: usize>(
         "panels too short"
     );
     let a = a[a_at..].as_ptr();
-    if ldb == NR {
-        // SAFETY: AVX-512F was checked by `Isa::available` before `isa` was chosen; the
-        // rows of A read (the first `dest.rows`) and the panel were asserted above.
-        unsafe { avx512_nr32::<MR, true, true>(kc, a, lda, b.as_ptr(), ldb, dest) }
-    } else {
-        // SAFETY: as above.
-        unsafe { avx512_nr32::<MR, false, true>(kc, a, lda, b.as_ptr(), ldb, dest) }
+    let b = b.as_ptr();
+    // SAFETY (each arm): AVX-512F was checked by `Isa::available` before `isa` was chosen;
+    // the rows of A read (the first `dest.rows`) and the panel were asserted above.
+    match (NR, ldb == NR) {
+        (32, true) => unsafe { avx512_f32::<MR, 2, true, true>(kc, a, lda, b, ldb, dest) },
+        (32, false) => unsafe { avx512_f32::<MR, 2, false, true>(kc, a, lda, b, ldb, dest) },
+        (_, true) => unsafe { avx512_f32::<MR, 3, true, true>(kc, a, lda, b, ldb, dest) },
+        (_, false) => unsafe { avx512_f32::<MR, 3, false, true>(kc, a, lda, b, ldb, dest) },
     }
 }
 
@@ -481,20 +492,20 @@ unsafe fn store<const MR: usize, const NR: usize>(acc: &[[f32; NR]; MR], dest: &
     }
 }
 
-/// The AVX-512 MR×32 micro-kernel: per column of k, two B vectors, one broadcast of A per
-/// row and 2·MR FMAs into accumulators that stay in registers; the tile is then added to
-/// (or stored over) `dest` with masked loads and stores, so edge tiles need no copy.
-/// A is a packed micro-panel (kc·MR, column p's MR values together), or with `A_ROWS` the
-/// rows of a row-major A where they lie, `lda` apart (rows past `dest.rows` read the last
-/// real row again).
+/// The AVX-512 MR×(16·NV) micro-kernel: per column of k, NV B vectors, one broadcast of A
+/// per row and NV·MR FMAs into accumulators that stay in registers; the tile is then
+/// added to (or stored over) `dest` with masked loads and stores, so edge tiles need no
+/// copy. A is a packed micro-panel (kc·MR, column p's MR values together), or with
+/// `A_ROWS` the rows of a row-major A where they lie, `lda` apart (rows past `dest.rows`
+/// read the last real row again).
 ///
 /// # Safety
 /// AVX-512F present; `a` valid for kc·MR reads (packed) or for kc reads at each of the
-/// first `dest.rows` rows `lda` apart (`A_ROWS`), `b` for 32 reads at each of kc rows
+/// first `dest.rows` rows `lda` apart (`A_ROWS`), `b` for 16·NV reads at each of kc rows
 /// `ldb` apart; `dest` as in [`run`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn avx512_nr32<const MR: usize, const PACKED: bool, const A_ROWS: bool>(
+unsafe fn avx512_f32<const MR: usize, const NV: usize, const PACKED: bool, const A_ROWS: bool>(
     kc: usize,
     a: *const f32,
     lda: usize,
@@ -503,25 +514,26 @@ unsafe fn avx512_nr32<const MR: usize, const PACKED: bool, const A_ROWS: bool>(
     dest: &Dest,
 ) {
     use std::arch::x86_64::*;
-    // A packed panel's rows are 32 apart: a constant stride keeps the k loop's
+    // A packed panel's rows are 16·NV apart: a constant stride keeps the k loop's
     // addressing as lean as before B could be read in place (a runtime stride added 18%
     // to the instructions of the AVX2 loop).
-    let ldb = if PACKED { 32 } else { ldb };
+    let ldb = if PACKED { 16 * NV } else { ldb };
     // The tile's rows, asked for now so that their misses overlap the FMAs: read back
     // after the k loop when accumulating, and stored over otherwise, where a store to a
     // line not in cache waits for the line (a fresh output is not in cache; asked for
     // here too, cold outputs of MiniLM's f32 shapes ran 5–20% faster on 1 thread and up
-    // to 12% on 2). A row's 32 values span three cache lines unless it starts on one (an
-    // output buffer need not be 64-byte aligned): the line of its last value is asked
-    // for too. (Only the first two were, and the load of each row's second half held 47%
-    // of the store's samples in MiniLM 8×128.)
+    // to 12% on 2). A row's 16·NV values span one line more than NV unless it starts on
+    // one (an output buffer need not be 64-byte aligned): the line of its last value is
+    // asked for too. (Only the first two were at NV = 2, and the load of each row's
+    // second half held 47% of the store's samples in MiniLM 8×128.)
     for i in 0..dest.rows {
         let row = dest.c.wrapping_add(i * dest.ldc) as *const i8;
-        _mm_prefetch::<_MM_HINT_T0>(row);
-        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(64));
-        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(127));
+        for v in 0..NV {
+            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(64 * v));
+        }
+        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(64 * NV - 1));
     }
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
     // Where row i's values start: its own row of A in place (the last real one for rows
     // past the tile's), else its lane of the packed micro-panel.
     let last = dest.rows.max(1) - 1;
@@ -533,91 +545,101 @@ unsafe fn avx512_nr32<const MR: usize, const PACKED: bool, const A_ROWS: bool>(
         }
     });
     let a_step = if A_ROWS { 1 } else { MR };
-    let step = |acc: &mut [[__m512; 2]; MR], p: usize| {
+    let step = |acc: &mut [[__m512; NV]; MR], p: usize| {
         // SAFETY: p < kc keeps every read inside the panels (function contract).
         unsafe {
-            let b0 = _mm512_loadu_ps(b.add(p * ldb));
-            let b1 = _mm512_loadu_ps(b.add(p * ldb + 16));
+            let bv: [__m512; NV] =
+                std::array::from_fn(|v| _mm512_loadu_ps(b.add(p * ldb + 16 * v)));
             for (i, acc) in acc.iter_mut().enumerate() {
                 let av = _mm512_set1_ps(*a_row[i].add(p * a_step));
-                acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
-                acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+                for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                    *acc = _mm512_fmadd_ps(av, bv, *acc);
+                }
             }
         }
     };
-    // The first steps also ask for the next panel's lines, a few each; the rest run bare.
+    // The first steps also ask for the next panel's lines, a few each; the rest run bare,
+    // four steps per loop trip (one step per trip left an 8×32 tile at 70–80% of the FMA
+    // peak in L1 here, its loop's own instructions competing for dispatch).
     let per = dest.prefetch.per_step(kc);
     let fetching = if per == 0 {
         0
     } else {
-        dest.prefetch.lines.div_ceil(per)
+        dest.prefetch.lines.div_ceil(per).min(kc)
     };
-    for p in 0..fetching.min(kc) {
+    for p in 0..fetching {
         dest.prefetch.issue(p * per, per);
         step(&mut acc, p);
     }
-    for p in fetching.min(kc)..kc {
+    let mut p = fetching;
+    while p + 4 <= kc {
         step(&mut acc, p);
+        step(&mut acc, p + 1);
+        step(&mut acc, p + 2);
+        step(&mut acc, p + 3);
+        p += 4;
     }
-    if dest.rows == MR && dest.cols == 32 && dest.row_bias.is_null() && dest.clamp.is_none() {
+    while p < kc {
+        step(&mut acc, p);
+        p += 1;
+    }
+    if dest.rows == MR && dest.cols == 16 * NV && dest.row_bias.is_null() && dest.clamp.is_none() {
         // A whole tile with nothing to add but what C holds and a column bias: stores
         // straight from the registers, the bias read once. (The general store reads the
         // tile back from memory and tests each row's masks, biases and bounds: whole
         // tiles ran 3% slower at kc = 256, 5% at 64 and 15% at 16, held in L1.)
-        // SAFETY: the tile's MR rows of 32 values are inside `dest`, and a non-null
-        // `bias` holds 32 values (this function's contract, with rows = MR, cols = 32).
+        // SAFETY: the tile's MR rows of 16·NV values are inside `dest`, and a non-null
+        // `bias` holds 16·NV values (this function's contract, with rows = MR, cols =
+        // 16·NV).
         unsafe {
             // An `if`, not `bool::then`: a closure would not inherit this function's
             // AVX-512, and the loads inside it would stay calls.
-            let bias = if dest.bias.is_null() {
-                None
-            } else {
-                Some((
-                    _mm512_loadu_ps(dest.bias),
-                    _mm512_loadu_ps(dest.bias.add(16)),
-                ))
-            };
+            let with_bias = !dest.bias.is_null();
+            let mut bias = [_mm512_setzero_ps(); NV];
+            if with_bias {
+                for (v, b) in bias.iter_mut().enumerate() {
+                    *b = _mm512_loadu_ps(dest.bias.add(16 * v));
+                }
+            }
             for (i, acc) in acc.iter().enumerate() {
                 let c = dest.c.add(i * dest.ldc);
-                let (mut lo, mut hi) = (acc[0], acc[1]);
-                if dest.accumulate {
-                    lo = _mm512_add_ps(lo, _mm512_loadu_ps(c));
-                    hi = _mm512_add_ps(hi, _mm512_loadu_ps(c.add(16)));
+                for (v, &s) in acc.iter().enumerate() {
+                    let mut s = s;
+                    if dest.accumulate {
+                        s = _mm512_add_ps(s, _mm512_loadu_ps(c.add(16 * v)));
+                    }
+                    if with_bias {
+                        s = _mm512_add_ps(s, bias[v]);
+                    }
+                    _mm512_storeu_ps(c.add(16 * v), s);
                 }
-                if let Some((b0, b1)) = bias {
-                    lo = _mm512_add_ps(lo, b0);
-                    hi = _mm512_add_ps(hi, b1);
-                }
-                _mm512_storeu_ps(c, lo);
-                _mm512_storeu_ps(c.add(16), hi);
             }
         }
         return;
     }
     // SAFETY: AVX-512F is present and `dest` is valid (this function's contract).
-    unsafe { store_nr32(&acc, dest) }
+    unsafe { store_avx512(&acc, dest) }
 }
 
-/// Stores (or adds) MR×32 accumulators into `dest`, bias included, with masked loads and
-/// stores so that only the real `rows` × `cols` are touched. Always inlined (it carries no
-/// target feature of its own, so it may be): left to LLVM it was inlined into the f32
-/// kernel in one binary and called in another, where the call cost a 2-thread f32 product
-/// 5.7%. Its intrinsics compile to AVX-512 only inside a caller that enables it.
+/// Stores (or adds) MR×(16·NV) accumulators into `dest`, bias included, with masked loads
+/// and stores so that only the real `rows` × `cols` are touched. Always inlined (it
+/// carries no target feature of its own, so it may be): left to LLVM it was inlined into
+/// the f32 kernel in one binary and called in another, where the call cost a 2-thread f32
+/// product 5.7%. Its intrinsics compile to AVX-512 only inside a caller that enables it.
 ///
 /// # Safety
 /// AVX-512F present; `dest` as in [`run`].
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-pub(super) unsafe fn store_nr32<const MR: usize>(
-    acc: &[[std::arch::x86_64::__m512; 2]; MR],
+pub(super) unsafe fn store_avx512<const MR: usize, const NV: usize>(
+    acc: &[[std::arch::x86_64::__m512; NV]; MR],
     dest: &Dest,
 ) {
     use std::arch::x86_64::*;
-    let lanes = |from: usize| -> __mmask16 {
-        let real = dest.cols.saturating_sub(from).min(16);
+    let masks: [__mmask16; NV] = std::array::from_fn(|v| {
+        let real = dest.cols.saturating_sub(16 * v).min(16);
         ((1u32 << real) - 1) as __mmask16
-    };
-    let masks = [lanes(0), lanes(16)];
+    });
     // SAFETY (all intrinsics below): AVX-512F is present (this function's contract).
     // A `match`, not `Option::map`: a closure would not inherit the caller's AVX-512, and
     // the intrinsic inside it would stay a call.
@@ -628,6 +650,9 @@ pub(super) unsafe fn store_nr32<const MR: usize>(
     };
     for (i, acc) in acc.iter().enumerate().take(dest.rows) {
         for (h, (&mask, &v)) in masks.iter().zip(acc).enumerate() {
+            if mask == 0 {
+                continue;
+            }
             // SAFETY: masked lanes cover only the `cols` real columns of row i < rows,
             // inside `dest` by the contract; masked-off lanes are neither read nor written.
             unsafe {
@@ -653,22 +678,22 @@ pub(super) unsafe fn store_nr32<const MR: usize>(
     }
 }
 
-/// [`store_nr32`] behind a call that is never inlined, for the bf16 kernel: inlined there,
-/// the store made LLVM keep that kernel's accumulators in memory (bf16 products fell from
-/// 1.8× to 0.7× the f32 ones), while inlined into the f32 kernel it saves the spill of a
-/// call (5.7% of a 2-thread f32 product).
+/// [`store_avx512`] behind a call that is never inlined, for the bf16 kernel: inlined
+/// there, the store made LLVM keep that kernel's accumulators in memory (bf16 products
+/// fell from 1.8× to 0.7× the f32 ones), while inlined into the f32 kernel it saves the
+/// spill of a call (5.7% of a 2-thread f32 product).
 ///
 /// # Safety
-/// As [`store_nr32`].
+/// As [`store_avx512`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline(never)]
-pub(super) unsafe fn store_nr32_outlined<const MR: usize>(
+pub(super) unsafe fn store_avx512_outlined<const MR: usize>(
     acc: &[[std::arch::x86_64::__m512; 2]; MR],
     dest: &Dest,
 ) {
-    // SAFETY: the caller upholds `store_nr32`'s contract.
-    unsafe { store_nr32(acc, dest) }
+    // SAFETY: the caller upholds `store_avx512`'s contract.
+    unsafe { store_avx512(acc, dest) }
 }
 
 /// The AVX2 MR×16 micro-kernel, the AVX-512 one's counterpart: per column of k, two B

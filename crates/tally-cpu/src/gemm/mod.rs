@@ -348,6 +348,25 @@ fn gemm_on<T: FloatElem>(
     tiled_on(isa, m, n, k, a, b, e, OutPtr(out.as_mut_ptr()))
 }
 
+/// The width of the f32 B panels (and tiles) for a product of `n` columns on `isa`.
+/// AVX-512 has two tiles of 8 rows: 48 columns (three B vectors per step of k against
+/// eight broadcasts of A) and 32 (two). The wide one ran 1.14–1.18× faster on packed
+/// blocks held in L2 here (one process, call by call, 8 × 48 against 8 × 32), so it is
+/// taken unless its last panel's padding costs more than that: n = 64 (attention's P·V)
+/// and n ≤ 32 keep 32 columns.
+pub(super) fn panel_width(isa: Isa, n: usize) -> usize {
+    #[cfg(test)]
+    if let (Isa::Avx512, Some(w)) = (isa, tests::FORCED_WIDTH.get()) {
+        return w;
+    }
+    match isa {
+        Isa::Avx512 if n.div_ceil(48) * 48 * 100 <= n.div_ceil(32) * 32 * 115 => 48,
+        Isa::Avx512 => 32,
+        Isa::Avx2 => 16,
+        Isa::Portable => 8,
+    }
+}
+
 /// [`tiled`] at the tile shape of `isa`'s micro-kernel (`isa` from [`Isa::available`]).
 #[allow(clippy::too_many_arguments)]
 fn tiled_on<T: FloatElem>(
@@ -361,6 +380,7 @@ fn tiled_on<T: FloatElem>(
     out: OutPtr<T>,
 ) -> Work {
     match isa {
+        Isa::Avx512 if panel_width(isa, n) == 48 => tiled::<T, 8, 48>(isa, m, n, k, a, b, e, out),
         Isa::Avx512 => tiled::<T, 8, 32>(isa, m, n, k, a, b, e, out),
         Isa::Avx2 => tiled::<T, 6, 16>(isa, m, n, k, a, b, e, out),
         Isa::Portable => tiled::<T, 4, 8>(isa, m, n, k, a, b, e, out),
@@ -692,10 +712,12 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     // A row-major f32 A under few panels is read where it lies by the AVX-512 kernel: no
     // A block to pack (and none to hold, so its slices of k need not be shallower for the
     // memory budget).
-    let a_rows =
-        (isa == Isa::Avx512 && NR == 32 && a.cs == 1 && panels.len() <= A_IN_PLACE_MAX_PANELS)
-            .then(|| T::as_f32s(a.data))
-            .flatten();
+    let a_rows = (isa == Isa::Avx512
+        && (NR == 32 || NR == 48)
+        && a.cs == 1
+        && panels.len() <= A_IN_PLACE_MAX_PANELS)
+        .then(|| T::as_f32s(a.data))
+        .flatten();
     let kc_max = if a_rows.is_some() { KC } else { depth };
     // The packed A block, then (bf16 panels, or B in place) room for one panel slice
     // widened or zero-padded, on a cache-line boundary.
@@ -1075,6 +1097,50 @@ fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
 mod tests {
     use super::*;
 
+    thread_local! {
+        /// The AVX-512 panel width [`panel_width`] gives on this thread, when set.
+        pub(super) static FORCED_WIDTH: std::cell::Cell<Option<usize>> =
+            const { std::cell::Cell::new(None) };
+    }
+
+    /// The f32 panel widths `isa` has, to force: both AVX-512 tiles (32 and 48 columns),
+    /// and for other ISAs their one width (nothing forced).
+    pub(super) fn widths(isa: Isa) -> &'static [Option<usize>] {
+        match isa {
+            Isa::Avx512 => &[Some(32), Some(48)],
+            _ => &[None],
+        }
+    }
+
+    /// `f` with the AVX-512 panel width forced to `w` on this thread.
+    pub(super) fn with_width<R>(w: Option<usize>, f: impl FnOnce() -> R) -> R {
+        FORCED_WIDTH.set(w);
+        let r = f();
+        FORCED_WIDTH.set(None);
+        r
+    }
+
+    /// Runs `f` once per f32 panel width `isa` has (see [`widths`]), forced on this
+    /// thread, whatever n would choose.
+    pub(super) fn each_width(isa: Isa, mut f: impl FnMut()) {
+        for &w in widths(isa) {
+            with_width(w, &mut f);
+        }
+    }
+
+    /// The width each of `isa`'s products of `n` columns runs at, checked by the tests
+    /// that force both: padding decides, so 64 columns keep 32 and 96 take 48.
+    #[test]
+    fn the_wide_tile_is_chosen_unless_its_padding_costs_more() {
+        let w = |n| panel_width(Isa::Avx512, n);
+        assert_eq!([w(16), w(32), w(64), w(160)], [32; 4]);
+        assert_eq!([w(96), w(128), w(384), w(1152), w(1536), w(576)], [48; 6]);
+        assert_eq!(
+            (panel_width(Isa::Avx2, 96), panel_width(Isa::Portable, 96)),
+            (16, 8)
+        );
+    }
+
     fn check(m: usize, n: usize, k: usize, isa: Isa) {
         let a: Vec<f32> = (0..m * k)
             .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
@@ -1144,7 +1210,10 @@ mod tests {
             .collect();
         let want = gemm_naive(m, n, k, &a64, &b64);
         for threads in [1, 2] {
-            for isa in Isa::available() {
+            for (isa, &width) in Isa::available()
+                .into_iter()
+                .flat_map(|isa| widths(isa).iter().map(move |w| (isa, w)))
+            {
                 let mut out = vec![f32::NAN; m * n];
                 let e = Epilogue {
                     bias: Bias::Rows(&row_bias),
@@ -1158,7 +1227,9 @@ mod tests {
                     cs: 1,
                 };
                 let work = on_threads(threads, || {
-                    gemm_on(isa, m, n, k, MatRef::rows(&a, 0, k), b, e, &mut out, true)
+                    with_width(width, || {
+                        gemm_on(isa, m, n, k, MatRef::rows(&a, 0, k), b, e, &mut out, true)
+                    })
                 });
                 assert_eq!(work.fma, (m * n * k) as u64, "{isa:?}");
                 assert_eq!(work.add, (m * n) as u64 * e.adds_per_output(), "{isa:?}");
@@ -1168,7 +1239,7 @@ mod tests {
                         let g = out[i * n + j] as f64;
                         assert!(
                             (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
-                            "{isa:?} on {threads} threads: ({i}, {j}) is {g}, want {w}"
+                            "{isa:?} ({width:?}) on {threads} threads: ({i}, {j}) is {g}, want {w}"
                         );
                     }
                 }
@@ -1264,15 +1335,19 @@ mod tests {
 
     #[test]
     fn bias_joins_once_after_every_slice_in_place_and_through_a_tile() {
-        check_bias_in_f32_and_f16(19, 45, 2 * KC + 3, false); // edge rows and columns, 3 slices
-                                                              // One shallow slice, each micro-panel sweeping the panels (f32 B in place, f16 packed).
-        check_bias_in_f32_and_f16(19, 45, SHALLOW_K - 27, false);
+        each_width(detect(), || {
+            // Edge rows and columns, 3 slices.
+            check_bias_in_f32_and_f16(19, 45, 2 * KC + 3, false);
+            // One shallow slice, each micro-panel sweeping the panels (f32 B in place, f16
+            // packed).
+            check_bias_in_f32_and_f16(19, 45, SHALLOW_K - 27, false);
+        });
     }
 
     /// A row bias (a convolution's per-channel bias) joins once per output the same way.
     #[test]
     fn row_bias_joins_each_row_once() {
-        check_bias_in_f32_and_f16(21, 37, KC + 5, true);
+        each_width(detect(), || check_bias_in_f32_and_f16(21, 37, KC + 5, true));
         // k = 0: the outputs are the row bias itself.
         let none: [f32; 0] = [];
         let mut out = vec![f32::NAN; 2 * 3];
@@ -1420,7 +1495,7 @@ mod tests {
                         (2 * MC_IN_PLACE + 9, 67, 70),
                     ] {
                         assert!(m * n * k >= SERIAL_MAX_FMA, "large enough for the pool");
-                        check(m, n, k, isa);
+                        each_width(isa, || check(m, n, k, isa));
                     }
                 }
             });
@@ -1464,7 +1539,7 @@ mod tests {
                 // Rows 1,024 values apart crowd L1: B is packed, not read in place.
                 (20, 1024, 70),
             ] {
-                check(m, n, k, isa);
+                each_width(isa, || check(m, n, k, isa));
             }
         }
     }

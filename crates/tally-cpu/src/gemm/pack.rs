@@ -413,6 +413,7 @@ mod tests {
     /// panel widths of the AVX-512 and AVX2 kernels.
     #[test]
     fn packed_b_holds_each_element_once_and_zero_pads() {
+        check_pack_b::<48>();
         check_pack_b::<32>();
         check_pack_b::<16>();
     }

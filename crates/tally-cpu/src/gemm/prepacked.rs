@@ -14,21 +14,24 @@ use tally_core::{DType, FloatElem, UnaryOp, Work};
 
 use super::aligned::Aligned;
 use super::{
-    block, detect, pack, row_task_rows, run_tasks, BPanels, Cols, Epilogue, FewRows, Isa, MatRef,
-    OutPtr, SMALL_M,
+    block, detect, pack, panel_width, row_task_rows, run_tasks, BPanels, Cols, Epilogue, FewRows,
+    Isa, MatRef, OutPtr, SMALL_M,
 };
 
 /// B (k, n) packed for one kernel: see [`Panels`].
 pub struct PackedB {
     k: usize,
     n: usize,
+    /// Width of the f32-kernel panels (`F32`, `Bf16`), chosen once when packing by
+    /// [`panel_width`]; unused by the bf16 kernels' own panels.
+    nr: usize,
     panels: Panels,
 }
 
 /// The packed elements.
 enum Panels {
-    /// f32, in NR-wide panels of k rows each (panel jp's row p at `(jp·k + p)·NR`), for
-    /// the micro-kernel of `isa`.
+    /// f32, in NR-wide panels of k rows each (panel jp's row p at `(jp·k + p)·NR`, NR
+    /// the [`PackedB`]'s `nr`), for the micro-kernel of `isa`.
     F32 { isa: Isa, data: Aligned<f32> },
     /// bf16 values (their bits) in the same panels as `F32`, for the f32 micro-kernel of
     /// `isa` on a host without bf16 arithmetic: widened to f32 as the product reads them.
@@ -51,18 +54,9 @@ impl std::fmt::Debug for PackedB {
     }
 }
 
-/// Panel width of `isa`'s f32 micro-kernel.
-fn nr(isa: Isa) -> usize {
-    match isa {
-        Isa::Avx512 => 32,
-        Isa::Avx2 => 16,
-        Isa::Portable => 8,
-    }
-}
-
-/// A bf16 B (k, n) in `isa`'s f32 panel order, its values kept as bf16 bits (zero past n).
-fn bf16_panels(isa: Isa, k: usize, n: usize, b: MatRef<'_, half::bf16>) -> Panels {
-    let w = nr(isa);
+/// A bf16 B (k, n) in `isa`'s f32 panel order of width `w`, its values kept as bf16 bits
+/// (zero past n).
+fn bf16_panels(isa: Isa, w: usize, k: usize, n: usize, b: MatRef<'_, half::bf16>) -> Panels {
     let mut data = Aligned::<u16>::zeroed(n.div_ceil(w) * k * w);
     for (jp, panel) in data.chunks_exact_mut((k * w).max(1)).enumerate() {
         for (p, lane) in panel.chunks_exact_mut(w).enumerate() {
@@ -81,6 +75,8 @@ impl PackedB {
     /// or AVX-512 BF16, and bf16 panels for the f32 kernels otherwise; f32 panels for
     /// everything else.
     pub fn pack<T: FloatElem>(k: usize, n: usize, b: MatRef<'_, T>) -> PackedB {
+        let isa = detect();
+        let nr = panel_width(isa, n);
         if let Some(b16) = super::bf16::as_bf16(b.data) {
             let b16 = b.with_data(b16);
             let panels = match super::detect_bf16() {
@@ -88,12 +84,12 @@ impl PackedB {
                 super::Bf16Isa::Avx512Bf16 => {
                     Panels::Bf16Pairs(super::bf16::pack_b_owned(k, n, b16))
                 }
-                super::Bf16Isa::ViaF32 => bf16_panels(detect(), k, n, b16),
+                super::Bf16Isa::ViaF32 => bf16_panels(isa, nr, k, n, b16),
             };
-            return PackedB { k, n, panels };
+            return PackedB { k, n, nr, panels };
         }
-        let isa = detect();
         let data = match isa {
+            Isa::Avx512 if nr == 48 => pack::pack_b::<T, 48>(k, n, b),
             Isa::Avx512 => pack::pack_b::<T, 32>(k, n, b),
             Isa::Avx2 => pack::pack_b::<T, 16>(k, n, b),
             Isa::Portable => pack::pack_b::<T, 8>(k, n, b),
@@ -101,6 +97,7 @@ impl PackedB {
         PackedB {
             k,
             n,
+            nr,
             panels: Panels::F32 { isa, data },
         }
     }
@@ -118,12 +115,12 @@ impl PackedB {
     /// Element (p, j) of B.
     pub fn get(&self, p: usize, j: usize) -> f32 {
         match &self.panels {
-            Panels::F32 { isa, data } => {
-                let w = nr(*isa);
+            Panels::F32 { data, .. } => {
+                let w = self.nr;
                 data[((j / w) * self.k + p) * w + j % w]
             }
-            Panels::Bf16 { isa, data } => {
-                let w = nr(*isa);
+            Panels::Bf16 { data, .. } => {
+                let w = self.nr;
                 half::bf16::from_bits(data[((j / w) * self.k + p) * w + j % w]).to_f32()
             }
             Panels::Bf16Pairs(data) => super::bf16::pair_get(data, self.k, p, j),
@@ -187,6 +184,7 @@ fn on_panels<T: FloatElem>(
     out: Out<'_, T>,
 ) -> Work {
     match isa {
+        Isa::Avx512 if b.nr == 48 => with::<T, 8, 48>(isa, m, a, b.k, b.n, data, bias, out),
         Isa::Avx512 => with::<T, 8, 32>(isa, m, a, b.k, b.n, data, bias, out),
         Isa::Avx2 => with::<T, 6, 16>(isa, m, a, b.k, b.n, data, bias, out),
         Isa::Portable => with::<T, 4, 8>(isa, m, a, b.k, b.n, data, bias, out),
@@ -346,6 +344,7 @@ fn with<T: FloatElem, const MR: usize, const NR: usize>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::each_width;
     use super::*;
     use half::bf16;
 
@@ -373,28 +372,34 @@ mod tests {
     /// takes two), by rows (200 rows), and a k of 1 and one just past a slice.
     #[test]
     fn bf16_panels_for_the_f32_kernels_match_the_naive_product() {
-        let as_panels = |k: usize, n: usize, b: MatRef<'_, bf16>| PackedB {
-            k,
-            n,
-            panels: bf16_panels(detect(), k, n, b),
+        let as_panels = |k: usize, n: usize, b: MatRef<'_, bf16>| {
+            let nr = panel_width(detect(), n);
+            PackedB {
+                k,
+                n,
+                nr,
+                panels: bf16_panels(detect(), nr, k, n, b),
+            }
         };
         for threads in [2, 3] {
             super::super::on_threads(threads, || {
-                check_packed_bf16(
-                    &[
-                        (2, 1100, 70),
-                        (9, 45, 257),
-                        (150, 100, 300),
-                        (200, 70, 300),
-                        (64, 96, 1),
-                    ],
-                    as_panels,
-                )
+                each_width(detect(), || {
+                    check_packed_bf16(
+                        &[
+                            (2, 1100, 70),
+                            (9, 45, 257),
+                            (150, 100, 300),
+                            (200, 70, 300),
+                            (64, 96, 1),
+                        ],
+                        as_panels,
+                    )
+                })
             });
         }
         let packed = as_panels(3, 2, MatRef::rows(&[bf16::ONE; 6], 0, 2));
         assert_eq!(packed.get(2, 1), 1.0);
-        assert_eq!(packed.bytes(), 3 * nr(detect()) * 2);
+        assert_eq!(packed.bytes(), 3 * panel_width(detect(), 2) * 2);
     }
 
     /// `pack`ed bf16 weights multiplied at each (m, n, k) against the f64 product.
@@ -447,7 +452,9 @@ mod tests {
     /// 160 deep) and by rows (200 rows), as the models' linear layers do.
     #[test]
     fn uninitialised_outputs_are_written_whole() {
-        super::super::on_threads(2, uninitialised_outputs_are_written_whole_here);
+        super::super::on_threads(2, || {
+            each_width(detect(), uninitialised_outputs_are_written_whole_here)
+        });
     }
 
     fn uninitialised_outputs_are_written_whole_here() {
