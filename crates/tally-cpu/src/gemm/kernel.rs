@@ -375,23 +375,13 @@ pub(super) unsafe fn run<const MR: usize, const NR: usize>(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa` comes from `Isa::available`, which checked AVX-512F; the panel
         // lengths were asserted above and `dest` is the caller's promise.
-        Isa::Avx512 if NR == 32 && ldb == NR => unsafe {
-            avx512_f32::<MR, 2, true, false>(kc, a.as_ptr(), 0, b.as_ptr(), ldb, dest)
-        },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
         Isa::Avx512 if NR == 32 => unsafe {
-            avx512_f32::<MR, 2, false, false>(kc, a.as_ptr(), 0, b.as_ptr(), ldb, dest)
-        },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::Avx512 if NR == 48 && ldb == NR => unsafe {
-            avx512_f32::<MR, 3, true, false>(kc, a.as_ptr(), 0, b.as_ptr(), ldb, dest)
+            avx512_b_either::<MR, 2, false>(kc, a.as_ptr(), 0, b.as_ptr(), ldb, dest)
         },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx512 if NR == 48 => unsafe {
-            avx512_f32::<MR, 3, false, false>(kc, a.as_ptr(), 0, b.as_ptr(), ldb, dest)
+            avx512_b_either::<MR, 3, false>(kc, a.as_ptr(), 0, b.as_ptr(), ldb, dest)
         },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unsafe { store(&avx512::<MR, NR>(kc, a, b, ldb), dest) },
@@ -446,13 +436,34 @@ pub(super) unsafe fn run_a_rows<const MR: usize, const NR: usize>(
     );
     let a = a[a_at..].as_ptr();
     let b = b.as_ptr();
-    // SAFETY (each arm): AVX-512F was checked by `Isa::available` before `isa` was chosen;
-    // the rows of A read (the first `dest.rows`) and the panel were asserted above.
-    match (NR, ldb == NR) {
-        (32, true) => unsafe { avx512_f32::<MR, 2, true, true>(kc, a, lda, b, ldb, dest) },
-        (32, false) => unsafe { avx512_f32::<MR, 2, false, true>(kc, a, lda, b, ldb, dest) },
-        (_, true) => unsafe { avx512_f32::<MR, 3, true, true>(kc, a, lda, b, ldb, dest) },
-        (_, false) => unsafe { avx512_f32::<MR, 3, false, true>(kc, a, lda, b, ldb, dest) },
+    // SAFETY (both arms): AVX-512F was checked by `Isa::available` before `isa` was
+    // chosen; the rows of A read (the first `dest.rows`) and the panel were asserted above.
+    match NR {
+        32 => unsafe { avx512_b_either::<MR, 2, true>(kc, a, lda, b, ldb, dest) },
+        _ => unsafe { avx512_b_either::<MR, 3, true>(kc, a, lda, b, ldb, dest) },
+    }
+}
+
+/// [`avx512_f32`] on a packed B panel (rows 16·NV apart, a constant stride) when `ldb`
+/// says so, else on B's rows where they lie.
+///
+/// # Safety
+/// As [`avx512_f32`].
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn avx512_b_either<const MR: usize, const NV: usize, const A_ROWS: bool>(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    dest: &Dest,
+) {
+    // SAFETY (both): the caller upholds `avx512_f32`'s contract.
+    if ldb == 16 * NV {
+        unsafe { avx512_f32::<MR, NV, true, A_ROWS>(kc, a, lda, b, ldb, dest) }
+    } else {
+        unsafe { avx512_f32::<MR, NV, false, A_ROWS>(kc, a, lda, b, ldb, dest) }
     }
 }
 
