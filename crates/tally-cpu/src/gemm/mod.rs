@@ -1139,8 +1139,8 @@ mod tests {
         }
     }
 
-    /// The width each of `isa`'s products of `n` columns runs at, checked by the tests
-    /// that force both: padding decides, so 64 columns keep 32 and 96 take 48.
+    /// The width products of n columns run at: padding decides, so 64 columns keep 32
+    /// and 96 take 48. (The other tests force each width, whatever n would choose.)
     #[test]
     fn the_wide_tile_is_chosen_unless_its_padding_costs_more() {
         let w = |n| panel_width(Isa::Avx512, n);
