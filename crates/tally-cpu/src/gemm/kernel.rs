@@ -588,6 +588,8 @@ unsafe fn avx512_f32<const MR: usize, const NV: usize, const PACKED: bool, const
         let mut line = dest.prefetch.from as *const i8;
         for _ in 0..fetching {
             for _ in 0..per_trip {
+                // A prefetch never faults, wherever it points: the last trip may ask for
+                // up to a trip's share of lines past the run.
                 _mm_prefetch::<_MM_HINT_T1>(line);
                 line = line.wrapping_add(64);
             }
