@@ -1202,7 +1202,8 @@ mod tests {
     /// the f64 product; the bias add and the clamp's comparisons counted per output.
     #[test]
     fn a_row_major_b_read_in_place_matches_the_naive_product() {
-        let (m, n, k, ld, offset) = (40, 53, 300, 70, 9);
+        // k = KC + 116: two slices of k (a column split's 40 rows take slices of KC).
+        let (m, n, k, ld, offset) = (40, 53, KC + 116, 70, 9);
         let a: Vec<f32> = (0..m * k)
             .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
             .collect();
@@ -1496,11 +1497,12 @@ mod tests {
         for threads in [1, 2, 3] {
             on_threads(threads, || {
                 for isa in Isa::available() {
-                    // rows: MC + 5 (columns only, slices of `slice_depth`), 2·MC (the
-                    // most split by columns), 2·MC + 1 (split by rows), 2·MC_IN_PLACE + 9
-                    // (three row tasks of at most MC_IN_PLACE rows, a short last one)
+                    // rows: MC + 5 (columns only, slices of `slice_depth`: 352, so a k of
+                    // 700 takes two), 2·MC (the most split by columns), 2·MC + 1 (split by
+                    // rows), 2·MC_IN_PLACE + 9 (three row tasks of at most MC_IN_PLACE
+                    // rows, a short last one)
                     for (m, n, k) in [
-                        (MC + 5, 7 * 32 + 5, 300),
+                        (MC + 5, 7 * 32 + 5, 700),
                         (2 * MC, 161, 330),
                         (2 * MC + 1, 97, 260),
                         (2 * MC_IN_PLACE + 9, 67, 70),
@@ -1530,6 +1532,19 @@ mod tests {
 
     #[test]
     fn deep_sums_are_cut_into_equal_slices() {
+        // Every depth: slices no deeper than the bound, in steps of 8, as few as the
+        // bound allows (so a k within it stays one slice), and none empty.
+        for max in [160, 192, 288, 352, KC] {
+            for k in 1..2000 {
+                let d = even_depth(k, max);
+                assert!(d <= max && d % 8 == 0, "k {k} max {max}: {d}");
+                assert_eq!(k.div_ceil(d), k.div_ceil(max), "k {k} max {max}: {d}");
+                assert!(
+                    (k.div_ceil(d) - 1) * d < k,
+                    "k {k} max {max}: an empty slice"
+                );
+            }
+        }
         assert_eq!(even_depth(384, KC), 384);
         assert_eq!(even_depth(576, 384), 288);
         assert_eq!(even_depth(1536, 384), 384);

@@ -368,8 +368,9 @@ mod tests {
 
     /// bf16 panels for the f32 kernels (what a host without bf16 arithmetic packs), forced
     /// on any host, on pools of 2 and 3 threads: GEMV rows over panels with a ragged last
-    /// one, tiles split by columns only (150 rows: slices of k 160 deep, so a 300-deep k
-    /// takes two), by rows (200 rows), and a k of 1 and one just past a slice.
+    /// one, tiles split by columns only (150 rows: slices of k at most 240 deep, so a
+    /// 300-deep k takes two of 152), by rows (200 rows), and a k of 1 and one just past a
+    /// slice (KC + 1: two of 200).
     #[test]
     fn bf16_panels_for_the_f32_kernels_match_the_naive_product() {
         let as_panels = |k: usize, n: usize, b: MatRef<'_, bf16>| {
@@ -387,7 +388,7 @@ mod tests {
                     check_packed_bf16(
                         &[
                             (2, 1100, 70),
-                            (9, 45, 257),
+                            (9, 45, super::super::KC + 1),
                             (150, 100, 300),
                             (200, 70, 300),
                             (64, 96, 1),
@@ -449,7 +450,8 @@ mod tests {
     /// as NaN (standing for whatever memory held), edge tiles and several slices of k
     /// included, with and without a bias, against the f64 product. On a pool of 2 threads:
     /// the last two shapes run in parallel, split by columns only (150 rows, slices of k
-    /// 160 deep) and by rows (200 rows), as the models' linear layers do.
+    /// at most 240 deep: two of 152) and by rows (200 rows), as the models' linear layers
+    /// do.
     #[test]
     fn uninitialised_outputs_are_written_whole() {
         super::super::on_threads(2, || {
