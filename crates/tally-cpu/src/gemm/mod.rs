@@ -1537,7 +1537,7 @@ mod tests {
         for max in [160, 192, 288, 352, KC] {
             for k in 1..2000 {
                 let d = even_depth(k, max);
-                assert!(d <= max && d % 8 == 0, "k {k} max {max}: {d}");
+                assert!(d <= max && d.is_multiple_of(8), "k {k} max {max}: {d}");
                 assert_eq!(k.div_ceil(d), k.div_ceil(max), "k {k} max {max}: {d}");
                 assert!(
                     (k.div_ceil(d) - 1) * d < k,
