@@ -16,4 +16,4 @@ mod threads;
 pub use packed::{packs, PackedWeight};
 pub use storage::{live_bytes, peak_live_bytes, reset_peak_live_bytes, Storage};
 pub use tensor::Tensor;
-pub use threads::{num_threads, on_pool, set_num_threads};
+pub use threads::{num_threads, on_pool, set_num_threads, warm_workers, WARM_IDLE_MAX};
