@@ -69,6 +69,30 @@ const A_BLOCK_MAX: usize = MC * KC;
 fn slice_depth(rows: usize) -> usize {
     (A_BLOCK_MAX / rows.max(1)).clamp(KC / 2, KC) / 16 * 16
 }
+/// How a task came by its rows, which decides how it reads A.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TaskRows {
+    /// The deepest slice of k the task packs A in: KC, or [`slice_depth`] of all the rows
+    /// when every thread takes them all.
+    depth: usize,
+    /// Whether other tasks take these same rows (for other columns). A row-major f32 A
+    /// is then read where it lies under any number of panels, since each task would pack
+    /// the rows again: 128-row MiniLM products on 2 threads (every thread over all the
+    /// rows) ran 1.05–1.19× faster so, against B not yet cached (one process, call by
+    /// call, Sapphire Rapids), and 512 × 1536 × 384 (two row tasks, each over two column
+    /// groups) 1.01–1.02×. Pass by pass: MiniLM 1×128 0.919, 1×512 0.979, SmolLM2
+    /// prefill 0.967, MobileNetV2 1.001 [0.996–1.018].
+    shared: bool,
+}
+
+impl TaskRows {
+    /// Rows no other task takes, packed in slices of up to KC.
+    const OWN: TaskRows = TaskRows {
+        depth: KC,
+        shared: false,
+    };
+}
+
 /// The depth of equal slices of `k` (in steps of 8) that are at most `max` deep (a
 /// multiple of 8): 576 in two of 288 rather than 384 and a thin 192.
 fn even_depth(k: usize, max: usize) -> usize {
@@ -445,9 +469,9 @@ fn tiled<T: FloatElem, const MR: usize, const NR: usize>(
             n.div_ceil(NR),
             FewRows::Columns,
             row_task_rows::<T>(),
-            |rows, panels, depth| {
+            |rows, panels, how| {
                 let cols = Cols { n, ld: n };
-                block::<T, MR, NR>(isa, rows, panels, depth, cols, k, a, b_rows, e, outp)
+                block::<T, MR, NR>(isa, rows, panels, how, cols, k, a, b_rows, e, outp)
             },
         );
     }
@@ -476,10 +500,10 @@ fn tiled<T: FloatElem, const MR: usize, const NR: usize>(
                 w.div_ceil(NR),
                 FewRows::Columns,
                 row_task_rows::<T>(),
-                |rows, panels, depth| {
+                |rows, panels, how| {
                     let cols = Cols { n: w, ld: n };
                     let b = BPanels::F32(b_packed);
-                    block::<T, MR, NR>(isa, rows, panels, depth, cols, k, a, b, ej, outp)
+                    block::<T, MR, NR>(isa, rows, panels, how, cols, k, a, b, ej, outp)
                 },
             )
         });
@@ -598,9 +622,9 @@ enum FewRows {
 }
 
 /// Splits an (m rows × `n_panels` column panels) product into tasks and sums the work
-/// each `task(rows, panels, depth)` reports. Rows come in whole `mr` panels, row tasks
-/// of at most `mc`; `depth` is the deepest slice of k an f32 task packs A in (KC, or
-/// [`slice_depth`] of all the rows when each thread takes them all).
+/// each `task(rows, panels, how)` reports. Rows come in whole `mr` panels, row tasks
+/// of at most `mc`; `how` says how deep an f32 task packs A and whether other tasks
+/// take the same rows ([`TaskRows`]).
 #[allow(clippy::too_many_arguments)]
 fn run_tasks(
     m: usize,
@@ -610,12 +634,12 @@ fn run_tasks(
     n_panels: usize,
     few_rows: FewRows,
     mc: usize,
-    task: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>, usize) -> Work + Sync,
+    task: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>, TaskRows) -> Work + Sync,
 ) -> Work {
     if m * n * k < SERIAL_MAX_FMA || rayon::current_num_threads() == 1 {
         // Small products: waking the pool costs more than the product itself.
         return (0..m.div_ceil(mc))
-            .map(|rt| task(rt * mc..((rt + 1) * mc).min(m), 0..n_panels, KC))
+            .map(|rt| task(rt * mc..((rt + 1) * mc).min(m), 0..n_panels, TaskRows::OWN))
             .sum();
     }
     let threads = rayon::current_num_threads();
@@ -625,12 +649,15 @@ fn run_tasks(
         // m rows. Split by rows as well, each thread swept the whole of B for half the
         // rows: MiniLM 1×128 ran 3.4% slower and SmolLM2's 128-token prefill 4.8%
         // (2 threads, Ice Lake, pass by pass).
-        let depth = slice_depth(m.div_ceil(mr) * mr);
+        let how = TaskRows {
+            depth: slice_depth(m.div_ceil(mr) * mr),
+            shared: true,
+        };
         return (0..threads)
             .into_par_iter()
             .map(|g| {
                 let panels = g * n_panels / threads..(g + 1) * n_panels / threads;
-                task(0..m, panels, depth)
+                task(0..m, panels, how)
             })
             .sum();
     }
@@ -652,12 +679,16 @@ fn run_tasks(
     };
     let panels_per_group = n_panels.div_ceil(col_groups);
     let col_groups = n_panels.div_ceil(panels_per_group);
+    let how = TaskRows {
+        shared: col_groups > 1,
+        ..TaskRows::OWN
+    };
     (0..row_tasks * col_groups)
         .into_par_iter()
         .map(|t| {
             let (rt, cg) = (t / col_groups, t % col_groups);
             let panels = cg * panels_per_group..((cg + 1) * panels_per_group).min(n_panels);
-            task(row_range(rt), panels, KC)
+            task(row_range(rt), panels, how)
         })
         .sum()
 }
@@ -699,14 +730,15 @@ impl BPanels<'_> {
 
 /// One task: rows × (panels of NR columns). f32 outputs are accumulated in place, slice
 /// by slice of k (the bias joins on the last slice); other dtypes accumulate in an f32
-/// tile that is rounded once into the output; A is packed in slices of k at most `depth`
+/// tile that is rounded once into the output; A is read in place or packed in slices of k
+/// as `how` allows ([`TaskRows`]).
 /// deep. Returns the work it executed.
 #[allow(clippy::too_many_arguments)]
 fn block<T: FloatElem, const MR: usize, const NR: usize>(
     isa: Isa,
     rows: std::ops::Range<usize>,
     panels: std::ops::Range<usize>,
-    depth: usize,
+    how: TaskRows,
     cols: Cols,
     k: usize,
     a: MatRef<'_, T>,
@@ -726,10 +758,10 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     let a_rows = (isa == Isa::Avx512
         && (NR == 32 || NR == 48)
         && a.cs == 1
-        && panels.len() <= A_IN_PLACE_MAX_PANELS)
+        && (panels.len() <= A_IN_PLACE_MAX_PANELS || how.shared))
         .then(|| T::as_f32s(a.data))
         .flatten();
-    let kc_max = even_depth(k, if a_rows.is_some() { KC } else { depth });
+    let kc_max = even_depth(k, if a_rows.is_some() { KC } else { how.depth });
     // The packed A block, then (bf16 panels, or B in place) room for one panel slice
     // widened or zero-padded, on a cache-line boundary.
     let a_len = match a_rows {
@@ -1153,18 +1185,25 @@ mod tests {
     }
 
     fn check(m: usize, n: usize, k: usize, isa: Isa) {
+        check_a_laid(m, n, k, isa, false);
+    }
+
+    /// [`check`] with A given row-major, or column-major (`a_by_columns`: a transposed
+    /// view, which the kernels always pack).
+    fn check_a_laid(m: usize, n: usize, k: usize, isa: Isa, a_by_columns: bool) {
         let a: Vec<f32> = (0..m * k)
             .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
             .collect();
+        // The same values stored column by column: element (i, p) at p·m + i.
+        let a_cols: Vec<f32> = (0..m * k).map(|at| a[(at % m) * k + at / m]).collect();
         let b: Vec<f32> = (0..k * n)
             .map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0)
             .collect();
         let mut out = vec![0f32; m * n];
-        let ar = MatRef {
-            data: &a,
-            offset: 0,
-            rs: k,
-            cs: 1,
+        let ar = if a_by_columns {
+            MatRef::transposed(&a_cols, 0, m)
+        } else {
+            MatRef::rows(&a, 0, k)
         };
         let br = MatRef {
             data: &b,
@@ -1491,7 +1530,8 @@ mod tests {
     /// Products split between threads by columns only (few rows), by rows, and with the
     /// shallower slices of k a task of more than MC rows packs, on pools of 2 and 3
     /// threads (shares of panels that differ by one), and in row tasks on 1: every value
-    /// and every FMA counted.
+    /// and every FMA counted. A comes row-major (read in place by tasks that share their
+    /// rows, on AVX-512) and column-major (always packed, so the shallower slices run).
     #[test]
     fn parallel_splits_match_the_naive_product() {
         for threads in [1, 2, 3] {
@@ -1508,7 +1548,9 @@ mod tests {
                         (2 * MC_IN_PLACE + 9, 67, 70),
                     ] {
                         assert!(m * n * k >= SERIAL_MAX_FMA, "large enough for the pool");
-                        each_width(isa, || check(m, n, k, isa));
+                        for a_by_columns in [false, true] {
+                            each_width(isa, || check_a_laid(m, n, k, isa, a_by_columns));
+                        }
                     }
                 }
             });

@@ -258,12 +258,12 @@ fn blocks<T: FloatElem, const MR: usize, const NR: usize>(
         n.div_ceil(NR),
         FewRows::Columns,
         row_task_rows::<T>(),
-        |rows, panels, depth| {
+        |rows, panels, how| {
             block::<T, MR, NR>(
                 isa,
                 rows,
                 panels,
-                depth,
+                how,
                 Cols { n, ld: n },
                 k,
                 a,
