@@ -126,49 +126,41 @@ mod tests {
             .expect("a test pool")
     }
 
-    #[test]
-    fn the_passs_own_thread_does_not_wait_for_its_end() {
+    /// How long `keep_warm` takes on a worker of a 2-thread pool whose pass never ends:
+    /// as the pass's own thread (`owner`), inside another warm loop (`nested`), or as an
+    /// idle worker (neither), with `idle_max` as its idle limit.
+    fn warm_loop_time(owner: bool, nested: bool, idle_max: Duration) -> Duration {
         let done = AtomicBool::new(false);
         pool(2).install(|| {
+            let owner = rayon::current_thread_index().filter(|_| owner);
+            WARMING.set(nested);
             let start = Instant::now();
-            keep_warm(&done, rayon::current_thread_index(), LONG);
-            assert!(
-                start.elapsed() < LONG / 2,
-                "the owner waited {:?}",
-                start.elapsed()
-            );
-        });
+            keep_warm(&done, owner, idle_max);
+            WARMING.set(false);
+            start.elapsed()
+        })
+    }
+
+    #[test]
+    fn the_passs_own_thread_does_not_wait_for_its_end() {
+        let took = warm_loop_time(true, false, LONG);
+        assert!(took < LONG / 2, "the owner waited {took:?}");
     }
 
     #[test]
     fn a_warm_loop_inside_another_returns_at_once() {
-        let done = AtomicBool::new(false);
-        pool(2).install(|| {
-            WARMING.set(true);
-            let start = Instant::now();
-            keep_warm(&done, None, LONG);
-            WARMING.set(false);
-            assert!(
-                start.elapsed() < LONG / 2,
-                "the nested loop waited {:?}",
-                start.elapsed()
-            );
-        });
+        let took = warm_loop_time(false, true, LONG);
+        assert!(took < LONG / 2, "the nested loop waited {took:?}");
     }
 
     #[test]
     fn an_idle_warm_loop_stops_after_its_idle_limit() {
-        let done = AtomicBool::new(false);
         let idle = Duration::from_millis(20);
-        pool(2).install(|| {
-            let start = Instant::now();
-            keep_warm(&done, None, idle);
-            let took = start.elapsed();
-            assert!(
-                took >= idle && took < LONG / 2,
-                "took {took:?} for a {idle:?} limit"
-            );
-        });
+        let took = warm_loop_time(false, false, idle);
+        assert!(
+            took >= idle && took < LONG / 2,
+            "took {took:?} for a {idle:?} limit"
+        );
     }
 
     #[test]
