@@ -40,7 +40,8 @@ pub use prepacked::{gemm_prepacked, gemm_prepacked_uninit, writes_uninit, Packed
 /// slices ([`even_depth`]).
 const KC: usize = 384;
 /// The row unit of the split: a column split takes at most 2·MC rows, and each of its
-/// threads packs A in blocks of at most MC × KC values; row tasks that fill an f32 tile
+/// threads packs A (where it is not read in place) in blocks of at most MC × KC values;
+/// row tasks that fill an f32 tile
 /// of their own (non-f32 outputs, the bf16 kernels) own at most MC rows.
 const MC: usize = 96;
 /// Most rows one row task of an f32 product written in place owns: its A block (256 × KC,
@@ -48,20 +49,16 @@ const MC: usize = 96;
 /// of 96 rows, 512-row MiniLM products ran 5–17% faster on 2 threads and 9–16% on 1 (one
 /// process, call by call).
 const MC_IN_PLACE: usize = 256;
-/// Most column panels a task may sweep for its row-major f32 A to be read in place (by
-/// the AVX-512 kernel) rather than packed: packing A is paid once per slice of k and
-/// shared by the task's panels, so it weighs most under few. Attention's P·V (512 × 64 ×
-/// 512, 2 panels) ran 1.44× faster on 2 threads and 1.12× on 1 with A in place; products
-/// with 12–54 panels ran 1–5% slower (one process, call by call).
-const A_IN_PLACE_MAX_PANELS: usize = 2;
 /// Products with at most this many rows skip packing (see `small.rs`).
 const SMALL_M: usize = 4;
 /// Most rows for which a parallel product splits only its columns between threads (each
-/// thread then packs all the rows, in slices of k no shallower than `KC / 2`).
+/// thread then reads all the rows: in place, or packed in slices of k no shallower than
+/// `KC / 2`).
 const COLUMN_SPLIT_MAX_ROWS: usize = 2 * MC;
 /// Most f32 values in the packed A block of a column split's task (an MC × KC block,
 /// 96 KiB): a task of more rows packs shallower slices of k, so that the threads' blocks
-/// (every thread packs all the rows) stay within the peak-memory budget.
+/// (every thread packs all the rows, where A is packed) stay within the peak-memory
+/// budget.
 const A_BLOCK_MAX: usize = MC * KC;
 
 /// The depth of the slices of k a column split's task of `rows` rows (whole MR panels)
@@ -69,30 +66,6 @@ const A_BLOCK_MAX: usize = MC * KC;
 fn slice_depth(rows: usize) -> usize {
     (A_BLOCK_MAX / rows.max(1)).clamp(KC / 2, KC) / 16 * 16
 }
-/// How a task came by its rows, which decides how it reads A.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct TaskRows {
-    /// The deepest slice of k the task packs A in: KC, or [`slice_depth`] of all the rows
-    /// when every thread takes them all.
-    depth: usize,
-    /// Whether other tasks take these same rows (for other columns). A row-major f32 A
-    /// is then read where it lies under any number of panels, since each task would pack
-    /// the rows again: 128-row MiniLM products on 2 threads (every thread over all the
-    /// rows) ran 1.05–1.19× faster so, against B not yet cached (one process, call by
-    /// call, Sapphire Rapids), and 512 × 1536 × 384 (two row tasks, each over two column
-    /// groups) 1.01–1.02×. Pass by pass: MiniLM 1×128 0.919, 1×512 0.979, SmolLM2
-    /// prefill 0.967, MobileNetV2 1.001 [0.996–1.018].
-    shared: bool,
-}
-
-impl TaskRows {
-    /// Rows no other task takes, packed in slices of up to KC.
-    const OWN: TaskRows = TaskRows {
-        depth: KC,
-        shared: false,
-    };
-}
-
 /// The depth of equal slices of `k` (in steps of 8) that are at most `max` deep (a
 /// multiple of 8): 576 in two of 288 rather than 384 and a thin 192.
 fn even_depth(k: usize, max: usize) -> usize {
@@ -469,9 +442,9 @@ fn tiled<T: FloatElem, const MR: usize, const NR: usize>(
             n.div_ceil(NR),
             FewRows::Columns,
             row_task_rows::<T>(),
-            |rows, panels, how| {
+            |rows, panels, depth| {
                 let cols = Cols { n, ld: n };
-                block::<T, MR, NR>(isa, rows, panels, how, cols, k, a, b_rows, e, outp)
+                block::<T, MR, NR>(isa, rows, panels, depth, cols, k, a, b_rows, e, outp)
             },
         );
     }
@@ -500,10 +473,10 @@ fn tiled<T: FloatElem, const MR: usize, const NR: usize>(
                 w.div_ceil(NR),
                 FewRows::Columns,
                 row_task_rows::<T>(),
-                |rows, panels, how| {
+                |rows, panels, depth| {
                     let cols = Cols { n: w, ld: n };
                     let b = BPanels::F32(b_packed);
-                    block::<T, MR, NR>(isa, rows, panels, how, cols, k, a, b, ej, outp)
+                    block::<T, MR, NR>(isa, rows, panels, depth, cols, k, a, b, ej, outp)
                 },
             )
         });
@@ -622,9 +595,9 @@ enum FewRows {
 }
 
 /// Splits an (m rows × `n_panels` column panels) product into tasks and sums the work
-/// each `task(rows, panels, how)` reports. Rows come in whole `mr` panels, row tasks
-/// of at most `mc`; `how` says how deep an f32 task packs A and whether other tasks
-/// take the same rows ([`TaskRows`]).
+/// each `task(rows, panels, depth)` reports. Rows come in whole `mr` panels, row tasks
+/// of at most `mc`; `depth` is the deepest slice of k an f32 task packs A in (KC, or
+/// [`slice_depth`] of all the rows when each thread takes them all).
 #[allow(clippy::too_many_arguments)]
 fn run_tasks(
     m: usize,
@@ -634,12 +607,12 @@ fn run_tasks(
     n_panels: usize,
     few_rows: FewRows,
     mc: usize,
-    task: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>, TaskRows) -> Work + Sync,
+    task: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>, usize) -> Work + Sync,
 ) -> Work {
     if m * n * k < SERIAL_MAX_FMA || rayon::current_num_threads() == 1 {
         // Small products: waking the pool costs more than the product itself.
         return (0..m.div_ceil(mc))
-            .map(|rt| task(rt * mc..((rt + 1) * mc).min(m), 0..n_panels, TaskRows::OWN))
+            .map(|rt| task(rt * mc..((rt + 1) * mc).min(m), 0..n_panels, KC))
             .sum();
     }
     let threads = rayon::current_num_threads();
@@ -649,15 +622,12 @@ fn run_tasks(
         // m rows. Split by rows as well, each thread swept the whole of B for half the
         // rows: MiniLM 1×128 ran 3.4% slower and SmolLM2's 128-token prefill 4.8%
         // (2 threads, Ice Lake, pass by pass).
-        let how = TaskRows {
-            depth: slice_depth(m.div_ceil(mr) * mr),
-            shared: true,
-        };
+        let depth = slice_depth(m.div_ceil(mr) * mr);
         return (0..threads)
             .into_par_iter()
             .map(|g| {
                 let panels = g * n_panels / threads..(g + 1) * n_panels / threads;
-                task(0..m, panels, how)
+                task(0..m, panels, depth)
             })
             .sum();
     }
@@ -679,16 +649,12 @@ fn run_tasks(
     };
     let panels_per_group = n_panels.div_ceil(col_groups);
     let col_groups = n_panels.div_ceil(panels_per_group);
-    let how = TaskRows {
-        shared: col_groups > 1,
-        ..TaskRows::OWN
-    };
     (0..row_tasks * col_groups)
         .into_par_iter()
         .map(|t| {
             let (rt, cg) = (t / col_groups, t % col_groups);
             let panels = cg * panels_per_group..((cg + 1) * panels_per_group).min(n_panels);
-            task(row_range(rt), panels, how)
+            task(row_range(rt), panels, KC)
         })
         .sum()
 }
@@ -730,15 +696,14 @@ impl BPanels<'_> {
 
 /// One task: rows × (panels of NR columns). f32 outputs are accumulated in place, slice
 /// by slice of k (the bias joins on the last slice); other dtypes accumulate in an f32
-/// tile that is rounded once into the output; A is read in place or packed in slices of k
-/// as `how` allows ([`TaskRows`]).
+/// tile that is rounded once into the output; A is packed in slices of k at most `depth`
 /// deep. Returns the work it executed.
 #[allow(clippy::too_many_arguments)]
 fn block<T: FloatElem, const MR: usize, const NR: usize>(
     isa: Isa,
     rows: std::ops::Range<usize>,
     panels: std::ops::Range<usize>,
-    how: TaskRows,
+    depth: usize,
     cols: Cols,
     k: usize,
     a: MatRef<'_, T>,
@@ -752,16 +717,23 @@ fn block<T: FloatElem, const MR: usize, const NR: usize>(
     let col1 = (panels.end * NR).min(n);
     let width = col1 - col0;
     let direct = T::DTYPE == DType::F32;
-    // A row-major f32 A under few panels is read where it lies by the AVX-512 kernel: no
-    // A block to pack (and none to hold, so its slices of k need not be shallower for the
-    // memory budget).
-    let a_rows = (isa == Isa::Avx512
-        && (NR == 32 || NR == 48)
-        && a.cs == 1
-        && (panels.len() <= A_IN_PLACE_MAX_PANELS || how.shared))
+    // A row-major f32 A is read where it lies by the AVX-512 kernel, under any number of
+    // panels: no A block to pack (and none to hold, so its slices of k need not be
+    // shallower for the memory budget).
+    // - Under few panels packing weighs most: attention's P·V (512 × 64 × 512, 2 panels)
+    //   ran 1.44× faster on 2 threads and 1.12× on 1 in place.
+    // - Under many, an Ice Lake-SP with the 8×32 tile found 12–54 panels 1–5% slower in
+    //   place. With the 8×48 tile and its prefetch spread over the k loop, a Sapphire
+    //   Rapids found the opposite (one process, call by call, B not yet cached): 128-row
+    //   MiniLM products on 2 threads 1.05–1.19× faster (each thread of a column split
+    //   packed all the rows), 1024-row ones 1.02–1.06×, on 1 thread 1.01–1.05×, none
+    //   slower. Passes against A packed under more than 2 panels: MiniLM 8×128 0.971,
+    //   1×512 0.992; against packing only in a column split, MiniLM 1×128 0.919, SmolLM2
+    //   prefill 0.967.
+    let a_rows = (isa == Isa::Avx512 && (NR == 32 || NR == 48) && a.cs == 1)
         .then(|| T::as_f32s(a.data))
         .flatten();
-    let kc_max = even_depth(k, if a_rows.is_some() { KC } else { how.depth });
+    let kc_max = even_depth(k, if a_rows.is_some() { KC } else { depth });
     // The packed A block, then (bf16 panels, or B in place) room for one panel slice
     // widened or zero-padded, on a cache-line boundary.
     let a_len = match a_rows {
@@ -1530,8 +1502,8 @@ mod tests {
     /// Products split between threads by columns only (few rows), by rows, and with the
     /// shallower slices of k a task of more than MC rows packs, on pools of 2 and 3
     /// threads (shares of panels that differ by one), and in row tasks on 1: every value
-    /// and every FMA counted. A comes row-major (read in place by tasks that share their
-    /// rows, on AVX-512) and column-major (always packed, so the shallower slices run).
+    /// and every FMA counted. A comes row-major (read in place on AVX-512) and
+    /// column-major (always packed, so the shallower slices run there too).
     #[test]
     fn parallel_splits_match_the_naive_product() {
         for threads in [1, 2, 3] {

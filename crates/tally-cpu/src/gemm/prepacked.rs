@@ -258,12 +258,12 @@ fn blocks<T: FloatElem, const MR: usize, const NR: usize>(
         n.div_ceil(NR),
         FewRows::Columns,
         row_task_rows::<T>(),
-        |rows, panels, how| {
+        |rows, panels, depth| {
             block::<T, MR, NR>(
                 isa,
                 rows,
                 panels,
-                how,
+                depth,
                 Cols { n, ld: n },
                 k,
                 a,
