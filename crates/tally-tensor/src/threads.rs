@@ -58,10 +58,39 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         for _ in 1..rayon::current_num_threads() {
             s.spawn(move |_| keep_warm(done, owner, WARM_IDLE_MAX));
         }
-        let result = region.enter(f);
-        done.store(true, Ordering::Release);
-        result
+        // Set when `f` returns or unwinds, so a panicking pass releases its workers at
+        // once rather than after their idle limit.
+        let _release = SetOnDrop(done);
+        region.enter(f)
     })
+}
+
+/// Sets its flag when dropped.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// This thread's membership of the warm loops: counted in [`WARM_NOW`] and marked in
+/// [`WARMING`] while it lives, both undone when it drops (an unwinding task included).
+struct Warming;
+
+impl Warming {
+    fn enter() -> Warming {
+        WARMING.set(true);
+        WARM_NOW.fetch_add(1, Ordering::Relaxed);
+        Warming
+    }
+}
+
+impl Drop for Warming {
+    fn drop(&mut self) {
+        WARM_NOW.fetch_sub(1, Ordering::Relaxed);
+        WARMING.set(false);
+    }
 }
 
 /// Longest a worker kept warm by [`on_pool`] looks for work without finding any before
@@ -92,8 +121,7 @@ fn keep_warm(done: &AtomicBool, owner: Option<usize>, idle_max: Duration) {
     if rayon::current_thread_index() == owner || WARMING.get() {
         return;
     }
-    WARMING.set(true);
-    WARM_NOW.fetch_add(1, Ordering::Relaxed);
+    let _warming = Warming::enter();
     let mut idle_since: Option<Instant> = None;
     while !done.load(Ordering::Acquire) {
         if let Some(rayon::Yield::Executed) = rayon::yield_now() {
@@ -108,8 +136,6 @@ fn keep_warm(done: &AtomicBool, owner: Option<usize>, idle_max: Duration) {
             std::hint::spin_loop();
         }
     }
-    WARM_NOW.fetch_sub(1, Ordering::Relaxed);
-    WARMING.set(false);
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! `on_pool` keeps the pool's other workers awake for the pass and lets them go at its
-//! end. Its own test binary: the count of warm workers is process-wide.
+//! end, panicking or not. Its own test binary: the count of warm workers is process-wide.
 
 use std::time::{Duration, Instant};
 
 use tally_tensor::{on_pool, warm_workers};
+
+/// The tests here read the process-wide count, so they take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs one pass that keeps handing out small split tasks (each one resets a warm
 /// worker's idle clock) for at most `limit`, and returns the most workers it saw warm.
@@ -27,6 +30,7 @@ fn most_warm_in_a_pass(want: usize, limit: Duration) -> usize {
 
 #[test]
 fn the_other_workers_stay_warm_through_a_pass_and_are_released_after_it() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let threads = rayon::current_num_threads();
     if threads < 2 {
         eprintln!("skipping: the global pool has one thread, so there is no worker to keep warm");
@@ -43,4 +47,18 @@ fn the_other_workers_stay_warm_through_a_pass_and_are_released_after_it() {
         threads - 1
     );
     assert_eq!(warm_workers(), 0, "warm workers once the passes returned");
+}
+
+#[test]
+fn a_pass_that_panics_still_releases_its_workers() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let caught = std::panic::catch_unwind(|| on_pool(|| panic!("the pass failed")));
+    assert!(caught.is_err(), "the pass's panic reaches its caller");
+    assert_eq!(
+        warm_workers(),
+        0,
+        "warm workers once the failed pass returned"
+    );
+    // The pool still runs passes afterwards.
+    assert_eq!(on_pool(|| 7), 7);
 }
