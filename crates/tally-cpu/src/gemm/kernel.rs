@@ -326,6 +326,20 @@ impl Prefetch {
         self.lines.div_ceil((kc / 4).max(1))
     }
 
+    /// How a `kc`-step loop of four-step trips asks for the lines: (`per_trip` lines a
+    /// trip, over the first `trips` trips); lines left past those (only a loop of fewer
+    /// than four steps leaves any) are asked for at once after them.
+    #[inline(always)]
+    fn schedule(self, kc: usize) -> (usize, usize) {
+        let per_trip = self.per_trip(kc);
+        let trips = if per_trip == 0 {
+            0
+        } else {
+            self.lines.div_ceil(per_trip).min(kc / 4)
+        };
+        (per_trip, trips)
+    }
+
     /// Lines per step of a `kc`-step loop, so that all are asked for within it.
     #[inline(always)]
     fn per_step(self, kc: usize) -> usize {
@@ -585,12 +599,7 @@ unsafe fn avx512_f32<const MR: usize, const NV: usize, const PACKED: bool, const
     // trips also ask for the next panel's lines, spread over the whole loop (`per_trip`),
     // in a loop of their own: with the request inside the one loop, LLVM kept the 24
     // accumulators of the 8×48 tile on the stack across it.
-    let per_trip = dest.prefetch.per_trip(kc);
-    let fetching = if per_trip == 0 {
-        0
-    } else {
-        dest.prefetch.lines.div_ceil(per_trip).min(kc / 4)
-    };
+    let (per_trip, fetching) = dest.prefetch.schedule(kc);
     let mut p = 0;
     if dest.prefetch.group == 1 {
         // A packed panel's lines are consecutive: one pointer walks them. (Through
@@ -886,24 +895,50 @@ unsafe fn store_nr16<const MR: usize>(acc: &[[std::arch::x86_64::__m256; 2]; MR]
 mod tests {
     use super::Prefetch;
 
+    /// The lines each trip of a `kc`-step loop asks for under [`Prefetch::schedule`], as
+    /// the AVX-512 kernel issues them (the rest at once after the last fetching trip,
+    /// counted there).
+    fn lines_per_trip(lines: usize, kc: usize) -> Vec<usize> {
+        let run = Prefetch::contiguous(std::ptr::null(), lines);
+        let (per_trip, fetching) = run.schedule(kc);
+        let mut asked = vec![0; (kc / 4).max(1)];
+        let mut next = 0;
+        for slot in asked.iter_mut().take(fetching) {
+            // `issue` stops at the run's end; the walked pointer of a packed panel may
+            // pass it, which asks for nothing that belongs to the run.
+            *slot = per_trip.min(lines - next);
+            next += *slot;
+        }
+        if next < lines {
+            asked[fetching.saturating_sub(1)] += lines - next;
+        }
+        asked
+    }
+
     #[test]
     fn prefetch_requests_spread_over_the_whole_k_loop() {
         // A 384-deep slice of an 8×48 tile's panel shared among 16 micro-panels: 72
-        // lines each, one per trip of four steps, not four per trip for the first 18.
+        // lines each, one per trip for 72 of the 96 trips (not four per trip for 18).
         let share = Prefetch::contiguous(std::ptr::null(), 384 * 48 / 16).share(0, 16);
         assert_eq!(share.lines, 72);
-        assert_eq!(share.per_trip(384), 1);
-        for kc in 4..600 {
-            let trips = kc / 4;
+        let asked = lines_per_trip(72, 384);
+        assert_eq!(asked.iter().filter(|&&n| n == 1).count(), 72);
+        assert_eq!(asked.iter().filter(|&&n| n == 0).count(), 24);
+        for kc in 1..600 {
+            let trips = (kc / 4).max(1);
             for lines in 0..1500 {
-                let per = Prefetch::contiguous(std::ptr::null(), lines).per_trip(kc);
-                // Every line is asked for within the loop's trips...
-                assert!(per * trips >= lines, "{lines} lines, kc {kc}: {per} a trip");
-                // ...and no trip asks for more than an even share, rounded up.
-                assert!(
-                    per <= lines.div_ceil(trips),
-                    "{lines} lines, kc {kc}: {per}"
-                );
+                let asked = lines_per_trip(lines, kc);
+                // Every line is asked for, once...
+                assert_eq!(asked.iter().sum::<usize>(), lines, "{lines} lines, kc {kc}");
+                // ...and where the loop has trips, none asks for more than an even
+                // share of them, rounded up.
+                if kc >= 4 {
+                    let most = asked.iter().copied().max().unwrap_or(0);
+                    assert!(
+                        most <= lines.div_ceil(trips),
+                        "{lines} lines, kc {kc}: {most}"
+                    );
+                }
             }
         }
     }

@@ -8,10 +8,11 @@
 //! Blocking (GotoBLAS order): B is packed once into NR-wide panels over all of k. A
 //! product of at most 2·MC rows is split between threads by columns only, each thread
 //! over all the rows; a taller one into row tasks of up to MC_IN_PLACE rows (f32 outputs)
-//! or MC (others), and the columns into groups when rows are few. Each task packs its A
-//! block per slice of k (equal slices at most KC deep; shallower when a thread takes more
-//! than MC rows of a column split) and sweeps B panels (outer) over A micro-panels
-//! (inner), accumulating in place (f32) or in an f32 tile it then writes out once.
+//! or MC (others), and the columns into groups when rows are few. Each task reads a
+//! row-major f32 A in place (AVX-512) or packs its A block, per slice of k (equal slices
+//! at most KC deep; shallower when a thread packs more than MC rows of a column split),
+//! and sweeps B panels (outer) over A micro-panels (inner), accumulating in place (f32)
+//! or in an f32 tile it then writes out once.
 
 mod aligned;
 pub mod amx;
@@ -41,8 +42,8 @@ pub use prepacked::{gemm_prepacked, gemm_prepacked_uninit, writes_uninit, Packed
 const KC: usize = 384;
 /// The row unit of the split: a column split takes at most 2·MC rows, and each of its
 /// threads packs A (where it is not read in place) in blocks of at most MC × KC values;
-/// row tasks that fill an f32 tile
-/// of their own (non-f32 outputs, the bf16 kernels) own at most MC rows.
+/// row tasks that fill an f32 tile of their own (non-f32 outputs, the bf16 kernels) own
+/// at most MC rows.
 const MC: usize = 96;
 /// Most rows one row task of an f32 product written in place owns: its A block (256 × KC,
 /// 384 KiB) stays in L2 and every B panel it loads into L1 serves 256 rows. Against tasks

@@ -449,9 +449,9 @@ mod tests {
     /// the few a GEMV takes) and through the zero-then-multiply fallback: the buffer starts
     /// as NaN (standing for whatever memory held), edge tiles and several slices of k
     /// included, with and without a bias, against the f64 product. On a pool of 2 threads:
-    /// the last two shapes run in parallel, split by columns only (150 rows, slices of k
-    /// at most 240 deep: two of 152) and by rows (200 rows), as the models' linear layers
-    /// do.
+    /// the last two shapes run in parallel, split by columns only (150 rows, k = 500: two
+    /// slices of 256 with A read in place, three of 168 where A is packed) and by rows
+    /// (200 rows), as the models' linear layers do.
     #[test]
     fn uninitialised_outputs_are_written_whole() {
         super::super::on_threads(2, || {
@@ -466,7 +466,7 @@ mod tests {
             (5, 33, 70),
             (37, 45, 600),
             (96, 64, 256),
-            (150, 100, 300),
+            (150, 100, 500),
             (200, 70, 300),
         ] {
             let a: Vec<f32> = (0..m * k).map(|i| val(i, 2)).collect();
