@@ -1,6 +1,8 @@
 //! Benchmarks live in `benches/benches/`; see `benches/README.md`. This library holds what
 //! several of them share.
 
+pub mod candle_peer;
+
 /// The square operands the matmul benches multiply: A (n, n) and B (n, n) with values in
 /// [-0.5, 0.5], steps of 1/97 and 1/89 (so bf16 rounds each once).
 pub fn square_operands(n: usize) -> (Vec<f32>, Vec<f32>) {

@@ -9,16 +9,15 @@
 //! a workload whose checkpoint is missing is skipped with the fetch command).
 //! `TALLY_BENCH_QUICK=1` runs fewer passes.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
 use candle_core::{DType as CDType, Device as CDevice, Tensor as CTensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::{bert, llama};
+use candle_transformers::models::llama;
 use tally::models::bert::{Bert, MINILM_DIR};
 use tally::models::llama::{Llama, GGUF_FILE, SMOLLM2_DIR};
 use tally::{measure, DType, Device, Ledger, Tensor};
+use tally_benches::candle_peer;
 
 /// Seconds of each pass of two engines, interleaved.
 struct Race {
@@ -103,52 +102,19 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     ab / (aa.sqrt() * bb.sqrt())
 }
 
-/// Token ids for a (b, s) input: `[CLS]`, then ordinary word-piece ids, then `[SEP]`.
-/// Content does not change the work; the same ids go to both engines.
-fn bert_ids(b: usize, s: usize) -> Vec<u32> {
-    (0..b * s)
-        .map(|i| match i % s {
-            0 => 101,
-            j if j == s - 1 => 102,
-            j => 1000 + ((j * 7919 + i / s * 31) % 28000) as u32,
-        })
-        .collect()
-}
-
 fn minilm(dir: &Path, passes: usize) {
     let model = Bert::load(dir, DType::F32).expect("tally loads MiniLM");
-    let cfg: bert::Config = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("config.json")).expect("config.json"),
-    )
-    .expect("candle reads config.json");
-    // SAFETY: the checkpoint file is not modified while mapped (it lives in the cache).
-    let vb = unsafe {
-        VarBuilder::from_mmaped_safetensors(
-            &[dir.join("model.safetensors")],
-            CDType::F32,
-            &CDevice::Cpu,
-        )
-    }
-    .expect("candle maps the checkpoint");
-    let peer = bert::BertModel::load(vb, &cfg).expect("candle loads MiniLM");
+    let peer = candle_peer::minilm(dir);
     for (b, s) in [(1usize, 128usize), (1, 512), (8, 128)] {
-        let ids = bert_ids(b, s);
+        let ids = candle_peer::bert_ids(b, s);
         let t_ids = Tensor::from_vec(ids.clone(), [b, s], Device::Cpu).unwrap();
         let t_mask = Tensor::from_vec(vec![1u32; b * s], [b, s], Device::Cpu).unwrap();
         let c_ids = CTensor::from_vec(ids, (b, s), &CDevice::Cpu).unwrap();
-        let c_types = c_ids.zeros_like().unwrap();
-        let c_mask = c_ids.ones_like().unwrap();
         let ours = || {
             let h = model.forward(&t_ids, &t_mask).unwrap();
             model.pool(&h, &t_mask).unwrap()
         };
-        // The same pooling on candle's side: mean over tokens, then unit length.
-        let theirs = || {
-            let h = peer.forward(&c_ids, &c_types, Some(&c_mask)).unwrap();
-            let mean = (h.sum(1).unwrap() / s as f64).unwrap();
-            let norm = mean.sqr().unwrap().sum_keepdim(1).unwrap().sqrt().unwrap();
-            mean.broadcast_div(&norm).unwrap()
-        };
+        let theirs = || candle_peer::minilm_embed(&peer, &c_ids);
         let a = ours().to_vec::<f32>().unwrap();
         let c: Vec<f32> = theirs().flatten_all().unwrap().to_vec1().unwrap();
         let cos = cosine(&a, &c);
@@ -165,93 +131,15 @@ fn minilm(dir: &Path, passes: usize) {
     }
 }
 
-/// GGUF's q and k rows (interleaved RoPE pairs within each head) back in Hugging Face's
-/// half-split order, which candle's Llama rotates: row 2j + t of a head is HF's t·d/2 + j.
-fn unpermute(w: CTensor, heads: usize) -> CTensor {
-    let (out, inp) = w.dims2().unwrap();
-    let d = out / heads;
-    w.reshape((heads, d / 2, 2, inp))
-        .unwrap()
-        .transpose(1, 2)
-        .unwrap()
-        .reshape((out, inp))
-        .unwrap()
-        .contiguous()
-        .unwrap()
-}
-
-/// candle's Llama configuration for Tally's.
-fn candle_config(c: &tally::models::llama::LlamaConfig, tied: bool) -> llama::Config {
-    llama::Config {
-        hidden_size: c.hidden_size,
-        intermediate_size: c.intermediate_size,
-        vocab_size: c.vocab_size,
-        num_hidden_layers: c.num_layers,
-        num_attention_heads: c.num_heads,
-        num_key_value_heads: c.num_kv_heads,
-        use_flash_attn: false,
-        rms_norm_eps: c.rms_norm_eps,
-        rope_theta: c.rope_theta as f32,
-        bos_token_id: None,
-        eos_token_id: None,
-        rope_scaling: None,
-        max_position_embeddings: c.max_position,
-        tie_word_embeddings: tied,
-    }
-}
-
-/// The GGUF checkpoint dequantised to f32 under Hugging Face names, for candle's Llama.
-fn candle_llama(path: &Path, c: &tally::models::llama::LlamaConfig) -> llama::Llama {
-    use candle_core::quantized::gguf_file::Content;
-    let mut file = std::fs::File::open(path).expect("model.gguf");
-    let content = Content::read(&mut file).expect("GGUF header");
-    let mut ts = HashMap::new();
-    let names: Vec<String> = content.tensor_infos.keys().cloned().collect();
-    for name in names {
-        let q = content
-            .tensor(&mut file, &name, &CDevice::Cpu)
-            .expect("GGUF tensor");
-        let t = q.dequantize(&CDevice::Cpu).expect("dequantise");
-        let hf = if let Some(rest) = name.strip_prefix("blk.") {
-            let (i, rest) = rest.split_once('.').unwrap();
-            let (t, part) = match rest {
-                "attn_q.weight" => (unpermute(t, c.num_heads), "self_attn.q_proj.weight"),
-                "attn_k.weight" => (unpermute(t, c.num_kv_heads), "self_attn.k_proj.weight"),
-                "attn_v.weight" => (t, "self_attn.v_proj.weight"),
-                "attn_output.weight" => (t, "self_attn.o_proj.weight"),
-                "attn_norm.weight" => (t, "input_layernorm.weight"),
-                "ffn_norm.weight" => (t, "post_attention_layernorm.weight"),
-                "ffn_gate.weight" => (t, "mlp.gate_proj.weight"),
-                "ffn_up.weight" => (t, "mlp.up_proj.weight"),
-                "ffn_down.weight" => (t, "mlp.down_proj.weight"),
-                other => panic!("unexpected GGUF tensor blk.{i}.{other}"),
-            };
-            ts.insert(format!("model.layers.{i}.{part}"), t);
-            continue;
-        } else {
-            match name.as_str() {
-                "token_embd.weight" => "model.embed_tokens.weight",
-                "output_norm.weight" => "model.norm.weight",
-                "output.weight" => "lm_head.weight",
-                other => panic!("unexpected GGUF tensor {other}"),
-            }
-        };
-        ts.insert(hf.to_string(), t);
-    }
-    let cfg = candle_config(c, !ts.contains_key("lm_head.weight"));
-    let vb = VarBuilder::from_tensors(ts, CDType::F32, &CDevice::Cpu);
-    llama::Llama::load(vb, &cfg).expect("candle loads SmolLM2")
-}
-
 fn smollm2(dir: &Path, passes: usize) {
     let model = Llama::load(dir, DType::F32).expect("tally loads SmolLM2");
     let c = model.config().clone();
-    let peer = candle_llama(&dir.join(GGUF_FILE), &c);
-    let ccfg = candle_config(&c, true);
+    let peer = candle_peer::smollm2(&dir.join(GGUF_FILE), &c);
+    let ccfg = candle_peer::llama_config(&c, true);
     let new_peer_cache =
         || llama::Cache::new(true, CDType::F32, &ccfg, &CDevice::Cpu).expect("candle cache");
     let s = 128;
-    let ids: Vec<u32> = (0..s as u32).map(|i| 100 + (i * 7919) % 40000).collect();
+    let ids = candle_peer::prompt_ids(s);
     let t_ids = Tensor::from_vec(ids.clone(), [1, s], Device::Cpu).unwrap();
     let c_ids = CTensor::from_vec(ids, (1, s), &CDevice::Cpu).unwrap();
 
