@@ -12,7 +12,9 @@
 //! row-major f32 A in place (AVX-512) or packs its A block, per slice of k (equal slices
 //! at most KC deep; shallower when a thread packs more than MC rows of a column split),
 //! and sweeps B panels (outer) over A micro-panels (inner), accumulating in place (f32)
-//! or in an f32 tile it then writes out once.
+//! or in an f32 tile it then writes out once. A few rows against a wide B that is a
+//! large row-major matrix read transposed (a tied output projection) run as Cᵀ = Bᵀ·Aᵀ
+//! instead (`transposed.rs`), so that B is read in place rather than packed.
 
 mod aligned;
 pub mod amx;
@@ -25,6 +27,7 @@ mod pack;
 mod prepacked;
 mod scratch;
 mod small;
+mod transposed;
 
 use rayon::prelude::*;
 use tally_core::{DType, FloatElem, UnaryOp, Work};
@@ -388,6 +391,9 @@ fn tiled_on<T: FloatElem>(
     e: Epilogue<'_, T>,
     out: OutPtr<T>,
 ) -> Work {
+    if transposed::applies(isa, m, n, k, b, &e) {
+        return transposed::product(isa, m, n, k, a, b, e, out);
+    }
     match isa {
         Isa::Avx512 if panel_width(isa, n) == 48 => tiled::<T, 8, 48>(isa, m, n, k, a, b, e, out),
         Isa::Avx512 => tiled::<T, 8, 32>(isa, m, n, k, a, b, e, out),

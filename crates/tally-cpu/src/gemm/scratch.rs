@@ -29,6 +29,7 @@ thread_local! {
     static A_U32: RefCell<Aligned<u32>> = RefCell::new(Aligned::zeroed(0));
     static B_U32: RefCell<Aligned<u32>> = RefCell::new(Aligned::zeroed(0));
     static TILE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static OUT_BLOCK: RefCell<Aligned<f32>> = RefCell::new(Aligned::zeroed(0));
 }
 
 impl PanelElem for f32 {
@@ -90,4 +91,11 @@ pub(super) fn with<E: PanelElem, R>(
 /// unspecified: the packer writes every one).
 pub(super) fn with_b<E: PanelElem, R>(len: usize, f: impl FnOnce(&mut [E]) -> R) -> R {
     with_slot(E::b_slot(), len, KEEP_B_MAX, f)
+}
+
+/// Runs `f` with this thread's buffer for one block of a transposed product's output
+/// (exactly `len` elements, contents unspecified: the block's first slice of k stores
+/// every one), kept for the next call.
+pub(super) fn with_out_block<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    with_slot(&OUT_BLOCK, len, usize::MAX, f)
 }
