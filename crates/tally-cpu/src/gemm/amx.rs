@@ -20,7 +20,7 @@ use super::bf16::pair;
 use super::{empty_sum, run_tasks, scratch, Epilogue, FewRows, MatRef, OutPtr, MC};
 
 /// Rows of one micro-block: two A tiles.
-const BLOCK_M: usize = 32;
+pub(super) const BLOCK_M: usize = 32;
 /// Columns of one micro-block (and of one packed B panel): two B tiles.
 pub(super) const BLOCK_N: usize = 32;
 /// k covered by one tile step (32 bf16 in a 64-byte tile row).
@@ -165,7 +165,7 @@ pub(super) fn steps_of(k: usize) -> usize {
 
 /// u32 a packed B of k rows and n columns takes: ⌈n/32⌉ panels of ⌈k/32⌉ steps of two
 /// B tiles.
-fn packed_b_len(k: usize, n: usize) -> usize {
+pub(super) fn packed_b_len(k: usize, n: usize) -> usize {
     n.div_ceil(BLOCK_N) * k.div_ceil(STEP_K) * 2 * TILE_U32
 }
 
@@ -191,7 +191,7 @@ pub(super) fn packed_get(data: &[u32], k: usize, p: usize, j: usize) -> f32 {
 }
 
 /// B (k, n) → tile panels (see [`pair_index`]); every word is written, pads with zero.
-fn pack_b(k: usize, n: usize, b: MatRef<'_, bf16>, out: &mut [u32]) {
+pub(super) fn pack_b(k: usize, n: usize, b: MatRef<'_, bf16>, out: &mut [u32]) {
     use rayon::prelude::*;
     assert_eq!(out.len(), packed_b_len(k, n), "packed B buffer");
     let panel_len = k.div_ceil(STEP_K) * 2 * TILE_U32;
@@ -356,7 +356,7 @@ pub(crate) fn gemm_to_f32(
 
 /// Where finished blocks go.
 #[derive(Clone, Copy)]
-enum Sink<'a> {
+pub(super) enum Sink<'a> {
     /// Rounded to bf16, a column bias added in f32 first.
     Bf16 {
         out: OutPtr<bf16>,
@@ -415,7 +415,7 @@ const FEW_ROWS_PARALLEL_MIN: usize = 1 << 16;
 /// the tiles finished (no k slices to add), so it goes to `sink` (rounded to bf16 with
 /// its bias, or copied as f32) straight from a 4 KiB buffer that stays in L1. Returns the
 /// work executed.
-fn block(
+pub(super) fn block(
     rows: std::ops::Range<usize>,
     panels: std::ops::Range<usize>,
     n: usize,

@@ -127,6 +127,9 @@ pub fn gemm_bf16(
         isa.name()
     );
     match isa {
+        Bf16Isa::Amx if super::amx_transposed::applies(m, n, k, b) => {
+            super::amx_transposed::product(m, n, k, a, b, bias, out)
+        }
         Bf16Isa::Amx => super::amx::packed(m, n, k, a, b, bias, out),
         Bf16Isa::Avx512Bf16 => packed(m, n, k, a, b, bias, out),
         Bf16Isa::ViaF32 => {

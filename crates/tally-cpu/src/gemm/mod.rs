@@ -19,6 +19,7 @@
 mod aligned;
 pub mod amx;
 mod amx_gemv;
+mod amx_transposed;
 mod batched;
 mod bf16;
 pub mod chains;

@@ -189,7 +189,12 @@ fn write_transposed<T: FloatElem>(
 /// AVX-512F present; `col[r·stride]` readable and `dst[r]` writable for every r < rows.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn gather_row(col: *const f32, stride: usize, rows: usize, dst: *mut f32) -> usize {
+pub(super) unsafe fn gather_row(
+    col: *const f32,
+    stride: usize,
+    rows: usize,
+    dst: *mut f32,
+) -> usize {
     use std::arch::x86_64::*;
     let s = stride as i32;
     let index = _mm512_setr_epi32(
