@@ -9,6 +9,8 @@
 # range. PyTorch runs with SDPA attention (and eager, for
 # MiniLM), always in f32; candle in f32 (MiniLM and SmolLM2 only: candle-transformers has
 # no MobileNetV2); the rows marked "Tally bf16" run Tally in bf16 against those f32 engines.
+# SmolLM2 prefill: Tally and PyTorch compute all 128 positions' logits, candle's Llama only
+# the last one's (7.2 GFLOP less), so candle / Tally understates Tally there.
 #
 # Usage: benches/pytorch/compare.sh PYTHON [ROUNDS [PATTERN]]   (PYTHON: an interpreter with
 #        torch, transformers, gguf, torchvision and safetensors; ROUNDS default 3; PATTERN: an
@@ -77,4 +79,4 @@ print(f"| {name} | {time(tally)} | {time(candle)} | {ratio(candle)} | {time(sdpa
 PY
   unset got
 done
-echo "each engine's median pass: median over $rounds rounds [range]; ratios: median of the rounds' ratios [range], above 1 = Tally faster, PyTorch at its faster attention per round; $threads threads; candle and PyTorch f32, Tally f32 except where marked bf16"
+echo "each engine's median pass: median over $rounds rounds [range]; ratios: median of the rounds' ratios [range], above 1 = Tally faster, PyTorch at its faster attention per round; $threads threads; candle and PyTorch f32, Tally f32 except where marked bf16; SmolLM2 prefill: candle computes the last position's logits only, Tally and PyTorch all 128"
