@@ -149,7 +149,7 @@ fn erfc_matches_f64_on_every_variant() {
             .map(|i| 14.0 * i as f32 / (1 << 20) as f32)
             .collect();
         let mut got = vec![0f32; xs.len()];
-        erfc_map(isa, &xs, &mut got);
+        lanewise_map(isa, Lanewise::ErfcScaled, &xs, &mut got);
         let mut worst = (0f64, 0f32);
         for (&a, &y) in xs.iter().zip(&got) {
             let r = libm::erfc(a as f64 / std::f64::consts::SQRT_2);
@@ -177,33 +177,72 @@ fn erfc_matches_f64_on_every_variant() {
     }
 }
 
-/// erfc(a/√2) over a slice with the `isa` variant.
-fn erfc_map(isa: Isa, x: &[f32], out: &mut [f32]) {
+/// A function of `funcs.rs` that no [`Func`] maps, to test on its own.
+#[derive(Clone, Copy)]
+enum Lanewise {
+    /// erfc(a/√2) (`funcs::erfc_of_scaled`).
+    ErfcScaled,
+    /// eˣ for a softmax's shifted scores (`funcs::exp_shifted`).
+    ExpShifted,
+}
+
+/// `f` over a slice (whole registers) with the `isa` variant.
+fn lanewise_map(isa: Isa, f: Lanewise, x: &[f32], out: &mut [f32]) {
     use super::lanes::{F32s, Portable};
     #[inline(always)]
-    fn run<V: F32s>(x: &[f32], out: &mut [f32]) {
+    fn run<V: F32s>(f: Lanewise, x: &[f32], out: &mut [f32]) {
         for (xs, os) in x.chunks_exact(V::LANES).zip(out.chunks_exact_mut(V::LANES)) {
-            funcs::erfc_of_scaled(V::load(xs)).store(os);
+            match f {
+                Lanewise::ErfcScaled => funcs::erfc_of_scaled(V::load(xs)).store(os),
+                Lanewise::ExpShifted => funcs::exp_shifted(V::load(xs)).store(os),
+            }
         }
     }
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,fma")]
-    fn avx512(x: &[f32], out: &mut [f32]) {
-        run::<super::x86::Avx512>(x, out)
+    fn avx512(f: Lanewise, x: &[f32], out: &mut [f32]) {
+        run::<super::x86::Avx512>(f, x, out)
     }
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn avx2(x: &[f32], out: &mut [f32]) {
-        run::<super::x86::Avx2>(x, out)
+    fn avx2(f: Lanewise, x: &[f32], out: &mut [f32]) {
+        run::<super::x86::Avx2>(f, x, out)
     }
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa` comes from `Isa::available`, which detected AVX-512F and FMA.
-        Isa::Avx512 => unsafe { avx512(x, out) },
+        Isa::Avx512 => unsafe { avx512(f, x, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, AVX2 and FMA were detected.
-        Isa::Avx2 => unsafe { avx2(x, out) },
-        _ => run::<Portable>(x, out),
+        Isa::Avx2 => unsafe { avx2(f, x, out) },
+        _ => run::<Portable>(f, x, out),
+    }
+}
+
+/// The softmax's exponent over the shifted scores it sees (x ≤ 0, and a hair above from
+/// rounding), past the underflow to 0, and at −inf and NaN: within 2e-7 of f64 where the
+/// result is normal, 0 below, NaN kept.
+#[test]
+fn the_softmax_exponent_matches_f64_on_every_variant() {
+    let mut xs: Vec<f32> = (0..=1 << 18)
+        .map(|i| -120.0 * i as f32 / (1 << 18) as f32)
+        .collect();
+    xs.extend([1e-6, f32::NEG_INFINITY, f32::NAN, -0.0]);
+    xs.resize(xs.len().next_multiple_of(16), -1.0);
+    for isa in variants() {
+        let mut got = vec![0f32; xs.len()];
+        lanewise_map(isa, Lanewise::ExpShifted, &xs, &mut got);
+        for (&x, &y) in xs.iter().zip(&got) {
+            let r = (x as f64).exp();
+            let ok = if x.is_nan() {
+                y.is_nan()
+            } else if r < f32::MIN_POSITIVE as f64 {
+                (y as f64) <= f32::MIN_POSITIVE as f64
+            } else {
+                ((y as f64 - r) / r).abs() <= 2e-7
+            };
+            assert!(ok, "exp_shifted {}: exp({x}) = {y}, want {r}", isa.name());
+        }
     }
 }
 
