@@ -8,9 +8,10 @@
 //! projection at 154 GFLOP/s against 340 for its other products. Transposed, E is
 //! the kernel's A, read in place where it lies (row-major, k contiguous), and only Aᵀ
 //! (k × m, a few hundred KiB) is packed, once. Measured on a Sapphire Rapids host,
-//! 2 threads: the projection alone 35 → 28–29 ms (210 → 250–260 GFLOP/s,
-//! `probe`-style loop of 15 calls); SmolLM2's f32 prefill (all 128 positions' logits)
-//! 0.895× the time, pass by pass (`counting_lockstep.py`, new against old).
+//! 2 threads: the projection alone 35 → 28–29 ms (210 → 250–260 GFLOP/s, a loop of 15
+//! calls in one process); on the AVX2 kernel (forced on the same host, medians of 7
+//! calls) 59.2 → 43.1 ms; SmolLM2's f32 prefill (all 128 positions' logits) 0.895× the
+//! time, pass by pass (`counting_lockstep.py`, new against old).
 
 use rayon::prelude::*;
 use tally_core::{DType, FloatElem, Work};
@@ -32,7 +33,8 @@ const WIDE: usize = 4;
 const BLOCK_MAX: usize = 1 << 16;
 
 /// Whether C = A·B runs as Cᵀ = Bᵀ·Aᵀ here: an f32 product on the AVX-512 kernel (which
-/// reads Bᵀ's rows in place), B's columns contiguous (B is a row-major matrix read
+/// reads Bᵀ's rows in place) or the AVX2 one (which packs them a block at a time: still
+/// far less than all of B up front), B's columns contiguous (B is a row-major matrix read
 /// transposed), B large and much wider than A is tall, and no epilogue beyond a column
 /// bias and a clamp.
 pub(super) fn applies<T: FloatElem>(
@@ -44,7 +46,7 @@ pub(super) fn applies<T: FloatElem>(
     e: &Epilogue<'_, T>,
 ) -> bool {
     T::DTYPE == DType::F32
-        && isa == Isa::Avx512
+        && matches!(isa, Isa::Avx512 | Isa::Avx2)
         && b.rs == 1
         && b.cs >= k
         && k * n >= B_MIN
@@ -68,9 +70,13 @@ pub(super) fn product<T: FloatElem>(
     e: Epilogue<'_, T>,
     out: OutPtr<T>,
 ) -> Work {
-    match panel_width(isa, m) {
-        48 => product_tiled::<T, 8, 48>(isa, m, n, k, a, b, e, out),
-        _ => product_tiled::<T, 8, 32>(isa, m, n, k, a, b, e, out),
+    match isa {
+        Isa::Avx512 if panel_width(isa, m) == 48 => {
+            product_tiled::<T, 8, 48>(isa, m, n, k, a, b, e, out)
+        }
+        Isa::Avx512 => product_tiled::<T, 8, 32>(isa, m, n, k, a, b, e, out),
+        Isa::Avx2 => product_tiled::<T, 6, 16>(isa, m, n, k, a, b, e, out),
+        Isa::Portable => product_tiled::<T, 4, 8>(isa, m, n, k, a, b, e, out),
     }
 }
 
@@ -135,7 +141,7 @@ fn product_tiled<T: FloatElem, const MR: usize, const NR: usize>(
                     e_t,
                     c_ptr,
                 );
-                write_transposed(c_t, rows, m, n, j0, out);
+                write_transposed(isa, c_t, rows, m, n, j0, out);
                 work
             })
         };
@@ -149,12 +155,14 @@ fn product_tiled<T: FloatElem, const MR: usize, const NR: usize>(
 
 /// Cᵀ's `rows` × `m` values (row-major in `c_t`, columns j0.. of C) into C's columns
 /// j0..j0 + rows of each of its m rows (`n` apart at `out`): each row of C written front
-/// to back, its values gathered from a column of Cᵀ, 16 at a time.
+/// to back, its values gathered from a column of Cᵀ a register at a time (16 with
+/// AVX-512, 8 with AVX2; `isa` from [`Isa::available`]), the rest one by one.
 ///
 /// (Written element by element in 16 × 16 sub-blocks, the transpose took 9.5 of the 34 ms
 /// of SmolLM2's 128 × 49,152 × 576 projection: rows of C 49,152 values apart are a
 /// multiple of 4 KiB apart, so every row's lines fell into the same L1 set.)
 fn write_transposed<T: FloatElem>(
+    isa: Isa,
     c_t: &[f32],
     rows: usize,
     m: usize,
@@ -169,11 +177,17 @@ fn write_transposed<T: FloatElem>(
         let dst = unsafe { out.0.add(i * n + j0) };
         let mut r = 0;
         #[cfg(target_arch = "x86_64")]
-        if T::DTYPE == DType::F32 && std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F is present; T is f32 (its dtype says so); the gathers read
-            // c_t[r·m + i] for r < rows (inside c_t, checked above), the stores write the
-            // first rows / 16 · 16 values at dst (inside row i's share, as above).
-            unsafe { r = gather_row(c_t.as_ptr().add(i), m, rows, dst as *mut f32) };
+        if T::DTYPE == DType::F32 {
+            let (col, to) = (c_t.as_ptr().wrapping_add(i), dst as *mut f32);
+            // SAFETY: `isa` came from `Isa::available`, which detected its features; T is
+            // f32 (its dtype says so); the gathers read c_t[r·m + i] for r < rows (inside
+            // c_t, checked above), the stores write at most `rows` values at dst (inside
+            // row i's share, as above).
+            r = match isa {
+                Isa::Avx512 => unsafe { gather_row(col, m, rows, to) },
+                Isa::Avx2 => unsafe { gather_row_avx2(col, m, rows, to) },
+                Isa::Portable => 0,
+            };
         }
         for r in r..rows {
             // SAFETY: as above, r < rows.
@@ -228,6 +242,29 @@ pub(super) unsafe fn gather_row(
     r
 }
 
+/// [`gather_row`] 8 at a time, with AVX2.
+///
+/// # Safety
+/// AVX2 present; `col[r·stride]` readable and `dst[r]` writable for every r < rows.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gather_row_avx2(col: *const f32, stride: usize, rows: usize, dst: *mut f32) -> usize {
+    use std::arch::x86_64::*;
+    let s = stride as i32;
+    let index = _mm256_setr_epi32(0, s, 2 * s, 3 * s, 4 * s, 5 * s, 6 * s, 7 * s);
+    let mut r = 0;
+    while r + 8 <= rows {
+        // SAFETY: the 8 values read are col[(r..r + 8)·stride] and the 8 written
+        // dst[r..r + 8], all inside (this function's contract).
+        unsafe {
+            let v = _mm256_i32gather_ps::<4>(col.add(r * stride), index);
+            _mm256_storeu_ps(dst.add(r), v);
+        }
+        r += 8;
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{gemm_biased_uninit, gemm_naive, on_threads, Clamp};
@@ -255,7 +292,7 @@ mod tests {
         (table, a, gemm_naive(M, N, K, &a64, &b64))
     }
 
-    /// The shape takes this path on AVX-512 (and on nothing else), and not when B's rows
+    /// The shape takes this path on AVX-512 and AVX2 (not the portable kernel), and not when B's rows
     /// are contiguous, when B is small or narrow, or under a row bias.
     #[test]
     fn only_wide_transposed_f32_products_take_it() {
@@ -263,7 +300,8 @@ mod tests {
         let e = Epilogue::columns(None);
         let t = |ld| MatRef::transposed(&data, 0, ld);
         assert!(applies::<f32>(Isa::Avx512, M, N, K, t(K), &e));
-        assert!(!applies::<f32>(Isa::Avx2, M, N, K, t(K), &e));
+        assert!(applies::<f32>(Isa::Avx2, M, N, K, t(K), &e));
+        assert!(!applies::<f32>(Isa::Portable, M, N, K, t(K), &e));
         assert!(!applies::<f32>(
             Isa::Avx512,
             M,
@@ -283,13 +321,11 @@ mod tests {
     }
 
     /// Against the f64 product, with a column bias and a clamp, into a buffer of NaNs (every
-    /// output written), on 1 and 2 threads: the work is the direct product's.
+    /// output written), on each kernel it runs on (AVX-512, AVX2) and on 1 and 2 threads:
+    /// the work is the direct product's. The route `gemm` takes on this host is checked the
+    /// same way, through `gemm_biased_uninit`.
     #[test]
     fn matches_the_naive_product_with_bias_and_clamp() {
-        if !Isa::available().contains(&Isa::Avx512) {
-            eprintln!("skipped: the transposed product runs on AVX-512, which this host lacks");
-            return;
-        }
         let (ld, offset) = (K + 3, 5);
         let (table, a, want) = operands(ld, offset);
         let bias: Vec<f32> = (0..N).map(|j| (j % 17) as f32 / 4.0 - 2.0).collect();
@@ -298,23 +334,26 @@ mod tests {
             hi: 6.0,
             comparisons: 2,
         };
+        let e = Epilogue {
+            bias: Bias::Columns(&bias),
+            clamp: Some(clamp),
+            act: None,
+        };
         let b = MatRef::transposed(&table, offset, ld);
-        assert!(applies::<f32>(
-            Isa::Avx512,
-            M,
-            N,
-            K,
-            b,
-            &Epilogue::columns(None)
-        ));
-        for threads in [1, 2] {
-            let mut out = vec![std::mem::MaybeUninit::new(f32::NAN); M * N];
-            let work = on_threads(threads, || {
-                let a = MatRef::rows(&a, 0, K);
-                gemm_biased_uninit(M, N, K, a, b, Bias::Columns(&bias), Some(clamp), &mut out)
-            });
-            assert_eq!(work.fma, (M * N * K) as u64);
-            assert_eq!(work.add, (M * N * 3) as u64); // the bias and two comparisons
+        let a = MatRef::rows(&a, 0, K);
+        let isas: Vec<Isa> = Isa::available()
+            .into_iter()
+            .filter(|&isa| applies::<f32>(isa, M, N, K, b, &e))
+            .collect();
+        if isas.is_empty() {
+            eprintln!(
+                "skipped: the transposed product runs on AVX-512 or AVX2, which this host lacks"
+            );
+            return;
+        }
+        let check = |route: &str, work: Work, out: &[std::mem::MaybeUninit<f32>]| {
+            assert_eq!(work.fma, (M * N * K) as u64, "{route}");
+            assert_eq!(work.add, (M * N * 3) as u64, "{route}"); // the bias, two comparisons
             for i in 0..M {
                 for j in 0..N {
                     // SAFETY: the buffer was initialised with NaN, and the product wrote it.
@@ -322,10 +361,23 @@ mod tests {
                     let w = (want[i * N + j] + bias[j] as f64).clamp(-6.0, 6.0);
                     assert!(
                         (got - w).abs() <= 1e-4 * (1.0 + w.abs()),
-                        "{threads} threads: ({i}, {j}) is {got}, want {w}"
+                        "{route}: ({i}, {j}) is {got}, want {w}"
                     );
                 }
             }
+        };
+        for threads in [1, 2] {
+            for &isa in &isas {
+                let mut out = vec![std::mem::MaybeUninit::new(f32::NAN); M * N];
+                let outp = OutPtr(out.as_mut_ptr() as *mut f32);
+                let work = on_threads(threads, || product(isa, M, N, K, a, b, e, outp));
+                check(&format!("{isa:?} on {threads} threads"), work, &out);
+            }
+            let mut out = vec![std::mem::MaybeUninit::new(f32::NAN); M * N];
+            let work = on_threads(threads, || {
+                gemm_biased_uninit(M, N, K, a, b, Bias::Columns(&bias), Some(clamp), &mut out)
+            });
+            check(&format!("gemm on {threads} threads"), work, &out);
         }
     }
 }
