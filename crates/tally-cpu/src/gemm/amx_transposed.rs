@@ -7,11 +7,10 @@
 //! buffer and written out transposed, its bias added and rounded to bf16 row by row of C.
 
 use half::bf16;
-use rayon::prelude::*;
 use tally_core::Work;
 
 use super::amx::{self, Sink, BLOCK_M, BLOCK_N};
-use super::{scratch, MatRef, OutPtr, SERIAL_MAX_FMA, SMALL_M};
+use super::{scratch, MatRef, OutPtr, SMALL_M};
 
 /// Fewest elements of B for which the transposed product is taken (2 MiB of bf16).
 const B_MIN: usize = 1 << 20;
@@ -81,11 +80,7 @@ pub(super) fn product(
                 work
             })
         };
-        if m * n * k < SERIAL_MAX_FMA || rayon::current_num_threads() == 1 {
-            (0..blocks).map(run).sum()
-        } else {
-            (0..blocks).into_par_iter().map(run).sum()
-        }
+        super::transposed::over_blocks(blocks, m * n * k, run)
     })
 }
 

@@ -131,6 +131,9 @@ pub fn gemm_bf16(
             super::amx_transposed::product(m, n, k, a, b, bias, out)
         }
         Bf16Isa::Amx => super::amx::packed(m, n, k, a, b, bias, out),
+        Bf16Isa::Avx512Bf16 if super::bf16_transposed::applies(m, n, k, b, bias) => {
+            super::bf16_transposed::product(m, n, k, a, b, out)
+        }
         Bf16Isa::Avx512Bf16 => packed(m, n, k, a, b, bias, out),
         Bf16Isa::ViaF32 => {
             super::gemm_f32_kernels(m, n, k, a, b, Bias::columns(bias), None, out, false)
@@ -217,7 +220,7 @@ pub(super) fn pair(lo: bf16, hi: bf16) -> u32 {
 /// B (k, n) → panels of NR columns, each ⌈k/2⌉ pair-rows of NR u32 (zero past column n
 /// and in the high half of the last pair when k is odd). Pair-row q of panel jp starts at
 /// `(jp·⌈k/2⌉ + q)·NR`.
-fn pack_b(k: usize, n: usize, b: MatRef<'_, bf16>, out: &mut [u32]) {
+pub(super) fn pack_b(k: usize, n: usize, b: MatRef<'_, bf16>, out: &mut [u32]) {
     use rayon::prelude::*;
     let kp = k.div_ceil(2);
     assert_eq!(out.len(), n.div_ceil(NR) * kp * NR, "packed B buffer");
@@ -330,7 +333,7 @@ fn pack_a(
 /// One task: rows × (panels of NR columns), accumulated in an f32 tile and written out
 /// once (bias added in f32 before the one rounding to bf16). Returns the FMAs executed.
 #[allow(clippy::too_many_arguments)]
-fn block(
+pub(super) fn block(
     rows: std::ops::Range<usize>,
     panels: std::ops::Range<usize>,
     n: usize,

@@ -22,6 +22,7 @@ mod amx_gemv;
 mod amx_transposed;
 mod batched;
 mod bf16;
+mod bf16_transposed;
 pub mod chains;
 mod kernel;
 mod pack;

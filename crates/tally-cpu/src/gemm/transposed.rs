@@ -145,12 +145,18 @@ fn product_tiled<T: FloatElem, const MR: usize, const NR: usize>(
                 work
             })
         };
-        if m * n * k < SERIAL_MAX_FMA || rayon::current_num_threads() == 1 {
-            (0..blocks).map(run).sum()
-        } else {
-            (0..blocks).into_par_iter().map(run).sum()
-        }
+        over_blocks(blocks, m * n * k, run)
     })
+}
+
+/// `run(block)` for each of `blocks` blocks of a transposed product of `fma` FMAs, over
+/// the pool (or on this thread, for a small product or a pool of one), summing the work.
+pub(super) fn over_blocks(blocks: usize, fma: usize, run: impl Fn(usize) -> Work + Sync) -> Work {
+    if fma < SERIAL_MAX_FMA || rayon::current_num_threads() == 1 {
+        (0..blocks).map(run).sum()
+    } else {
+        (0..blocks).into_par_iter().map(&run).sum()
+    }
 }
 
 /// Cᵀ's `rows` × `m` values (row-major in `c_t`, columns j0.. of C) into C's columns
