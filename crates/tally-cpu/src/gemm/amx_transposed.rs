@@ -10,6 +10,7 @@ use half::bf16;
 use tally_core::Work;
 
 use super::amx::{self, Sink, BLOCK_M, BLOCK_N};
+use super::transposed::{over_column_blocks, rows_per_block};
 use super::{scratch, MatRef, OutPtr, SMALL_M};
 
 /// Fewest elements of B for which the transposed product is taken (2 MiB of bf16).
@@ -39,32 +40,17 @@ pub(super) fn product(
 ) -> Work {
     assert_eq!(out.len(), m * n, "gemm output buffer");
     // Aᵀ (k × m), packed once as the tiles' B; Bᵀ (n × k, row-major), cut into A tiles.
-    let a_t = MatRef {
-        rs: a.cs,
-        cs: a.rs,
-        ..a
-    };
-    let b_t = MatRef {
-        rs: b.cs,
-        cs: b.rs,
-        ..b
-    };
+    let (a_t, b_t) = (a.t(), b.t());
     let panels = m.div_ceil(BLOCK_N);
-    let rows_per_block = (BLOCK_MAX / m).max(BLOCK_M) / BLOCK_M * BLOCK_M;
-    let blocks = n.div_ceil(rows_per_block);
+    let per = rows_per_block(m, BLOCK_M, BLOCK_MAX);
     let out = OutPtr(out.as_mut_ptr());
     scratch::with_b(amx::packed_b_len(k, m), |a_packed: &mut [u32]| {
         amx::pack_b(k, m, a_t, a_packed);
         let a_packed = &*a_packed;
-        let run = |bi: usize| {
+        let run = |j0: usize, rows: usize| {
             // The whole pointer (a closure would capture its field alone, which is not Sync).
             let c = out;
-            let j0 = bi * rows_per_block;
-            let rows = rows_per_block.min(n - j0);
-            let b_rows = MatRef {
-                offset: b_t.offset + j0 * b_t.rs,
-                ..b_t
-            };
+            let b_rows = b_t.rows_from(j0);
             scratch::with_out_block(rows * m + rows, |buf| {
                 let (c_t, staged) = buf.split_at_mut(rows * m);
                 let sink = Sink::F32(OutPtr(c_t.as_mut_ptr()));
@@ -80,7 +66,7 @@ pub(super) fn product(
                 work
             })
         };
-        super::transposed::over_blocks(blocks, m * n * k, run)
+        over_column_blocks(n, per, m * n * k, run)
     })
 }
 

@@ -15,7 +15,7 @@ use half::bf16;
 use tally_core::Work;
 
 use super::bf16::{self as dot, MR, NR};
-use super::transposed::over_blocks;
+use super::transposed::{over_column_blocks, rows_per_block};
 use super::{scratch, MatRef, OutPtr};
 
 /// Most bf16 values of one block's Cᵀ (128 KiB, kept in L2 until it is written out).
@@ -47,32 +47,17 @@ pub(super) fn product(
 ) -> Work {
     assert_eq!(out.len(), m * n, "gemm output buffer");
     // Aᵀ (k × m), packed once into pair panels; Bᵀ (n × k, row-major), the kernel's A.
-    let a_t = MatRef {
-        rs: a.cs,
-        cs: a.rs,
-        ..a
-    };
-    let b_t = MatRef {
-        rs: b.cs,
-        cs: b.rs,
-        ..b
-    };
+    let (a_t, b_t) = (a.t(), b.t());
     let panels = m.div_ceil(NR);
-    let rows_per_block = (BLOCK_MAX / m).max(MR) / MR * MR;
-    let blocks = n.div_ceil(rows_per_block);
+    let per = rows_per_block(m, MR, BLOCK_MAX);
     let out = OutPtr(out.as_mut_ptr());
     scratch::with_b(panels * k.div_ceil(2) * NR, |a_packed: &mut [u32]| {
         dot::pack_b(k, m, a_t, a_packed);
         let a_packed = &*a_packed;
-        let run = |bi: usize| {
+        let run = |j0: usize, rows: usize| {
             // The whole pointer (a closure would capture its field alone, which is not Sync).
             let c = out;
-            let j0 = bi * rows_per_block;
-            let rows = rows_per_block.min(n - j0);
-            let b_rows = MatRef {
-                offset: b_t.offset + j0 * b_t.rs,
-                ..b_t
-            };
+            let b_rows = b_t.rows_from(j0);
             scratch::with_out_block((rows * m).div_ceil(2), |buf| {
                 // SAFETY: the f32 buffer holds at least rows·m bf16 (two to a value), is
                 // aligned for f32 and so for bf16, and every bf16 bit pattern is valid.
@@ -85,7 +70,7 @@ pub(super) fn product(
                 work
             })
         };
-        over_blocks(blocks, m * n * k, run)
+        over_column_blocks(n, per, m * n * k, run)
     })
 }
 

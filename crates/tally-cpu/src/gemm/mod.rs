@@ -118,6 +118,23 @@ impl<'a, T> MatRef<'a, T> {
         }
     }
 
+    /// The transpose of this view: element (i, j) is this view's (j, i).
+    fn t(self) -> MatRef<'a, T> {
+        MatRef {
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
+    }
+
+    /// The view from row `r` on.
+    fn rows_from(self, r: usize) -> MatRef<'a, T> {
+        MatRef {
+            offset: self.offset + r * self.rs,
+            ..self
+        }
+    }
+
     /// The same view over `data` (the same buffer seen as another element type).
     fn with_data<U>(self, data: &'a [U]) -> MatRef<'a, U> {
         MatRef {

@@ -95,31 +95,16 @@ fn product_tiled<T: FloatElem, const MR: usize, const NR: usize>(
     out: OutPtr<T>,
 ) -> Work {
     // Aᵀ (k × m) and Bᵀ (n × k, row-major: B's columns are contiguous).
-    let a_t = MatRef {
-        rs: a.cs,
-        cs: a.rs,
-        ..a
-    };
-    let b_t = MatRef {
-        rs: b.cs,
-        cs: b.rs,
-        ..b
-    };
+    let (a_t, b_t) = (a.t(), b.t());
     let panels = m.div_ceil(NR);
-    let rows_per_block = (BLOCK_MAX / (panels * NR)).max(MR) / MR * MR;
-    let blocks = n.div_ceil(rows_per_block);
+    let per = rows_per_block(panels * NR, MR, BLOCK_MAX);
     scratch::with_b(panels * k * NR, |a_packed: &mut [f32]| {
         pack::pack_b_into::<T, NR>(k, m, a_t, a_packed);
         let a_packed = &*a_packed;
-        let run = |bi: usize| {
-            let j0 = bi * rows_per_block;
-            let rows = rows_per_block.min(n - j0);
+        let run = |j0: usize, rows: usize| {
             // Bᵀ's rows j0.. are this block's rows of A; C's column bias joins them as a
             // row bias; C's clamp clamps Cᵀ alike.
-            let b_rows = MatRef {
-                offset: b_t.offset + j0 * b_t.rs,
-                ..b_t
-            };
+            let b_rows = b_t.rows_from(j0);
             let bias = match e.bias {
                 Bias::Columns(c) => Bias::Rows(&c[j0..j0 + rows]),
                 _ => Bias::None,
@@ -145,17 +130,34 @@ fn product_tiled<T: FloatElem, const MR: usize, const NR: usize>(
                 work
             })
         };
-        over_blocks(blocks, m * n * k, run)
+        over_column_blocks(n, per, m * n * k, run)
     })
 }
 
-/// `run(block)` for each of `blocks` blocks of a transposed product of `fma` FMAs, over
-/// the pool (or on this thread, for a small product or a pool of one), summing the work.
-pub(super) fn over_blocks(blocks: usize, fma: usize, run: impl Fn(usize) -> Work + Sync) -> Work {
+/// Rows of Bᵀ (columns of C) per block: as many as keep a block's Cᵀ of `m` columns
+/// within `max` values, in whole `unit`s (at least one).
+pub(super) fn rows_per_block(m: usize, unit: usize, max: usize) -> usize {
+    (max / m.max(1)).max(unit) / unit * unit
+}
+
+/// `run(j0, rows)` for each block of `per` columns of C (the last may be narrower) from
+/// j0 = 0 to n, over the pool (or on this thread, for a product of fewer than
+/// `SERIAL_MAX_FMA` FMAs or a pool of one), summing the work.
+pub(super) fn over_column_blocks(
+    n: usize,
+    per: usize,
+    fma: usize,
+    run: impl Fn(usize, usize) -> Work + Sync,
+) -> Work {
+    let block = |bi: usize| {
+        let j0 = bi * per;
+        run(j0, per.min(n - j0))
+    };
+    let blocks = n.div_ceil(per);
     if fma < SERIAL_MAX_FMA || rayon::current_num_threads() == 1 {
-        (0..blocks).map(run).sum()
+        (0..blocks).map(block).sum()
     } else {
-        (0..blocks).into_par_iter().map(&run).sum()
+        (0..blocks).into_par_iter().map(block).sum()
     }
 }
 
