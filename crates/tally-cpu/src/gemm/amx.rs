@@ -665,23 +665,24 @@ mod tests {
 /// `dst[i] = src[i]` rounded to bf16 (`FloatElem`'s rounding, bit for bit), vectorised with
 /// AVX-512 where the host has it (every AMX host does).
 pub(crate) fn round_to_bf16(src: &[f32], dst: &mut [bf16]) {
+    round_sums_to_bf16(src, None, dst);
+}
+
+/// `dst[i] = src[i] + bias[i]` (added in f32) rounded once to bf16, as
+/// [`round_to_bf16`]; returns the adds made (one per element with a bias).
+pub(crate) fn round_sums_to_bf16(src: &[f32], bias: Option<&[bf16]>, dst: &mut [bf16]) -> u64 {
     assert_eq!(src.len(), dst.len(), "round_to_bf16 lengths");
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") {
         // SAFETY: both features were just detected.
-        return unsafe { round_to_bf16_avx512(src, dst) };
+        return unsafe { round_sums_avx512(src, bias, dst) };
     }
-    round_to_bf16_portable(src, dst)
+    super::store_sums(dst, src, bias)
 }
 
-/// [`round_to_bf16`] compiled for AVX-512F/BW.
+/// [`round_sums_to_bf16`] compiled for AVX-512F/BW.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
-fn round_to_bf16_avx512(src: &[f32], dst: &mut [bf16]) {
-    round_to_bf16_portable(src, dst)
-}
-
-#[inline(always)]
-fn round_to_bf16_portable(src: &[f32], dst: &mut [bf16]) {
-    super::store_sums(dst, src, None);
+fn round_sums_avx512(src: &[f32], bias: Option<&[bf16]>, dst: &mut [bf16]) -> u64 {
+    super::store_sums(dst, src, bias)
 }

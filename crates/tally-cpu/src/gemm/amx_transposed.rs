@@ -10,20 +10,16 @@ use half::bf16;
 use tally_core::Work;
 
 use super::amx::{self, Sink, BLOCK_M, BLOCK_N};
-use super::transposed::{over_column_blocks, rows_per_block};
+use super::transposed::{over_column_blocks, rows_per_block, wide_and_transposed};
 use super::{scratch, MatRef, OutPtr, SMALL_M};
 
-/// Fewest elements of B for which the transposed product is taken (2 MiB of bf16).
-const B_MIN: usize = 1 << 20;
-/// B has at least this many times as many columns as A has rows.
-const WIDE: usize = 4;
 /// Most f32 values of one block's Cᵀ (256 KiB, kept in L2 until it is written out).
 const BLOCK_MAX: usize = 1 << 16;
 
-/// Whether the AMX product C = A·B runs as Cᵀ = Bᵀ·Aᵀ: more than a few rows, B's columns
-/// contiguous (a row-major matrix read transposed), B large and much wider than A is tall.
+/// Whether the AMX product C = A·B runs as Cᵀ = Bᵀ·Aᵀ: more than a few rows (fewer take
+/// `amx_gemv`), and the shape of [`wide_and_transposed`].
 pub(super) fn applies(m: usize, n: usize, k: usize, b: MatRef<'_, bf16>) -> bool {
-    m > SMALL_M && b.rs == 1 && b.cs >= k && k * n >= B_MIN && n >= WIDE * m
+    m > SMALL_M && wide_and_transposed(m, n, k, b)
 }
 
 /// C = A·B [+ bias] (m × n bf16, row-major) as Cᵀ = Bᵀ·Aᵀ on AMX tiles; call only where
@@ -61,7 +57,7 @@ pub(super) fn product(
                     // SAFETY: row i's columns j0..j0 + rows lie inside the m·n output
                     // (i < m, j0 + rows ≤ n), written by this task alone (OutPtr).
                     let dst = unsafe { std::slice::from_raw_parts_mut(c.0.add(i * n + j0), rows) };
-                    work.add += round_row(dst, staged, bias);
+                    work.add += amx::round_sums_to_bf16(staged, bias, dst);
                 }
                 work
             })
@@ -86,24 +82,6 @@ fn stage_column(c_t: &[f32], m: usize, i: usize, staged: &mut [f32]) {
     for r in r..rows {
         staged[r] = c_t[r * m + i];
     }
-}
-
-/// `dst = round(src + bias)` (the bias added in f32), vectorised where AVX-512 is present
-/// (every AMX host); returns the adds made.
-fn round_row(dst: &mut [bf16], src: &[f32], bias: Option<&[bf16]>) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
-        // SAFETY: both features were just detected.
-        return unsafe { round_row_avx512(dst, src, bias) };
-    }
-    super::store_sums(dst, src, bias)
-}
-
-/// [`round_row`] compiled for AVX-512F/BW.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw")]
-fn round_row_avx512(dst: &mut [bf16], src: &[f32], bias: Option<&[bf16]>) -> u64 {
-    super::store_sums(dst, src, bias)
 }
 
 #[cfg(test)]
