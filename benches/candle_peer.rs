@@ -27,49 +27,42 @@ pub fn prompt_ids(s: usize) -> Vec<u32> {
     (0..s as u32).map(|i| 100 + (i * 7919) % 40000).collect()
 }
 
-/// candle's BERT over MiniLM's checkpoint in `dir` (`config.json`, `model.safetensors`).
-pub fn minilm(dir: &Path) -> bert::BertModel {
-    let cfg: bert::Config = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("config.json")).expect("config.json"),
-    )
-    .expect("candle reads config.json");
+/// candle's BERT over MiniLM's checkpoint in `dir` (`config.json`, `model.safetensors`)
+/// with the most positions it embeds, or what went wrong, naming the file.
+pub fn minilm(dir: &Path) -> Result<(bert::BertModel, usize), String> {
+    let config = dir.join("config.json");
+    let at = |path: &Path, e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let text = std::fs::read_to_string(&config).map_err(|e| at(&config, &e))?;
+    let cfg: bert::Config = serde_json::from_str(&text).map_err(|e| at(&config, &e))?;
+    let weights = dir.join("model.safetensors");
     // SAFETY: the checkpoint file is not modified while mapped (it lives in the cache).
-    let vb = unsafe {
-        VarBuilder::from_mmaped_safetensors(
-            &[dir.join("model.safetensors")],
-            DType::F32,
-            &Device::Cpu,
-        )
-    }
-    .expect("candle maps the checkpoint");
-    bert::BertModel::load(vb, &cfg).expect("candle loads MiniLM")
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu) }
+        .map_err(|e| at(&weights, &e))?;
+    let model = bert::BertModel::load(vb, &cfg).map_err(|e| at(&weights, &e))?;
+    Ok((model, cfg.max_position_embeddings))
 }
 
 /// MiniLM's sentence embeddings in candle for the (b, s) `ids`: the encoder, then Tally's
 /// pooling (mean over tokens, then unit length).
-pub fn minilm_embed(model: &bert::BertModel, ids: &Tensor) -> Tensor {
-    let s = ids.dim(1).expect("ids are (batch, seq)");
-    let types = ids.zeros_like().unwrap();
-    let mask = ids.ones_like().unwrap();
-    let h = model.forward(ids, &types, Some(&mask)).unwrap();
-    let mean = (h.sum(1).unwrap() / s as f64).unwrap();
-    let norm = mean.sqr().unwrap().sum_keepdim(1).unwrap().sqrt().unwrap();
-    mean.broadcast_div(&norm).unwrap()
+pub fn minilm_embed(model: &bert::BertModel, ids: &Tensor) -> candle_core::Result<Tensor> {
+    let s = ids.dim(1)?;
+    let types = ids.zeros_like()?;
+    let mask = ids.ones_like()?;
+    let h = model.forward(ids, &types, Some(&mask))?;
+    let mean = (h.sum(1)? / s as f64)?;
+    let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?;
+    mean.broadcast_div(&norm)
 }
 
 /// GGUF's q and k rows (interleaved RoPE pairs within each head) back in Hugging Face's
 /// half-split order, which candle's Llama rotates: row 2j + t of a head is HF's t·d/2 + j.
-fn unpermute(w: Tensor, heads: usize) -> Tensor {
-    let (out, inp) = w.dims2().unwrap();
+fn unpermute(w: Tensor, heads: usize) -> candle_core::Result<Tensor> {
+    let (out, inp) = w.dims2()?;
     let d = out / heads;
-    w.reshape((heads, d / 2, 2, inp))
-        .unwrap()
-        .transpose(1, 2)
-        .unwrap()
-        .reshape((out, inp))
-        .unwrap()
+    w.reshape((heads, d / 2, 2, inp))?
+        .transpose(1, 2)?
+        .reshape((out, inp))?
         .contiguous()
-        .unwrap()
 }
 
 /// candle's Llama configuration for Tally's (`tied`: the output projection is the token
@@ -94,23 +87,33 @@ pub fn llama_config(c: &tally::models::llama::LlamaConfig, tied: bool) -> llama:
 }
 
 /// candle's Llama over the GGUF checkpoint at `path`, dequantised to f32 under Hugging
-/// Face names; `c` is Tally's configuration of the same checkpoint.
-pub fn smollm2(path: &Path, c: &tally::models::llama::LlamaConfig) -> llama::Llama {
+/// Face names (`c` is Tally's configuration of the same checkpoint), or what went wrong,
+/// naming the file.
+pub fn smollm2(path: &Path, c: &tally::models::llama::LlamaConfig) -> Result<llama::Llama, String> {
     use candle_core::quantized::gguf_file::Content;
-    let mut file = std::fs::File::open(path).expect("model.gguf");
-    let content = Content::read(&mut file).expect("GGUF header");
+    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let mut file = std::fs::File::open(path).map_err(|e| at(&e))?;
+    let content = Content::read(&mut file).map_err(|e| at(&e))?;
     let mut ts = HashMap::new();
     let names: Vec<String> = content.tensor_infos.keys().cloned().collect();
     for name in names {
         let q = content
             .tensor(&mut file, &name, &Device::Cpu)
-            .expect("GGUF tensor");
-        let t = q.dequantize(&Device::Cpu).expect("dequantise");
+            .map_err(|e| at(&e))?;
+        let t = q.dequantize(&Device::Cpu).map_err(|e| at(&e))?;
         let hf = if let Some(rest) = name.strip_prefix("blk.") {
-            let (i, rest) = rest.split_once('.').unwrap();
+            let (i, rest) = rest
+                .split_once('.')
+                .ok_or_else(|| at(&format!("unexpected tensor {name}")))?;
             let (t, part) = match rest {
-                "attn_q.weight" => (unpermute(t, c.num_heads), "self_attn.q_proj.weight"),
-                "attn_k.weight" => (unpermute(t, c.num_kv_heads), "self_attn.k_proj.weight"),
+                "attn_q.weight" => (
+                    unpermute(t, c.num_heads).map_err(|e| at(&e))?,
+                    "self_attn.q_proj.weight",
+                ),
+                "attn_k.weight" => (
+                    unpermute(t, c.num_kv_heads).map_err(|e| at(&e))?,
+                    "self_attn.k_proj.weight",
+                ),
                 "attn_v.weight" => (t, "self_attn.v_proj.weight"),
                 "attn_output.weight" => (t, "self_attn.o_proj.weight"),
                 "attn_norm.weight" => (t, "input_layernorm.weight"),
@@ -118,7 +121,7 @@ pub fn smollm2(path: &Path, c: &tally::models::llama::LlamaConfig) -> llama::Lla
                 "ffn_gate.weight" => (t, "mlp.gate_proj.weight"),
                 "ffn_up.weight" => (t, "mlp.up_proj.weight"),
                 "ffn_down.weight" => (t, "mlp.down_proj.weight"),
-                other => panic!("unexpected GGUF tensor blk.{i}.{other}"),
+                other => return Err(at(&format!("unexpected tensor blk.{i}.{other}"))),
             };
             ts.insert(format!("model.layers.{i}.{part}"), t);
             continue;
@@ -127,12 +130,12 @@ pub fn smollm2(path: &Path, c: &tally::models::llama::LlamaConfig) -> llama::Lla
                 "token_embd.weight" => "model.embed_tokens.weight",
                 "output_norm.weight" => "model.norm.weight",
                 "output.weight" => "lm_head.weight",
-                other => panic!("unexpected GGUF tensor {other}"),
+                other => return Err(at(&format!("unexpected tensor {other}"))),
             }
         };
         ts.insert(hf.to_string(), t);
     }
     let cfg = llama_config(c, !ts.contains_key("lm_head.weight"));
     let vb = VarBuilder::from_tensors(ts, DType::F32, &Device::Cpu);
-    llama::Llama::load(vb, &cfg).expect("candle loads SmolLM2")
+    llama::Llama::load(vb, &cfg).map_err(|e| at(&e))
 }

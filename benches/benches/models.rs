@@ -104,7 +104,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 fn minilm(dir: &Path, passes: usize) {
     let model = Bert::load(dir, DType::F32).expect("tally loads MiniLM");
-    let peer = candle_peer::minilm(dir);
+    let (peer, _) = candle_peer::minilm(dir).expect("candle loads MiniLM");
     for (b, s) in [(1usize, 128usize), (1, 512), (8, 128)] {
         let ids = candle_peer::bert_ids(b, s);
         let t_ids = Tensor::from_vec(ids.clone(), [b, s], Device::Cpu).unwrap();
@@ -114,7 +114,7 @@ fn minilm(dir: &Path, passes: usize) {
             let h = model.forward(&t_ids, &t_mask).unwrap();
             model.pool(&h, &t_mask).unwrap()
         };
-        let theirs = || candle_peer::minilm_embed(&peer, &c_ids);
+        let theirs = || candle_peer::minilm_embed(&peer, &c_ids).unwrap();
         let a = ours().to_vec::<f32>().unwrap();
         let c: Vec<f32> = theirs().flatten_all().unwrap().to_vec1().unwrap();
         let cos = cosine(&a, &c);
@@ -134,7 +134,7 @@ fn minilm(dir: &Path, passes: usize) {
 fn smollm2(dir: &Path, passes: usize) {
     let model = Llama::load(dir, DType::F32).expect("tally loads SmolLM2");
     let c = model.config().clone();
-    let peer = candle_peer::smollm2(&dir.join(GGUF_FILE), &c);
+    let peer = candle_peer::smollm2(&dir.join(GGUF_FILE), &c).expect("candle loads SmolLM2");
     let ccfg = candle_peer::llama_config(&c, true);
     let new_peer_cache =
         || llama::Cache::new(true, CDType::F32, &ccfg, &CDevice::Cpu).expect("candle cache");
