@@ -125,11 +125,8 @@ unsafe fn gather_pairs(
     hi: *mut bf16,
 ) -> usize {
     use std::arch::x86_64::*;
-    let s = stride as i32;
-    let index = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(s),
-    );
+    // SAFETY: AVX-512F is present (this function's contract).
+    let index = unsafe { super::transposed::lane_offsets(stride) };
     let mut r = 0;
     while r + 16 <= rows {
         // SAFETY: the gather reads 4 bytes at pair + 2·(r + l)·stride for l < 16 (the

@@ -222,11 +222,8 @@ pub(super) unsafe fn gather_row(
     dst: *mut f32,
 ) -> usize {
     use std::arch::x86_64::*;
-    let s = stride as i32;
-    let index = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(s),
-    );
+    // SAFETY: AVX-512F is present (this function's contract).
+    let index = unsafe { lane_offsets(stride) };
     let mut r = 0;
     while r + 16 <= rows {
         // SAFETY: the 16 values read are col[(r..r + 16)·stride] and the 16 written
@@ -238,6 +235,24 @@ pub(super) unsafe fn gather_row(
         r += 16;
     }
     r
+}
+
+/// The 16 lanes' offsets of a gather down a column: lane l at l·`stride` elements.
+/// Inlined into its AVX-512 callers (it has no target feature of its own).
+///
+/// # Safety
+/// AVX-512F present (called from a function compiled for it).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) unsafe fn lane_offsets(stride: usize) -> std::arch::x86_64::__m512i {
+    use std::arch::x86_64::*;
+    // SAFETY: AVX-512F is present (this function's contract).
+    unsafe {
+        _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(stride as i32),
+        )
+    }
 }
 
 /// [`gather_row`] 8 at a time, with AVX2.
