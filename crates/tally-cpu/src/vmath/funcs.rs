@@ -18,7 +18,9 @@ const EXP_LO: f32 = -104.0;
 /// so that n from −150 (subnormal results) to 128 (overflow to inf) stays representable.
 #[inline(always)]
 pub(super) fn exp_parts<V: F32s>(hi: V, lo: V) -> V {
-    let hi = hi.max(V::splat(EXP_LO)).min(V::splat(EXP_HI));
+    // The bounds come first: `max` and `min` return their argument where either lane is
+    // NaN, so a NaN `hi` passes through the clamp (and the rest) as NaN.
+    let hi = V::splat(EXP_HI).min(V::splat(EXP_LO).max(hi));
     let n = hi.add(lo).mul(V::splat(LOG2E)).round();
     let r = n
         .mul(V::splat(-LN2_HI))
@@ -60,17 +62,18 @@ fn exp_reduced<V: F32s>(r: V, n: V) -> V {
 /// instructions a register on a softmax's hottest loop.
 #[inline(always)]
 pub(super) fn exp_shifted<V: F32s>(x: V) -> V {
-    let hi = x.max(V::splat(EXP_LO));
+    // A NaN score stays NaN through the clamp (see `exp_parts`) and every step after it.
+    let hi = V::splat(EXP_LO).max(x);
     let n = hi.mul(V::splat(LOG2E)).round();
     let r = n.mul_add(V::splat(-LN2_HI), hi);
     let r = n.mul_add(V::splat(-LN2_LO), r);
-    V::select(x.is_nan(), x, exp_reduced(r, n))
+    exp_reduced(r, n)
 }
 
-/// eˣ; +inf → +inf, −inf → 0, NaN → NaN.
+/// eˣ; +inf → +inf, −inf → 0, NaN → NaN (through the clamp of [`exp_parts`]).
 #[inline(always)]
 pub(super) fn exp<V: F32s>(x: V) -> V {
-    V::select(x.is_nan(), x, exp_parts(x, V::splat(0.0)))
+    exp_parts(x, V::splat(0.0))
 }
 
 /// erfc(x/√2) for a = |x| ≥ 0 (the tail gelu_erf needs), relative error ~2e-7.

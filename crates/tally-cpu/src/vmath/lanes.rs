@@ -25,9 +25,11 @@ pub(super) trait F32s: Copy {
     fn div(self, o: Self) -> Self;
     /// `self · b + c`, fused where the ISA has FMA.
     fn mul_add(self, b: Self, c: Self) -> Self;
-    /// Lane-wise minimum; `o` where `self` is NaN.
+    /// Lane-wise minimum; `o` where either lane is NaN (as x86's `minps`), so a NaN in
+    /// `o` passes through.
     fn min(self, o: Self) -> Self;
-    /// Lane-wise maximum; `o` where `self` is NaN.
+    /// Lane-wise maximum; `o` where either lane is NaN (as x86's `maxps`), so a NaN in
+    /// `o` passes through.
     fn max(self, o: Self) -> Self;
     /// `|self|`.
     fn abs(self) -> Self;
