@@ -76,14 +76,16 @@ pub(super) fn exp<V: F32s>(x: V) -> V {
     exp_parts(x, V::splat(0.0))
 }
 
-/// erfc(x/√2) for a = |x| ≥ 0 (the tail gelu_erf needs), relative error ~2e-7.
+/// ½·erfc(a/√2) for a = |x| ≥ 0 (the factor gelu_erf needs), relative error ~2e-7.
 ///
 /// Numerical Recipes' `erfcc`: with z = a/√2 and t = 1/(1 + z/2),
-/// erfc(z) = t·exp(−z² − 1.26551223 + t·Q(t)), fractional error < 1.2e-7 for all z ≥ 0.
-/// z² = a²/2 is formed exactly (`square_error` gives the rounding error of a·a) and passed to [`exp_parts`] as the
-/// high part, so the result keeps its relative accuracy where erfc is tiny.
+/// erfc(z) = t·exp(−z² − 1.26551223 + t·Q(t)), fractional error < 1.2e-7 for all z ≥ 0;
+/// the ½ joins the exponent as −ln 2 (in the fit's constant term). z² = a²/2 is formed
+/// exactly (`square_error` gives the rounding error of a·a) and its high part goes to
+/// [`exp_negative`] apart from the rest, so the result keeps its relative accuracy where
+/// erfc is tiny.
 #[inline(always)]
-fn erfc_scaled<V: F32s>(a: V) -> V {
+fn half_erfc_scaled<V: F32s>(a: V) -> V {
     const Q: [f32; 10] = [
         0.170_872_77,
         -0.822_152_23,
@@ -94,38 +96,56 @@ fn erfc_scaled<V: F32s>(a: V) -> V {
         0.096_784_18,
         0.374_091_96,
         1.000_023_7,
-        -1.265_512_2,
+        // The fit's −1.26551223, and −ln 2 for the ½.
+        -1.265_512_2 - std::f32::consts::LN_2,
     ];
-    // Beyond a = 14, erfc(a/√2) < 1e-43: the result is 0.
+    // Beyond a = 14, erfc(a/√2) < 1e-43: the result is 0. (The clamp also keeps a·a
+    // finite, and the exponent within what `exp_negative` takes.)
     const A_MAX: f32 = 14.0;
     let big = V::splat(A_MAX).lt(a);
     let a = a.min(V::splat(A_MAX));
-    let z = a.mul(V::splat(std::f32::consts::FRAC_1_SQRT_2));
-    let t = z.mul_add(V::splat(0.5), V::splat(1.0)).recip();
+    // t = 1/(1 + z/2), z = a/√2.
+    let t = a
+        .mul_add(
+            V::splat(std::f32::consts::FRAC_1_SQRT_2 / 2.0),
+            V::splat(1.0),
+        )
+        .recip();
     let mut q = V::splat(Q[0]);
     for &c in &Q[1..] {
         q = q.mul_add(t, V::splat(c));
     }
-    // a·a = sq + err exactly.
+    // a·a = sq + err exactly, so −a²/2 = −sq/2 (exact) − err/2.
     let sq = a.mul(a);
     let err = a.square_error(sq);
     let half = V::splat(-0.5);
-    let e = t.mul(exp_parts(sq.mul(half), err.mul(half).add(q)));
+    let e = t.mul(exp_negative(sq.mul(half), err.mul_add(half, q)));
     V::select(big, V::splat(0.0), e)
+}
+
+/// e^(hi + lo) for hi in [−98, 0] and a small lo (|lo| ≲ 2; what [`half_erfc_scaled`]
+/// passes): [`exp_parts`] without its clamps, which that range never reaches, and with
+/// the reduction fused as in [`exp_shifted`].
+#[inline(always)]
+fn exp_negative<V: F32s>(hi: V, lo: V) -> V {
+    let n = hi.add(lo).mul(V::splat(LOG2E)).round();
+    let r = n.mul_add(V::splat(-LN2_HI), hi);
+    let r = n.mul_add(V::splat(-LN2_LO), r).add(lo);
+    exp_reduced(r, n)
 }
 
 /// erfc(x/√2) for x ≥ 0, exposed for the accuracy tests.
 #[cfg(test)]
 #[inline(always)]
 pub(super) fn erfc_of_scaled<V: F32s>(a: V) -> V {
-    erfc_scaled(a)
+    half_erfc_scaled(a).mul(V::splat(2.0))
 }
 
 /// gelu_erf(x) = 0.5·x·(1 + erf(x/√2)) = 0.5·x·erfc(−x/√2), evaluated as
 /// 0.5·x·erfc(|x|/√2) for x < 0 and x·(1 − 0.5·erfc(x/√2)) for x ≥ 0 (no cancellation).
 #[inline(always)]
 pub(super) fn gelu_erf<V: F32s>(x: V) -> V {
-    let e = erfc_scaled(x.abs()).mul(V::splat(0.5));
+    let e = half_erfc_scaled(x.abs());
     let neg = x.lt(V::splat(0.0));
     V::select(neg, x.mul(e), x.mul(V::splat(1.0).sub(e)))
 }
