@@ -1,7 +1,8 @@
 //! Packed, register-blocked GEMM: C (m, n) = A (m, k) · B (k, n) [+ bias (n)], with
 //! A and B read through arbitrary strides (so transposes cost nothing) and any float
 //! dtype converted to f32 while packing. The micro-kernel is chosen once per call by
-//! [`detect`]; each micro-tile tallies the FMAs it actually performed. bf16 products run
+//! [`detect`]; each task tallies the FMAs of the tiles it ran (its outputs, each k deep)
+//! when it finishes. bf16 products run
 //! on bf16 tiles and AMX (`amx.rs`) or on bf16 panels and `vdpbf16ps` (`bf16.rs`),
 //! whichever [`detect_bf16`] chose, and through the f32 kernels otherwise.
 //!
@@ -15,6 +16,20 @@
 //! or in an f32 tile it then writes out once. A few rows against a wide B that is a
 //! large row-major matrix read transposed (a tied output projection) run as Cᵀ = Bᵀ·Aᵀ
 //! instead (`transposed.rs`), so that B is read in place rather than packed.
+
+/// `$f::<$T, MR, NR>(args)` at the f32 tile `isa`'s kernel uses for B panels `width`
+/// wide (48 or 32 on AVX-512, 16 on AVX2, 8 portable): the one place tile shapes are
+/// chosen, for the direct, transposed and pre-packed products.
+macro_rules! on_f32_tile {
+    ($isa:expr, $width:expr, $f:ident::<$T:ty>($($arg:expr),* $(,)?)) => {
+        match $isa {
+            $crate::gemm::Isa::Avx512 if $width == 48 => $f::<$T, 8, 48>($($arg),*),
+            $crate::gemm::Isa::Avx512 => $f::<$T, 8, 32>($($arg),*),
+            $crate::gemm::Isa::Avx2 => $f::<$T, 6, 16>($($arg),*),
+            $crate::gemm::Isa::Portable => $f::<$T, 4, 8>($($arg),*),
+        }
+    };
+}
 
 mod aligned;
 pub mod amx;
@@ -413,12 +428,11 @@ fn tiled_on<T: FloatElem>(
     if transposed::applies(isa, m, n, k, b, &e) {
         return transposed::product(isa, m, n, k, a, b, e, out);
     }
-    match isa {
-        Isa::Avx512 if panel_width(isa, n) == 48 => tiled::<T, 8, 48>(isa, m, n, k, a, b, e, out),
-        Isa::Avx512 => tiled::<T, 8, 32>(isa, m, n, k, a, b, e, out),
-        Isa::Avx2 => tiled::<T, 6, 16>(isa, m, n, k, a, b, e, out),
-        Isa::Portable => tiled::<T, 4, 8>(isa, m, n, k, a, b, e, out),
-    }
+    on_f32_tile!(
+        isa,
+        panel_width(isa, n),
+        tiled::<T>(isa, m, n, k, a, b, e, out)
+    )
 }
 
 /// Raw output pointer shared by tasks that write disjoint tiles.

@@ -183,12 +183,7 @@ fn on_panels<T: FloatElem>(
     bias: Option<&[T]>,
     out: Out<'_, T>,
 ) -> Work {
-    match isa {
-        Isa::Avx512 if b.nr == 48 => with::<T, 8, 48>(isa, m, a, b.k, b.n, data, bias, out),
-        Isa::Avx512 => with::<T, 8, 32>(isa, m, a, b.k, b.n, data, bias, out),
-        Isa::Avx2 => with::<T, 6, 16>(isa, m, a, b.k, b.n, data, bias, out),
-        Isa::Portable => with::<T, 4, 8>(isa, m, a, b.k, b.n, data, bias, out),
-    }
+    on_f32_tile!(isa, b.nr, with::<T>(isa, m, a, b.k, b.n, data, bias, out))
 }
 
 /// Whether [`gemm_prepacked_uninit`] writes this product straight into uninitialised

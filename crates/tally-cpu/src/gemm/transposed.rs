@@ -74,14 +74,11 @@ pub(super) fn product<T: FloatElem>(
     e: Epilogue<'_, T>,
     out: OutPtr<T>,
 ) -> Work {
-    match isa {
-        Isa::Avx512 if panel_width(isa, m) == 48 => {
-            product_tiled::<T, 8, 48>(isa, m, n, k, a, b, e, out)
-        }
-        Isa::Avx512 => product_tiled::<T, 8, 32>(isa, m, n, k, a, b, e, out),
-        Isa::Avx2 => product_tiled::<T, 6, 16>(isa, m, n, k, a, b, e, out),
-        Isa::Portable => product_tiled::<T, 4, 8>(isa, m, n, k, a, b, e, out),
-    }
+    on_f32_tile!(
+        isa,
+        panel_width(isa, m),
+        product_tiled::<T>(isa, m, n, k, a, b, e, out)
+    )
 }
 
 /// [`product`] on MR × NR tiles: Aᵀ packed once into NR-wide panels over its m columns,
