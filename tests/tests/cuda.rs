@@ -125,6 +125,25 @@ fn asking_for_a_gpu_that_is_not_there_is_an_error() {
     println!("{e}");
 }
 
+/// The range `tally profile` opens around its measured passes (for `ncu
+/// --profile-from-start off`): it opens and closes on this driver with kernels inside it,
+/// and the work inside is still counted.
+#[test]
+fn a_profiler_range_opens_and_closes_around_launches() {
+    if !gpu_or_skip() {
+        return;
+    }
+    let dev = tally_cuda::CudaDevice::get(0).unwrap();
+    let mut rng = Rng::new(11);
+    let a = rand(&mut rng, &[64, 64], DType::F32).to_device(GPU).unwrap();
+    let range = dev.profiler_range().expect("cuProfilerStart");
+    let (y, rec) = measure_one(|| a.relu());
+    drop(range);
+    dev.synchronize().unwrap();
+    assert_eq!(y.dims(), &[64, 64]);
+    assert_eq!(rec.work.bytes_read, 64 * 64 * 4, "{:?}", rec.work);
+}
+
 #[test]
 fn elementwise_ops_match_the_cpu() {
     if !gpu_or_skip() {

@@ -13,6 +13,14 @@ pub const FADD: &str = "sm__sass_thread_inst_executed_op_fadd_pred_on.sum";
 pub const FMUL: &str = "sm__sass_thread_inst_executed_op_fmul_pred_on.sum";
 /// FP32 fused multiply-adds executed (2 FPO each).
 pub const FFMA: &str = "sm__sass_thread_inst_executed_op_ffma_pred_on.sum";
+/// Math ops in the tensor-core path, by source type (f32 accumulation): the matrix
+/// products cuBLAS runs on tensor cores, which the FP32 instruction counters do not see.
+/// `gpu/ncu.sh` asks for those this ncu knows (`ncu --query-metrics`).
+pub const TENSOR: [&str; 3] = [
+    "sm__ops_path_tensor_src_bf16_dst_fp32.sum",
+    "sm__ops_path_tensor_src_fp16_dst_fp32.sum",
+    "sm__ops_path_tensor_src_tf32_dst_fp32.sum",
+];
 /// Bytes read from DRAM.
 pub const DRAM_READ: &str = "dram__bytes_read.sum";
 /// Bytes written to DRAM.
@@ -39,8 +47,23 @@ impl Launch {
 
 /// The factor that turns a value in `unit` into base units (bytes, seconds, counts).
 fn scale(unit: &str) -> Option<f64> {
-    Some(match unit.trim() {
-        "" | "inst" | "byte" | "second" | "cycle" | "%" => 1.0,
+    let unit = unit.trim();
+    // Counts: instructions, ops, cycles, with an optional SI prefix (`Kinst`, `Mop`).
+    for base in ["inst", "ops", "op", "flop", "cycle"] {
+        if let Some(prefix) = unit.strip_suffix(base) {
+            let k = match prefix {
+                "" => 1.0,
+                "K" => 1e3,
+                "M" => 1e6,
+                "G" => 1e9,
+                "T" => 1e12,
+                _ => continue,
+            };
+            return Some(k);
+        }
+    }
+    Some(match unit {
+        "" | "byte" | "second" | "%" => 1.0,
         "Kbyte" | "KB" => 1e3,
         "Mbyte" | "MB" => 1e6,
         "Gbyte" | "GB" => 1e9,
@@ -51,9 +74,6 @@ fn scale(unit: &str) -> Option<f64> {
         "nsecond" | "ns" => 1e-9,
         "usecond" | "us" => 1e-6,
         "msecond" | "ms" => 1e-3,
-        "Kinst" => 1e3,
-        "Minst" => 1e6,
-        "Ginst" => 1e9,
         _ => return None,
     })
 }
@@ -157,13 +177,15 @@ pub fn op_of_kernel(kernel: &str) -> String {
 }
 
 /// ncu's launches of one op, summed: launches, FPO from FP32 instructions
-/// (fadd + fmul + 2·ffma), DRAM bytes, time.
+/// (fadd + fmul + 2·ffma), tensor-path ops, DRAM bytes, time.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Hardware {
     /// Kernel launches.
     pub launches: u64,
     /// fadd + fmul + 2·ffma, per-thread instructions with the predicate on.
     pub fpo: f64,
+    /// Math ops in the tensor-core path (the [`TENSOR`] metrics, summed).
+    pub tensor_ops: f64,
     /// DRAM bytes read.
     pub dram_read: f64,
     /// DRAM bytes written.
@@ -179,6 +201,7 @@ pub fn by_op(launches: &[Launch]) -> BTreeMap<String, Hardware> {
         let h = out.entry(op_of_kernel(&l.kernel)).or_default();
         h.launches += 1;
         h.fpo += l.get(FADD) + l.get(FMUL) + 2.0 * l.get(FFMA);
+        h.tensor_ops += TENSOR.iter().map(|m| l.get(m)).sum::<f64>();
         h.dram_read += l.get(DRAM_READ);
         h.dram_write += l.get(DRAM_WRITE);
         h.time_s += l.get(DURATION);
@@ -191,23 +214,36 @@ mod tests {
     use super::*;
 
     const CSV: &str = r#"==PROF== Connected to process 1234
-"ID","Process ID","Process Name","Host Name","Kernel Name","Context","Stream","Block Size","Grid Size","Device","CC","dram__bytes_read.sum","dram__bytes_write.sum","gpu__time_duration.sum","sm__sass_thread_inst_executed_op_fadd_pred_on.sum","sm__sass_thread_inst_executed_op_ffma_pred_on.sum","sm__sass_thread_inst_executed_op_fmul_pred_on.sum"
-"","","","","","","","","","","","Kbyte","byte","usecond","inst","inst","inst"
-"0","1234","tally","h","gelu_erf_f32","1","7","(256, 1, 1)","(12, 1, 1)","0","9.0","1.50","3,072","2.25","1,000","0","3,000"
-"1","1234","tally","h","add_bcast_bf16","1","7","(256, 1, 1)","(12, 1, 1)","0","9.0","2","1024","1","500","0","0"
-"2","1234","tally","h","sm90_xmma_gemm_f32f32_tf32f32_f32_tn_n_tilesize128x128x32","1","7","(384, 1, 1)","(66, 1, 1)","0","9.0","4","2048","10","0","0","0"
-"3","1234","tally","h","sum_rows_f32","1","7","(256, 1, 1)","(4, 1, 1)","0","9.0","0.5","16","0.5","1024","0","0"
+"ID","Process ID","Process Name","Host Name","Kernel Name","Context","Stream","Block Size","Grid Size","Device","CC","dram__bytes_read.sum","dram__bytes_write.sum","gpu__time_duration.sum","sm__sass_thread_inst_executed_op_fadd_pred_on.sum","sm__sass_thread_inst_executed_op_ffma_pred_on.sum","sm__sass_thread_inst_executed_op_fmul_pred_on.sum","sm__ops_path_tensor_src_bf16_dst_fp32.sum","sm__ops_path_tensor_src_tf32_dst_fp32.sum"
+"","","","","","","","","","","","Kbyte","byte","usecond","inst","inst","inst","Mop",""
+"0","1234","tally","h","gelu_erf_f32","1","7","(256, 1, 1)","(12, 1, 1)","0","9.0","1.50","3,072","2.25","1,000","0","3,000","0","0"
+"1","1234","tally","h","add_bcast_bf16","1","7","(256, 1, 1)","(12, 1, 1)","0","9.0","2","1024","1","500","0","0","0","0"
+"2","1234","tally","h","sm90_xmma_gemm_f32f32_tf32f32_f32_tn_n_tilesize128x128x32","1","7","(384, 1, 1)","(66, 1, 1)","0","9.0","4","2048","10","0","0","0","0","4,096"
+"3","1234","tally","h","sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n","1","7","(384, 1, 1)","(66, 1, 1)","0","9.0","4","2048","10","0","12","0","1.5","0"
+"4","1234","tally","h","sum_rows_f32","1","7","(256, 1, 1)","(4, 1, 1)","0","9.0","0.5","16","0.5","1024","0","0","",""
 "#;
 
     #[test]
     fn ncu_raw_csv_parses_with_units_and_separators() {
         let l = parse_csv(CSV, "fixture").unwrap();
-        assert_eq!(l.len(), 4);
+        assert_eq!(l.len(), 5);
         assert_eq!(l[0].kernel, "gelu_erf_f32");
         assert_eq!(l[0].get(DRAM_READ), 1500.0);
         assert_eq!(l[0].get(DRAM_WRITE), 3072.0);
         assert!((l[0].get(DURATION) - 2.25e-6).abs() < 1e-15);
         assert_eq!(l[0].get(FMUL), 3000.0);
+        // Tensor-path ops in millions (`Mop`) and bare counts.
+        assert_eq!(l[3].get(TENSOR[0]), 1.5e6);
+        assert_eq!(l[2].get(TENSOR[2]), 4096.0);
+    }
+
+    #[test]
+    fn count_units_take_si_prefixes() {
+        for (unit, k) in [("inst", 1.0), ("Kinst", 1e3), ("Gop", 1e9), ("Mcycle", 1e6)] {
+            assert_eq!(scale(unit), Some(k), "{unit}");
+        }
+        assert_eq!(scale("Xinst"), None);
+        assert_eq!(scale("usecond"), Some(1e-6));
     }
 
     #[test]
@@ -237,7 +273,10 @@ mod tests {
         let ops = by_op(&parse_csv(CSV, "fixture").unwrap());
         assert_eq!(ops["gelu_erf"].fpo, 1000.0 + 3000.0);
         assert_eq!(ops["add"].launches, 1);
-        assert_eq!(ops["matmul"].fpo, 0.0);
+        // Both cuBLAS kernels are the matmul op: FP32 FFMAs and tensor-path ops.
+        assert_eq!(ops["matmul"].launches, 2);
+        assert_eq!(ops["matmul"].fpo, 24.0);
+        assert_eq!(ops["matmul"].tensor_ops, 1.5e6 + 4096.0);
         assert_eq!(ops["sum"].dram_read, 500.0);
     }
 

@@ -173,7 +173,19 @@ pub fn explain(op: &TallyOp, hw: &Hardware) -> String {
     }
     let mut why = Vec::new();
     if op.name == "matmul" {
-        why.push("cuBLAS [c]");
+        let seen = hw.fpo + hw.tensor_ops;
+        if seen == 0.0 {
+            why.push("no FP32 or tensor-path ops seen [c]");
+        } else if over(seen, op.fpo, 0.02) {
+            let ratio = seen / op.fpo;
+            why.push(if (0.48..=0.52).contains(&ratio) {
+                "tensor ops are multiply-adds [t]"
+            } else if seen > op.fpo {
+                "padded tiles or split-K sums [p]"
+            } else {
+                "cuBLAS work the counters miss [c]"
+            });
+        }
     } else if over(hw.fpo, op.fpo, 0.02) {
         if op.special > 0.0 {
             why.push("specials [s]");
@@ -205,8 +217,11 @@ pub fn explain(op: &TallyOp, hw: &Hardware) -> String {
 
 /// What each short cause in the table stands for (known mechanisms, to be confirmed on the
 /// run, not measurements).
-const LEGEND: &str = "Likely causes: [c] cuBLAS is counted at launch from the shape, and \
-tensor-core (HMMA/GMMA) work is not in the FP32 instruction counters. [s] Tally counts one \
+const LEGEND: &str = "Likely causes: [c] cuBLAS is counted at launch from the shape; ncu \
+sees its FP32 instructions and, where this ncu has the sm__ops_path_tensor metrics, its \
+tensor-core (HMMA/GMMA) ops; without them tensor-core work is invisible. [t] ncu's tensor \
+ops are half the counted FPO: it counts a tensor multiply-add as one op, Tally as two. [p] \
+more than counted: tiles padded past the matrix edges, or split-K partial sums. [s] Tally counts one \
 special function per evaluation; the GPU runs an SFU (MUFU) instruction plus FMUL/FFMA for \
 range reduction and scaling, which the counters see. [m] Tally counts comparisons as adds; \
 the GPU runs FMNMX/FSETP, which the counters do not see. [i] more FP32 instructions than \
@@ -254,6 +269,7 @@ pub fn run(args: &Args) -> Result<()> {
         let per = Hardware {
             launches: h.launches,
             fpo: h.fpo / passes,
+            tensor_ops: h.tensor_ops / passes,
             dram_read: h.dram_read / passes,
             dram_write: h.dram_write / passes,
             time_s: h.time_s / passes,
@@ -264,8 +280,8 @@ pub fn run(args: &Args) -> Result<()> {
             format!("{}", op.calls),
             format!("{:.1}", h.launches as f64 / passes),
             si(op.fpo),
-            si(per.fpo),
-            gap(per.fpo, op.fpo),
+            si(per.fpo + per.tensor_ops),
+            gap(per.fpo + per.tensor_ops, op.fpo),
             si(op.bytes),
             si(dram),
             gap(dram, op.bytes),
@@ -307,7 +323,8 @@ pub fn run(args: &Args) -> Result<()> {
     );
     doc.text(LEGEND);
     doc.text(
-        "FPO ncu = fadd + fmul + 2·ffma (FP32 SASS instructions per thread, predicate on). \
+        "FPO ncu = fadd + fmul + 2·ffma (FP32 SASS instructions per thread, predicate on) \
+         + tensor-path ops (bf16, f16 and TF32 sources). \
          Per-pass figures divide ncu's sums by the passes. Tally's time includes each op's \
          counter readback; ncu's is the kernels alone.",
     );
@@ -347,6 +364,7 @@ mod tests {
         Hardware {
             launches,
             fpo,
+            tensor_ops: 0.0,
             dram_read: dram,
             dram_write: 0.0,
             time_s: 1e-5,
@@ -365,6 +383,16 @@ mod tests {
         assert!(e.contains("[m]"), "{e}");
         let e = explain(&op("matmul", 100.0, 0.0, 1000.0), &hw(2, 0.0, 400.0));
         assert!(e.contains("[c]") && e.contains("[l]"), "{e}");
+        // Matrix products: FP32 instructions and tensor-path ops together.
+        let tensor = |fpo: f64, tensor_ops: f64| Hardware {
+            tensor_ops,
+            ..hw(2, fpo, 1000.0)
+        };
+        let mm = op("matmul", 1000.0, 0.0, 1000.0);
+        assert_eq!(explain(&mm, &tensor(10.0, 985.0)), "within 2%");
+        assert!(explain(&mm, &tensor(0.0, 500.0)).contains("[t]"));
+        assert!(explain(&mm, &tensor(0.0, 1250.0)).contains("[p]"));
+        assert!(explain(&mm, &tensor(0.0, 800.0)).contains("[c]"));
         let e = explain(&op("add", 100.0, 0.0, 1000.0), &hw(0, 0.0, 0.0));
         assert!(e.contains("no kernel"), "{e}");
         let e = explain(&op("rope", 100.0, 0.0, 1000.0), &hw(2, 50.0, 1000.0));

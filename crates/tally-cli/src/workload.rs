@@ -158,12 +158,19 @@ pub struct Shape {
 /// meter, so it includes what recording costs). With `shape.lockstep`, each measured pass
 /// first waits for a line on standard input (the end of input ends the passes early) and
 /// prints `pass_s=SECONDS` when done, so that a driver can interleave two processes pass by
-/// pass (`benches/counting_overhead.sh`).
+/// pass (`benches/counting_overhead.sh`). On a GPU the measured passes, and only they, run
+/// inside a profiler range.
 fn best_of<T>(shape: &Shape, mut pass: impl FnMut() -> Result<T>) -> Result<(T, Ledger, Vec<f64>)> {
     if shape.repeat == 0 {
         return Err(Error::invalid("profile", "--repeat must be at least 1"));
     }
     pass()?;
+    // On a GPU, the measured passes are the profiler range: under `ncu --profile-from-start
+    // off` (gpu/ncu.sh) exactly their kernels are captured, not the load, warm-up or prompt.
+    let _range = match shape.device {
+        Device::Cuda(n) => Some(tally_cuda::CudaDevice::get(n)?.profiler_range()?),
+        Device::Cpu => None,
+    };
     let mut best: Option<(T, Ledger)> = None;
     let mut walls = Vec::with_capacity(shape.repeat);
     for _ in 0..shape.repeat {

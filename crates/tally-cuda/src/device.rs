@@ -40,6 +40,12 @@ impl std::fmt::Debug for CudaDevice {
     }
 }
 
+/// The launches a profiler captures, from [`CudaDevice::profiler_range`] until this is
+/// dropped (`cuProfilerStop`, on the thread that opened it).
+pub struct ProfilerRange {
+    _guard: cudarc::driver::Profiler,
+}
+
 static DEVICES: OnceLock<Mutex<HashMap<usize, Arc<CudaDevice>>>> = OnceLock::new();
 
 /// `Error::DeviceUnavailable` for `cuda:ordinal`.
@@ -172,6 +178,16 @@ impl CudaDevice {
     /// that times whole passes (`tally bench`) wants, two event records per op cheaper.
     pub fn set_kernel_timing(&self, on: bool) {
         self.kernel_timing.store(on, Ordering::Relaxed)
+    }
+
+    /// Opens a profiler range: a profiler started with collection off (`ncu
+    /// --profile-from-start off`, `nsys profile -c cudaProfilerApi`) captures the kernels
+    /// launched until the returned guard is dropped, and nothing before or after (model
+    /// load, warm-up, a decoder's prompt). Without a profiler attached it does nothing.
+    pub fn profiler_range(&self) -> Result<ProfilerRange> {
+        self.bind()?;
+        let guard = cudarc::driver::Profiler::new().map_err(|e| self.error("cuProfilerStart", e))?;
+        Ok(ProfilerRange { _guard: guard })
     }
 
     /// Waits for every op queued on the device.

@@ -19,7 +19,7 @@ mod operands;
 mod storage;
 
 pub use compile::{compile_ptx, nvrtc_available, with_headers, Arch, CompileError};
-pub use device::CudaDevice;
+pub use device::{CudaDevice, ProfilerRange};
 pub use storage::CudaStorage;
 
 /// Every kernel source in `kernels/`: (file name, CUDA C source). A test holds this list
