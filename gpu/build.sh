@@ -7,7 +7,8 @@
 #   gpu-bundle/tally-uncounted  the CLI built with counting compiled out (its cost on the GPU)
 #   gpu-bundle/models/      a TALLY_CACHE with what fits: MiniLM's config and tokenizer (its
 #                           weights are seeded there) and MobileNetV2's 14 MB checkpoint;
-#                           SmolLM2 needs no file (seeded, its configuration is built in)
+#                           SmolLM2 needs no file (seeded, its configuration is built in);
+#                           and ptx/, every kernel compiled for sm_90 (`tally kernels`)
 #   gpu-bundle/MANIFEST     what was built, from which commit, and the sizes
 # Then, on the device machine: gpu/run.sh "$OUT" (see gpu/README.md).
 set -euo pipefail
@@ -58,6 +59,11 @@ for f in config.json tokenizer.json sentence_bert_config.json 1_Pooling/config.j
 done
 mkdir -p "$bundle/models/mobilenet-v2"
 cp "$cache/mobilenet-v2/model.safetensors" "$bundle/models/mobilenet-v2/"
+# Every kernel's PTX for Hopper, compiled here by NVRTC (the pinned wheel) into the PTX
+# cache the GPU machine reads ($TALLY_CACHE/ptx): no process there waits for NVRTC (about
+# 4 s per process for all files on this machine, over some 80 tally processes in run.sh).
+LD_LIBRARY_PATH="$(kernels/nvrtc-env.sh)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    "$bundle/tally" kernels --arch sm90 --cache "$bundle/models/ptx"
 
 {
     echo "commit $(git rev-parse HEAD)$(git diff --quiet || echo ' (dirty)')"

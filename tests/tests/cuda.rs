@@ -135,7 +135,9 @@ fn a_profiler_range_opens_and_closes_around_launches() {
     }
     let dev = tally_cuda::CudaDevice::get(0).unwrap();
     let mut rng = Rng::new(11);
-    let a = rand(&mut rng, &[64, 64], DType::F32).to_device(GPU).unwrap();
+    let a = rand(&mut rng, &[64, 64], DType::F32)
+        .to_device(GPU)
+        .unwrap();
     let range = dev.profiler_range().expect("cuProfilerStart");
     let (y, rec) = measure_one(|| a.relu());
     drop(range);

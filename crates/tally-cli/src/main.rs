@@ -5,6 +5,7 @@ mod calibrate;
 mod dataset;
 mod doc;
 mod inspect;
+mod kernels;
 mod lockstep;
 mod ncu;
 mod output;
@@ -60,6 +61,8 @@ enum Command {
     Bench(bench::Args),
     /// Join a GPU run's per-op counts with Nsight Compute's hardware counters (gpu/ncu.sh).
     ReconcileGpu(reconcile_gpu::Args),
+    /// Compile the CUDA kernels to PTX with NVRTC into the PTX cache (no GPU needed).
+    Kernels(kernels::Args),
 }
 
 /// Lets a closed pipe (`tally inspect … | head`) end the process quietly, as it does for
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Reconcile(args) => reconcile::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::ReconcileGpu(args) => reconcile_gpu::run(&args),
+        Command::Kernels(args) => kernels::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@
 //! implement [`backend::BackendStorage`], and `tally-tensor` dispatches to them.
 
 pub mod backend;
+pub mod cache;
 pub mod cost;
 pub mod device;
 pub mod dtype;
@@ -19,6 +20,7 @@ pub mod shape;
 pub mod trace;
 pub mod work;
 
+pub use cache::cache_dir;
 pub use device::Device;
 pub use dtype::{DType, FloatElem, WithDType};
 pub use error::{Error, Result};

@@ -121,6 +121,9 @@ pub fn with_headers(file: &str, src: &str) -> Result<String, CompileError> {
     Ok(out)
 }
 
+/// The options every kernel file is compiled with (besides the architecture).
+pub(crate) const NVRTC_OPTIONS: &[&str] = &["--std=c++17"];
+
 /// Compiles the kernel file `file` (its source `src`, as in [`KERNELS`]) to PTX for
 /// `arch` with NVRTC, headers pasted in by [`with_headers`]. Returns the PTX text.
 pub fn compile_ptx(file: &str, src: &str, arch: Arch) -> Result<String, CompileError> {
@@ -129,7 +132,7 @@ pub fn compile_ptx(file: &str, src: &str, arch: Arch) -> Result<String, CompileE
     let opts = cudarc::nvrtc::CompileOptions {
         arch: Some(arch.compute()),
         name: Some(file.to_string()),
-        options: vec!["--std=c++17".to_string()],
+        options: NVRTC_OPTIONS.iter().map(|o| o.to_string()).collect(),
         ..Default::default()
     };
     match cudarc::nvrtc::compile_ptx_with_opts(full, opts) {

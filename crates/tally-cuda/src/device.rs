@@ -9,7 +9,7 @@ use cudarc::cublas::CudaBlas;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream};
 use tally_core::{Device, Error, Result};
 
-use crate::{compile_ptx, Arch, KERNELS};
+use crate::{cached_ptx, ptx_cache_dir, Arch, KERNELS};
 
 /// One GPU, opened by [`CudaDevice::get`].
 pub struct CudaDevice {
@@ -186,7 +186,8 @@ impl CudaDevice {
     /// load, warm-up, a decoder's prompt). Without a profiler attached it does nothing.
     pub fn profiler_range(&self) -> Result<ProfilerRange> {
         self.bind()?;
-        let guard = cudarc::driver::Profiler::new().map_err(|e| self.error("cuProfilerStart", e))?;
+        let guard =
+            cudarc::driver::Profiler::new().map_err(|e| self.error("cuProfilerStart", e))?;
         Ok(ProfilerRange { _guard: guard })
     }
 
@@ -226,8 +227,9 @@ impl CudaDevice {
         }
     }
 
-    /// Kernel `name` from `kernels/file`, which is compiled with NVRTC and loaded the first
-    /// time one of its kernels is asked for, then kept for the process.
+    /// Kernel `name` from `kernels/file`, which is compiled with NVRTC (or read from the
+    /// PTX cache, [`crate::ptx_cache_dir`]) and loaded the first time one of its kernels is
+    /// asked for, then kept for the process.
     pub(crate) fn function(&self, file: &'static str, name: &str) -> Result<CudaFunction> {
         let mut functions = self.functions.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = functions.get(name) {
@@ -250,11 +252,12 @@ impl CudaDevice {
             .iter()
             .find(|(f, _)| *f == file)
             .ok_or_else(|| self.error("load kernels", format!("no kernels/{file}")))?;
-        let ptx = compile_ptx(file, src, self.arch).map_err(|e| Error::Gpu {
-            device: self.device(),
-            op: format!("compile kernels/{file}"),
-            message: e.to_string(),
-        })?;
+        let (ptx, _) =
+            cached_ptx(&ptx_cache_dir(), file, src, self.arch).map_err(|e| Error::Gpu {
+                device: self.device(),
+                op: format!("compile kernels/{file}"),
+                message: e.to_string(),
+            })?;
         let m = self
             .ctx
             .load_module(cudarc::nvrtc::Ptx::from_src(ptx))

@@ -1,7 +1,8 @@
 //! Tally's CUDA backend: the `kernels/*.cu` sources, which count the work they execute
 //! into a six-column device counter buffer (`kernels/README.md`), their NVRTC compile step
 //! ([`compile_ptx`]), and [`CudaStorage`], which implements the backend interface by
-//! launching them (and cuBLAS for matrix products).
+//! launching them (and cuBLAS for matrix products). Compiled PTX is kept on disk
+//! ([`cached_ptx`]), so NVRTC runs once per kernel file and machine.
 //!
 //! The driver, NVRTC and cuBLAS are loaded at run time (cudarc's `dynamic-loading`), so this
 //! crate builds and its tests run on machines without CUDA: [`nvrtc_available`] says whether
@@ -16,10 +17,12 @@ mod device;
 mod gemm;
 mod launch;
 mod operands;
+mod ptx_cache;
 mod storage;
 
 pub use compile::{compile_ptx, nvrtc_available, with_headers, Arch, CompileError};
 pub use device::{CudaDevice, ProfilerRange};
+pub use ptx_cache::{cached_ptx, ptx_cache_dir, ptx_cache_file, PtxOrigin};
 pub use storage::CudaStorage;
 
 /// Every kernel source in `kernels/`: (file name, CUDA C source). A test holds this list

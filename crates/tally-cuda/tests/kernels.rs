@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use tally_core::{BinaryOp, ReduceOp, UnaryOp};
-use tally_cuda::{compile_ptx, nvrtc_available, Arch, CompileError, HEADERS, KERNELS};
+use tally_cuda::{
+    cached_ptx, compile_ptx, nvrtc_available, ptx_cache_file, Arch, CompileError, PtxOrigin,
+    HEADERS, KERNELS,
+};
 
 const DTYPES: [&str; 3] = ["f32", "bf16", "f16"];
 
@@ -120,22 +123,49 @@ fn kernels_list_every_file_in_the_kernels_folder() {
     }
 }
 
+/// Every file compiles for both architectures, through a fresh PTX cache: NVRTC's output is
+/// saved, the next process reads the same text back, and a cut file is compiled again.
 #[test]
 fn every_kernel_compiles_to_ptx_for_sm80_and_sm90() {
     if !nvrtc_or_skip() {
         return;
     }
+    let cache = std::env::temp_dir().join(format!("tally-ptx-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
     for arch in Arch::ALL {
         for (file, src) in KERNELS {
-            let ptx = compile_ptx(file, src, arch).unwrap_or_else(|e| panic!("{e}"));
+            let (ptx, origin) =
+                cached_ptx(&cache, file, src, arch).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                origin,
+                PtxOrigin::Compiled { not_kept: None },
+                "kernels/{file}"
+            );
             let target = format!(".target sm_{}", &arch.compute()["compute_".len()..]);
             assert!(
                 ptx.contains(&target),
                 "kernels/{file}: no `{target}` in its PTX"
             );
+            let (again, origin) = cached_ptx(&cache, file, src, arch).unwrap();
+            assert_eq!(
+                (origin, again == ptx),
+                (PtxOrigin::Cache, true),
+                "kernels/{file}"
+            );
             println!("kernels/{file} -> {arch}: {} bytes of PTX", ptx.len());
         }
     }
+    // A cache file cut short (a full disk, a killed writer) is not trusted.
+    let (file, src) = KERNELS[0];
+    let path = ptx_cache_file(&cache, file, src, Arch::Sm90).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, &text[..text.find(".entry").unwrap()]).unwrap();
+    let (ptx, origin) = cached_ptx(&cache, file, src, Arch::Sm90).unwrap();
+    assert_eq!(
+        (origin, ptx == text),
+        (PtxOrigin::Compiled { not_kept: None }, true)
+    );
+    std::fs::remove_dir_all(&cache).unwrap();
 }
 
 #[test]

@@ -17,14 +17,7 @@ pub fn models_dir() -> PathBuf {
 }
 
 /// The folder holding fetched checkpoints (`models/fetch NAME` puts each in `NAME/` under
-/// it): `$TALLY_CACHE` when set, else `$HOME/.cache/tally`.
+/// it): `$TALLY_CACHE` when set, else `$HOME/.cache/tally` ([`tally_core::cache_dir`]).
 pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("TALLY_CACHE") {
-        return PathBuf::from(dir);
-    }
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default()
-        .join(".cache")
-        .join("tally")
+    tally_core::cache_dir()
 }
