@@ -9,7 +9,8 @@
 #   OUTDIR/models.txt     each model workload: Tally on the GPU and PyTorch on the same GPU
 #                         (same shapes, seeded weights), medians and their ratio
 #   OUTDIR/profile-*.txt  Tally's per-op table (FPO, bytes, time, GFLOP/s, GB/s) per workload
-#   OUTDIR/counting.txt   counted / uncounted wall time per workload (5 alternating rounds)
+# What counting costs on the GPU is gpu/counting.sh, and the ncu reconciliation gpu/ncu.sh:
+# run them after this one, in that priority order (gpu/README.md).
 # Exit status: non-zero when any test binary failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,15 +47,7 @@ tally="$bundle/tally"
 # The GPU's ceilings first: the roofline every table below is read against.
 "$tally" calibrate --device cuda --json "$out/calibrate-gpu.json" >"$out/calibrate-gpu.txt" 2>&1 ||
     echo "calibrate --device cuda failed, see calibrate-gpu.txt" | tee -a "$out/summary.txt"
-py=${PYTHON:-python3}
-median() { sed -n 's/.*median_s=\([0-9.]*\).*/\1/p' | tail -n 1; }
-workloads=(
-    "minilm --batch 32 --seq 128"
-    "smollm2 --seq 128"
-    "smollm2 --past 128 --seq 1"
-    "mobilenet --batch 1"
-    "mobilenet --batch 32"
-)
+source gpu/workloads.sh
 : >"$out/models.txt"
 for w in "${workloads[@]}"; do
     set -- $w
@@ -74,20 +67,4 @@ for w in "${workloads[@]}"; do
     done
 done
 
-# What counting costs on the GPU: the same workloads with counting compiled out, 5
-# alternating rounds, the ratio of medians per round (counted / uncounted).
-: >"$out/counting.txt"
-for w in "${workloads[@]}"; do
-    set -- $w
-    seeded=(--seeded 1)
-    [ "$1" = mobilenet ] && seeded=()
-    ratios=()
-    for round in 1 2 3 4 5; do
-        on=$("$tally" bench $w --device cuda "${seeded[@]}" --repeat 20 2>&1 | median)
-        off=$("$bundle/tally-uncounted" bench $w --device cuda "${seeded[@]}" --repeat 20 2>&1 | median)
-        ratios+=("$("$py" -c "import sys; print(float(sys.argv[1]) / float(sys.argv[2]))" "${on:-nan}" "${off:-nan}" 2>/dev/null || echo nan)")
-    done
-    "$py" -c "import statistics, sys; r = [float(x) for x in sys.argv[2:]]; print(f'{sys.argv[1]}: counted/uncounted median {statistics.median(r):.4f}, range {min(r):.4f}-{max(r):.4f}')" "$w" "${ratios[@]}" |
-        tee -a "$out/counting.txt"
-done
 exit "$status"
