@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What counting costs on the GPU: each of run.sh's workloads with the CLI built as usual and
 # with counting compiled out (`--features uncounted`, both in the bundle), 3 alternating
-# rounds of 20 passes each; the counted / uncounted ratio of median pass times per round.
+# rounds of 20 passes each ($TALLY_GPU_REPEAT); the counted / uncounted ratio of median pass times per round.
 # Writes OUTDIR/counting.txt (default $OUT). Run from the repository root on the GPU machine,
 # after gpu/run.sh and gpu/ncu.sh (it matters least of the three when time is short).
 set -uo pipefail
@@ -19,8 +19,10 @@ for w in "${workloads[@]}"; do
     [ "$1" = mobilenet ] && seeded=()
     ratios=()
     for round in 1 2 3; do
-        on=$("$bundle/tally" bench $w --device cuda "${seeded[@]}" --repeat 20 2>&1 | median)
-        off=$("$bundle/tally-uncounted" bench $w --device cuda "${seeded[@]}" --repeat 20 2>&1 | median)
+        on=$("$bundle/tally" bench $w --device "$device" "${seeded[@]}" --repeat "$repeat" 2>&1 |
+            median)
+        off=$("$bundle/tally-uncounted" bench $w --device "$device" "${seeded[@]}" \
+            --repeat "$repeat" 2>&1 | median)
         ratios+=("$("$py" -c "import sys; print(float(sys.argv[1]) / float(sys.argv[2]))" "${on:-nan}" "${off:-nan}" 2>/dev/null || echo nan)")
     done
     "$py" -c "import statistics, sys; r = [float(x) for x in sys.argv[2:]]; print(f'{sys.argv[1]}: counted/uncounted median {statistics.median(r):.4f}, range {min(r):.4f}-{max(r):.4f}')" "$w" "${ratios[@]}" |

@@ -12,6 +12,7 @@ out=${1:-${OUT:?give an output folder or set OUT}}
 mkdir -p "$out"
 : >"$out/reconcile-summary.txt"
 source gpu/libs.sh "$out"
+source gpu/workloads.sh
 bundle=gpu-bundle
 tally="$bundle/tally"
 export TALLY_CACHE="$PWD/$bundle/models"
@@ -33,7 +34,7 @@ for src in bf16 fp16 tf32; do
     fi
 done
 status=0
-repeat=2
+passes=2
 # Tally opens a profiler range around its measured passes and ncu starts with collection
 # off, so exactly those passes are captured: not the load, the warm-up or a decoder's prompt.
 for w in "minilm --batch 32 --seq 128" "minilm --batch 32 --seq 128 --dtype bf16" \
@@ -45,7 +46,7 @@ for w in "minilm --batch 32 --seq 128" "minilm --batch 32 --seq 128 --dtype bf16
     tag=$(echo "$w" | tr ' ' '_' | tr -s '_' | sed 's/--//g')
     # --clock-control none: leave the GPU's clocks as they are (the device notes ask it).
     ncu --clock-control none --profile-from-start off --csv --page raw --metrics "$metrics" \
-        "$tally" profile $w --device cuda "${seeded[@]}" --repeat "$repeat" \
+        "$tally" profile $w --device "$device" "${seeded[@]}" --repeat "$passes" \
         --json "$out/ncu-$tag.json" >"$out/ncu-$tag.csv" 2>"$out/ncu-$tag.log"
     rc=$?
     if [ "$rc" -ne 0 ]; then
@@ -54,9 +55,10 @@ for w in "minilm --batch 32 --seq 128" "minilm --batch 32 --seq 128 --dtype bf16
         continue
     fi
     ceilings=()
-    [ -f "$out/calibrate-gpu.json" ] && ceilings=(--ceilings "$out/calibrate-gpu.json")
+    grep -qs '"tally.gpu-ceilings/1"' "$out/calibrate-gpu.json" &&
+        ceilings=(--ceilings "$out/calibrate-gpu.json")
     "$tally" reconcile-gpu --ncu "$out/ncu-$tag.csv" --profile "$out/ncu-$tag.json" \
-        --passes "$repeat" "${ceilings[@]}" --markdown "$out/reconcile-$tag.md" \
+        --passes "$passes" "${ceilings[@]}" --markdown "$out/reconcile-$tag.md" \
         >"$out/reconcile-$tag.txt" 2>&1
     echo "$w: reconciled (exit $?)" | tee -a "$out/reconcile-summary.txt"
 done
