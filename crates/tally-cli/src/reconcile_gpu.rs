@@ -259,8 +259,9 @@ pub fn run(args: &Args) -> Result<()> {
         None => None,
     };
     let mut doc = Doc::new(format!(
-        "Tally's counts against Nsight Compute, {} kernel launches over {passes} passes",
-        launches.len()
+        "Tally's counts against Nsight Compute, {} kernel launches over {passes} pass{}",
+        launches.len(),
+        if passes == 1.0 { "" } else { "es" }
     ));
     let mut rows = Vec::new();
     let none = Hardware::default();

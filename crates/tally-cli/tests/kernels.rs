@@ -14,7 +14,15 @@ fn nvrtc_here() -> bool {
 fn the_cache_fills_once_and_is_read_back() {
     let dir = scratch("kernels-ptx");
     let cache = dir.join("ptx");
-    let run = || tally(&["kernels", "--arch", "sm90", "--cache", cache.to_str().unwrap()]);
+    let run = || {
+        tally(&[
+            "kernels",
+            "--arch",
+            "sm90",
+            "--cache",
+            cache.to_str().unwrap(),
+        ])
+    };
     if !nvrtc_here() {
         if std::env::var("TALLY_REQUIRE_NVRTC").as_deref() == Ok("1") {
             panic!("TALLY_REQUIRE_NVRTC=1 but NVRTC is not here");
@@ -35,7 +43,12 @@ fn the_cache_fills_once_and_is_read_back() {
     let files = tally_cuda::KERNELS.len();
     assert_eq!(rows(&first, "compiled"), files, "{first}");
     let ptx = std::fs::read_dir(&cache).unwrap().count();
-    assert_eq!(ptx, files, "one PTX file per kernel file in {}", cache.display());
+    assert_eq!(
+        ptx,
+        files,
+        "one PTX file per kernel file in {}",
+        cache.display()
+    );
     let second = ok(&run());
     assert_eq!(rows(&second, "cache"), files, "{second}");
 }
@@ -44,5 +57,8 @@ fn the_cache_fills_once_and_is_read_back() {
 fn an_unknown_architecture_is_named() {
     let out = tally(&["kernels", "--arch", "sm70"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("--arch sm70"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("--arch sm70"),
+        "{err}"
+    );
 }

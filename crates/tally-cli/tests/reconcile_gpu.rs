@@ -52,7 +52,7 @@ fn a_profile_and_an_ncu_capture_join_per_op() {
         "--markdown",
         md.to_str().unwrap(),
     ]));
-    assert!(out.contains("5 kernel launches over 1 passes"), "{out}");
+    assert!(out.contains("5 kernel launches over 1 pass\n"), "{out}");
     let row = |op: &str| {
         out.lines()
             .find(|l| l.starts_with(op))
