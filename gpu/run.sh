@@ -7,7 +7,7 @@
 #   OUTDIR/summary.txt    one line per test binary: passed or failed, and its exit code
 #   OUTDIR/calibrate-gpu.{txt,json}  the GPU's measured ceilings (cuBLAS products, copy)
 #   OUTDIR/models.txt     each model workload: Tally on the GPU and PyTorch on the same GPU
-#                         (same shapes, seeded weights), medians and their ratio
+#                         (same shapes, seeded weights), medians, their ratio and throughputs
 #   OUTDIR/profile-*.txt  Tally's per-op table (FPO, bytes, time, GFLOP/s, GB/s) per workload
 # What counting costs on the GPU is gpu/counting.sh, and the ncu reconciliation gpu/ncu.sh:
 # run them after this one, in that priority order (gpu/README.md).
@@ -67,7 +67,17 @@ for w in "${workloads[@]}"; do
             --repeat "$repeat" 2>>"$out/pytorch-errors.txt" | median)
         ratio=$("$py" -c "import sys; t, p = sys.argv[1:]; print(f'{float(p) / float(t):.2f}')" \
             "${t:-nan}" "${p:-nan}" 2>/dev/null || echo "n/a")
-        echo "$w $dtype: tally ${t:-failed} s, pytorch ${p:-failed} s, pytorch/tally $ratio" |
+        # Throughput: tokens a pass takes in (batch × seq; a decode step's new tokens), or
+        # images for MobileNet, per second.
+        rate=$("$py" -c "
+import sys
+w, t, p = sys.argv[1].split(), float(sys.argv[2]), float(sys.argv[3])
+arg = lambda k, d: int(w[w.index(k) + 1]) if k in w else d
+n = arg('--batch', 1) * (1 if w[0] == 'mobilenet' else arg('--seq', 128))
+unit = 'images' if w[0] == 'mobilenet' else 'tokens'
+print(f'{n / t:.0f} vs {n / p:.0f} {unit}/s')" "$w" "${t:-nan}" "${p:-nan}" 2>/dev/null ||
+            echo "n/a")
+        echo "$w $dtype: tally ${t:-failed} s, pytorch ${p:-failed} s, pytorch/tally $ratio ($rate)" |
             tee -a "$out/models.txt"
     done
 done
