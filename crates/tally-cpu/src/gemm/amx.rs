@@ -17,7 +17,7 @@ use tally_core::Work;
 
 use super::aligned::Aligned;
 use super::bf16::pair;
-use super::{empty_sum, run_tasks, scratch, Epilogue, FewRows, MatRef, OutPtr, MC};
+use super::{empty_sum, run_tasks, scratch, Clamp, Epilogue, FewRows, MatRef, OutPtr, MC};
 
 /// Rows of one micro-block: two A tiles.
 pub(super) const BLOCK_M: usize = 32;
@@ -354,6 +354,28 @@ pub(crate) fn gemm_to_f32(
     })
 }
 
+/// C = clamp(A·B + row bias) rounded to bf16, into `out` (m·n, written whole: it may be
+/// uninitialised), B packed here first: a convolution's product, whose output channels
+/// are the rows. The caller has checked [`available`]; k > 0. Returns the FMAs and the
+/// epilogue's adds (one per output for the bias, the clamp's comparisons).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn packed_rows(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, bf16>,
+    b: MatRef<'_, bf16>,
+    bias: Option<&[bf16]>,
+    clamp: Option<Clamp>,
+    out: OutPtr<bf16>,
+) -> Work {
+    assert!(k > 0, "packed_rows takes k > 0");
+    scratch::with_b(packed_b_len(k, n), |b_packed| {
+        pack_b(k, n, b, b_packed);
+        run(m, n, k, a, b_packed, Sink::Rows { out, bias, clamp })
+    })
+}
+
 /// Where finished blocks go.
 #[derive(Clone, Copy)]
 pub(super) enum Sink<'a> {
@@ -361,6 +383,12 @@ pub(super) enum Sink<'a> {
     Bf16 {
         out: OutPtr<bf16>,
         bias: Option<&'a [bf16]>,
+    },
+    /// Rounded to bf16, a row bias added and a clamp applied in f32 first.
+    Rows {
+        out: OutPtr<bf16>,
+        bias: Option<&'a [bf16]>,
+        clamp: Option<Clamp>,
     },
     /// Kept in f32.
     F32(OutPtr<f32>),
@@ -469,6 +497,21 @@ pub(super) fn block(
                     // columns j0.. of this block are this task's alone (see `OutPtr`).
                     Sink::Bf16 { out, bias } => {
                         work.add += unsafe { store_bf16(&c, at, bias, out) }
+                    }
+                    Sink::Rows { out, bias, clamp } => {
+                        for i in 0..at.rows {
+                            // SAFETY: as above: row i0 + i, columns j0..j0+cols of m × n.
+                            let dst = unsafe {
+                                let row = out.0.add((at.i0 + i) * at.n + at.j0);
+                                std::slice::from_raw_parts_mut(row, at.cols)
+                            };
+                            let src = &c[i * BLOCK_N..i * BLOCK_N + at.cols];
+                            // −0 leaves every sum as it is (0 would turn a −0 into +0).
+                            let b = bias.map_or(-0.0, |b| b[at.i0 + i].to_f32());
+                            super::finish_row(dst, src, b, clamp);
+                        }
+                        let per = u64::from(bias.is_some()) + clamp.map_or(0, |c| c.comparisons);
+                        work.add += (at.rows * at.cols) as u64 * per;
                     }
                     Sink::F32(out) => {
                         for i in 0..at.rows {
