@@ -332,6 +332,25 @@ pub(super) fn prepacked(
     run(m, n, k, a, b_packed, sink)
 }
 
+/// [`prepacked`] for more than `SMALL_M` rows and k > 0 into `out` (m·n, uninitialised on
+/// entry: every 32 × 32 block is stored whole once), so that a fresh output buffer needs
+/// no fill first.
+pub(super) fn prepacked_uninit(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, bf16>,
+    b_packed: &[u32],
+    bias: Option<&[bf16]>,
+    out: OutPtr<bf16>,
+) -> Work {
+    assert!(
+        m > super::SMALL_M && k > 0,
+        "prepacked_uninit: {m} rows, k = {k}"
+    );
+    run(m, n, k, a, b_packed, Sink::Bf16 { out, bias })
+}
+
 /// C (m, n) = A (m, k) · B (k, n), bf16 operands, C kept in f32 (as attention wants its
 /// scores): B packed here first. The caller has checked [`available`]. Returns the FMAs
 /// executed (m·n·k).
