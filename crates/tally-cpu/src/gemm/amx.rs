@@ -325,11 +325,7 @@ pub(super) fn prepacked(
         assert_eq!(b_packed.len(), packed_b_len(k, n), "packed B buffer");
         return super::amx_gemv::gemv(m, n, k, a, b_packed, bias, out);
     }
-    let sink = Sink::Bf16 {
-        out: OutPtr(out.as_mut_ptr()),
-        bias,
-    };
-    run(m, n, k, a, b_packed, sink)
+    prepacked_uninit(m, n, k, a, b_packed, bias, OutPtr(out.as_mut_ptr()))
 }
 
 /// [`prepacked`] for more than `SMALL_M` rows and k > 0 into `out` (m·n, uninitialised on
