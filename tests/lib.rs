@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests: seeded data and tensor builders
 //! ([`data`]), per-dtype tolerances ([`Tolerance`]), and the one check every op test
-//! makes on its ledger record ([`counted`]). The naive f64 references live beside the
+//! makes on its ledger record ([`counted`](mod@counted)). The naive f64 references live beside the
 //! tests that use them, in `tests/*.rs`, written from the math and never from Tally.
 
 pub mod counted;

@@ -7,9 +7,9 @@ use crate::{BinaryOp, Counted, DType, Device, Layout, ReduceOp, Result, UnaryOp}
 /// How rotary embedding pairs elements of the last dimension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RopeStyle {
-    /// Pairs (x[2i], x[2i+1]) (GPT-J, llama.cpp).
+    /// Pairs `(x[2i], x[2i+1])` (GPT-J, llama.cpp).
     Interleaved,
-    /// Pairs (x[i], x[i + d/2]) (GPT-NeoX, Hugging Face Llama's `rotate_half`).
+    /// Pairs `(x[i], x[i + d/2])` (GPT-NeoX, Hugging Face Llama's `rotate_half`).
     Half,
 }
 

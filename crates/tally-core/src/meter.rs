@@ -327,7 +327,7 @@ pub fn is_recording() -> bool {
 /// with the thread's index, and with `started` (the [`Stamp`] the dispatcher took with
 /// [`now`] before the kernel ran) as `start_ns` on each region's own timeline. The call,
 /// which `make` builds only when a region is open, is held on this thread until its regions
-/// change (see [`ThreadMeter`]), so it reaches a region's ledger by the time that region's
+/// change (see `ThreadMeter`), so it reaches a region's ledger by the time that region's
 /// `measure` returns. This is the only entry point for records; dispatchers call it.
 /// `make` runs while the thread's meter is borrowed, so it must only build the call: a
 /// `make` that opens a scope or records would panic on the second borrow.

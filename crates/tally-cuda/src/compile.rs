@@ -124,7 +124,7 @@ pub fn with_headers(file: &str, src: &str) -> Result<String, CompileError> {
 /// The options every kernel file is compiled with (besides the architecture).
 pub(crate) const NVRTC_OPTIONS: &[&str] = &["--std=c++17"];
 
-/// Compiles the kernel file `file` (its source `src`, as in [`KERNELS`]) to PTX for
+/// Compiles the kernel file `file` (its source `src`, as in [`crate::KERNELS`]) to PTX for
 /// `arch` with NVRTC, headers pasted in by [`with_headers`]. Returns the PTX text.
 pub fn compile_ptx(file: &str, src: &str, arch: Arch) -> Result<String, CompileError> {
     nvrtc_available()?;

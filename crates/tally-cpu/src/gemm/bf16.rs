@@ -73,7 +73,7 @@ impl Bf16Isa {
 
 /// The bf16 path for this host, chosen once and cached: AMX where Linux grants it (on a
 /// Sapphire Rapids Xeon its register-resident ceiling measured ~7× that of f32 FMAs);
-/// else `vdpbf16ps` where the host has it and it outruns f32 FMAs by [`DOT_MARGIN`] (a
+/// else `vdpbf16ps` where the host has it and it outruns f32 FMAs by `DOT_MARGIN` (a
 /// race of register-resident chains, well under a millisecond); the f32 kernels
 /// otherwise. Having the instruction is not enough: on that Xeon `vdpbf16ps` ran at 60
 /// GFLOP/s per core against 139 for f32 FMAs, and bf16 products took 1.1–1.3× as long as

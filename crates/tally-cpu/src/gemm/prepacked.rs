@@ -18,7 +18,7 @@ use super::{
     Isa, MatRef, OutPtr, SMALL_M,
 };
 
-/// B (k, n) packed for one kernel: see [`Panels`].
+/// B (k, n) packed for one kernel: see `Panels` in this file.
 pub struct PackedB {
     k: usize,
     n: usize,

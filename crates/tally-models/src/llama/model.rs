@@ -133,7 +133,7 @@ impl Llama {
     ///   of that sequence; attention skips the others (and counts only what ran). `None`:
     ///   every slot is visible.
     /// - `positions` (b entries): the RoPE position of row r's first new token (its tokens
-    ///   take positions[r]..positions[r] + s). `None`: every row starts at `cache.len()`.
+    ///   take `positions[r]..positions[r] + s`). `None`: every row starts at `cache.len()`.
     ///   Rows at different positions are roped one by one ([`RopeRows::per_row`]).
     ///
     /// The pass runs on the pool's workers ([`tally_tensor::on_pool`]), as does
