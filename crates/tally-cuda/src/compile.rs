@@ -127,8 +127,12 @@ pub(crate) const NVRTC_OPTIONS: &[&str] = &["--std=c++17"];
 /// Compiles the kernel file `file` (its source `src`, as in [`crate::KERNELS`]) to PTX for
 /// `arch` with NVRTC, headers pasted in by [`with_headers`]. Returns the PTX text.
 pub fn compile_ptx(file: &str, src: &str, arch: Arch) -> Result<String, CompileError> {
+    compile_pasted(file, with_headers(file, src)?, arch)
+}
+
+/// [`compile_ptx`] of a source whose headers are already pasted in (`full`).
+pub(crate) fn compile_pasted(file: &str, full: String, arch: Arch) -> Result<String, CompileError> {
     nvrtc_available()?;
-    let full = with_headers(file, src)?;
     let opts = cudarc::nvrtc::CompileOptions {
         arch: Some(arch.compute()),
         name: Some(file.to_string()),

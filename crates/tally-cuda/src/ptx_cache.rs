@@ -9,7 +9,7 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-use crate::compile::{compile_ptx, with_headers, NVRTC_OPTIONS};
+use crate::compile::{compile_pasted, with_headers, NVRTC_OPTIONS};
 use crate::{Arch, CompileError};
 
 /// Where compiled PTX is kept: `$TALLY_PTX_CACHE` when set, else `ptx/` in Tally's cache
@@ -40,11 +40,15 @@ pub fn ptx_cache_file(
     src: &str,
     arch: Arch,
 ) -> Result<PathBuf, CompileError> {
-    let full = with_headers(file, src)?;
+    Ok(file_for(dir, file, &with_headers(file, src)?, arch))
+}
+
+/// The cache file for `file` whose source, headers pasted in, is `full`.
+fn file_for(dir: &Path, file: &str, full: &str, arch: Arch) -> PathBuf {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (full.as_str(), arch.compute(), NVRTC_OPTIONS).hash(&mut h);
+    (full, arch.compute(), NVRTC_OPTIONS).hash(&mut h);
     let stem = file.strip_suffix(".cu").unwrap_or(file);
-    Ok(dir.join(format!("{stem}-{}-{:016x}.ptx", arch.compute(), h.finish())))
+    dir.join(format!("{stem}-{}-{:016x}.ptx", arch.compute(), h.finish()))
 }
 
 /// Whether `text` looks like a whole PTX module (a cut or foreign file is compiled again).
@@ -52,7 +56,7 @@ fn is_ptx(text: &str) -> bool {
     text.contains(".version") && text.contains(".target") && text.contains(".entry")
 }
 
-/// [`compile_ptx`] through the cache in `dir`: the cached PTX when there is one, else
+/// [`crate::compile_ptx`] through the cache in `dir`: the cached PTX when there is one, else
 /// NVRTC's, saved for the next process (written to a temporary file and renamed, so that
 /// concurrent processes never read half a file).
 pub fn cached_ptx(
@@ -61,13 +65,15 @@ pub fn cached_ptx(
     src: &str,
     arch: Arch,
 ) -> Result<(String, PtxOrigin), CompileError> {
-    let path = ptx_cache_file(dir, file, src, arch)?;
+    // The headers are pasted once: the key hashes the result, and a miss compiles it.
+    let full = with_headers(file, src)?;
+    let path = file_for(dir, file, &full, arch);
     if let Ok(text) = std::fs::read_to_string(&path) {
         if is_ptx(&text) {
             return Ok((text, PtxOrigin::Cache));
         }
     }
-    let ptx = compile_ptx(file, src, arch)?;
+    let ptx = compile_pasted(file, full, arch)?;
     let not_kept = save(&path, &ptx)
         .err()
         .map(|e| format!("{}: {e}", path.display()));
