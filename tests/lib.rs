@@ -5,6 +5,7 @@
 
 pub mod counted;
 pub mod data;
+pub mod emulated_gpu;
 pub mod scalar;
 pub mod tolerance;
 
