@@ -26,6 +26,8 @@ for lib in libcublas libcublasLt libnvrtc; do
     done
 done
 dirs=("$links" "${dirs[@]:-}")
+# gpu/dry-run.sh --emulated: the stand-in driver and cuBLAS before any real one.
+[ -n "${TALLY_GPU_EMULATOR:-}" ] && dirs=("$TALLY_GPU_EMULATOR" "${dirs[@]}")
 extra=$(IFS=:; echo "${dirs[*]}")
 export LD_LIBRARY_PATH="$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 {

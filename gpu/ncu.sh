@@ -39,10 +39,8 @@ status=0
 passes=1
 # Tally opens a profiler range around its measured passes and ncu starts with collection
 # off, so exactly those passes are captured: not the load, the warm-up or a decoder's prompt.
-# Most wanted first (a device call may stop at its time limit): f32 and bf16 (tensor cores),
-# a decode step, a convolution net, then SmolLM2's prefill, the longest capture.
-for w in "minilm --batch 32 --seq 128" "minilm --batch 32 --seq 128 --dtype bf16" \
-    "smollm2 --past 128 --seq 1" "mobilenet --batch 1" "smollm2 --seq 128"; do
+# Most wanted first (workloads.sh's ncu_workloads).
+for w in "${ncu_workloads[@]}"; do
     set -- $w
     seeded=(--seeded 1)
     [ "$1" = mobilenet ] && seeded=()

@@ -48,7 +48,8 @@ done
 tally="$bundle/tally"
 # The GPU's ceilings first: the roofline every table below is read against.
 quick=()
-[ "$device" = cpu ] && quick=(--quick)
+# A CPU, or the emulated GPU (gpu/dry-run.sh): small sizes, no ceilings.
+{ [ "$device" = cpu ] || [ -n "${TALLY_GPU_EMULATOR:-}" ]; } && quick=(--quick)
 "$tally" calibrate --device "$device" "${quick[@]}" --json "$out/calibrate-gpu.json" \
     >"$out/calibrate-gpu.txt" 2>&1 ||
     echo "calibrate --device $device failed, see calibrate-gpu.txt" | tee -a "$out/summary.txt"
@@ -63,7 +64,7 @@ for w in "${workloads[@]}"; do
             >"$out/profile-$tag.txt" 2>&1
         t=$("$tally" bench $w --dtype "$dtype" --device "$device" "${seeded[@]}" \
             --repeat "$repeat" 2>&1 | median)
-        p=$("$py" benches/pytorch/bench.py $w --dtype "$dtype" --device "$device" --seeded 1 \
+        p=$("$py" benches/pytorch/bench.py $w --dtype "$dtype" --device "$torch_device" --seeded 1 \
             --repeat "$repeat" 2>>"$out/pytorch-errors.txt" | median)
         ratio=$("$py" -c "import sys; t, p = sys.argv[1:]; print(f'{float(p) / float(t):.2f}')" \
             "${t:-nan}" "${p:-nan}" 2>/dev/null || echo "n/a")

@@ -9,14 +9,20 @@
 // Checks a real driver does not make, because they find host-side bugs: a copy or memset
 // must lie inside one live allocation, a free must name one, and new allocations are filled
 // with 0xff bytes (NaN in every float dtype), so a kernel that reads an output it did not
-// write shows it. TALLY_EMU_SMS sets the multiprocessor count (default 2), which bounds
+// write shows it. Each allocation ends exactly where an inaccessible page begins, so a
+// kernel that reads or writes even one element past a buffer faults at once, and the fault
+// names the kernel (a real GPU reports "an illegal memory access" later, or nothing).
+// TALLY_EMU_SMS sets the multiprocessor count (default 2), which bounds
 // grid-stride grids. Only what Tally and cudarc call is here; any other symbol is missing,
 // and cudarc names it when it is asked for.
 #include <chrono>
+#include <csignal>
 #include <map>
 #include <set>
 #include <string>
 #include <unordered_map>
+
+#include <unistd.h>
 
 #include "registry.hpp"
 
@@ -45,7 +51,13 @@ std::unordered_map<std::string, tally_emu::Invoker>& kernels() {
     static std::unordered_map<std::string, tally_emu::Invoker> k;
     return k;
 }
-std::map<CUdeviceptr, size_t> allocations;  // start -> bytes
+// A live allocation: its bytes, and the mapping that holds it (pages, then a guard page).
+struct Allocation {
+    size_t bytes;
+    void* base;
+    size_t mapped;
+};
+std::map<CUdeviceptr, Allocation> allocations;  // by start address
 std::unordered_map<std::string, Function*> functions;
 int context_token, stream_token;
 int profiler_depth = 0;
@@ -61,7 +73,7 @@ bool inside(CUdeviceptr p, size_t n) {
     auto it = allocations.upper_bound(p);
     if (it == allocations.begin()) return false;
     --it;
-    return p >= it->first && p + n <= it->first + it->second;
+    return p >= it->first && p + n <= it->first + it->second.bytes;
 }
 
 CUresult check_range(CUdeviceptr p, size_t n, const char* op) {
@@ -73,6 +85,39 @@ CUresult check_range(CUdeviceptr p, size_t n, const char* op) {
                                            return std::string(b);
                                        }() +
                                        " are not inside one live allocation");
+}
+
+// The kernel running now, for the fault handler.
+const char* volatile running_kernel = nullptr;
+struct sigaction previous_segv;
+
+// A fault inside a kernel is a kernel touching memory outside its buffers: say which, then
+// let the previous handler (Rust's) deal with the signal.
+void on_fault(int sig, siginfo_t* info, void* uctx) {
+    if (const char* k = running_kernel) {
+        char msg[256];
+        const int n = std::snprintf(msg, sizeof msg,
+                                    "emulated GPU: kernel %s touched %p, outside every buffer "
+                                    "(past the end of one, or unallocated)\n",
+                                    k, info->si_addr);
+        if (n > 0) (void)!write(2, msg, size_t(n) < sizeof msg ? size_t(n) : sizeof msg - 1);
+    }
+    sigaction(SIGSEGV, &previous_segv, nullptr);
+    if (previous_segv.sa_flags & SA_SIGINFO) {
+        if (previous_segv.sa_sigaction) previous_segv.sa_sigaction(sig, info, uctx);
+    }
+    // Otherwise returning re-runs the faulting access under the previous disposition.
+}
+
+void install_fault_handler() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        struct sigaction sa {};
+        sa.sa_sigaction = on_fault;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSEGV, &sa, &previous_segv);
+    });
 }
 
 int sms() {
@@ -188,23 +233,33 @@ CUresult cuEventElapsedTime_v2(float* ms, void* start, void* end) {
     return cuEventElapsedTime(ms, start, end);
 }
 
+// Right-aligned against a guard page: the buffer's last byte is the last accessible one.
 CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
-    void* m = std::aligned_alloc(256, ((bytes ? bytes : 1) + 255) / 256 * 256);
-    if (!m) return kOutOfMemory;
-    std::memset(m, 0xff, bytes);
-    *p = reinterpret_cast<CUdeviceptr>(m);
+    const size_t page = 4096, data = (bytes + page - 1) / page * page;
+    void* base = mmap(nullptr, data + page, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) return kOutOfMemory;
+    char* guard = static_cast<char*>(base) + data;
+    mprotect(guard, page, PROT_NONE);
+    char* start = guard - bytes;
+    std::memset(start, 0xff, bytes);
+    *p = reinterpret_cast<CUdeviceptr>(start);
     std::lock_guard<std::mutex> hold(state);
-    allocations[*p] = bytes;
+    allocations[*p] = Allocation{bytes, base, data + page};
     return kSuccess;
 }
 CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, void*) { return cuMemAlloc_v2(p, bytes); }
 CUresult cuMemFree_v2(CUdeviceptr p) {
+    Allocation a;
     {
         std::lock_guard<std::mutex> hold(state);
-        if (allocations.erase(p) != 1)
+        auto it = allocations.find(p);
+        if (it == allocations.end())
             return complain(kInvalidValue, "cuMemFree: not a live allocation");
+        a = it->second;
+        allocations.erase(it);
     }
-    std::free(reinterpret_cast<void*>(p));
+    munmap(a.base, a.mapped);
     return kSuccess;
 }
 CUresult cuMemFreeAsync(CUdeviceptr p, void*) { return cuMemFree_v2(p); }
@@ -312,7 +367,10 @@ CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned
     if (shared > (227u << 10))
         return complain(kInvalidValue, fn->name + ": " + std::to_string(shared) +
                                            " bytes of dynamic shared memory");
+    install_fault_handler();
+    running_kernel = fn->name.c_str();
     fn->invoke(dim3{gx, gy, gz}, dim3{bx, by, bz}, shared, params);
+    running_kernel = nullptr;
     return kSuccess;
 }
 
