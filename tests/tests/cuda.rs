@@ -123,7 +123,8 @@ fn rand(rng: &mut Rng, shape: &[usize], dtype: DType) -> Tensor {
 }
 
 /// Where there is no GPU, every other test of this file runs on the emulated GPU, in a child
-/// process whose `LD_LIBRARY_PATH` finds the stand-in driver and cuBLAS first. Needs a C++
+/// process whose `LD_LIBRARY_PATH` finds the stand-in driver and cuBLAS first, with a counter
+/// arena of 7 slots (so every region wraps it). Needs a C++
 /// compiler and NVRTC; without them it says why and passes, unless CI's
 /// `TALLY_REQUIRE_CXX=1` or `TALLY_REQUIRE_NVRTC=1` asks for them.
 #[test]
@@ -155,6 +156,8 @@ fn every_test_here_passes_on_the_emulated_gpu() {
             tally_tests::emulated_gpu::library_path(&lib),
         )
         .env(EMULATED, "1")
+        // A counter arena of 7 slots: every region reads it back and reuses it many times.
+        .env("TALLY_CUDA_COUNTER_SLOTS", "7")
         .output()
         .unwrap();
     let (stdout, stderr) = (

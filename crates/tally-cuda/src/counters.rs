@@ -16,6 +16,17 @@ use crate::CudaDevice;
 /// reused, one wait per this many ops.
 pub(crate) const SLOTS: usize = 1 << 16;
 
+/// The arena's slots: [`SLOTS`], or `TALLY_CUDA_COUNTER_SLOTS` when set to a positive
+/// number. Tests set it small, so that every region wraps the arena many times
+/// (`tests/tests/cuda.rs` on the emulated GPU).
+fn slots() -> usize {
+    std::env::var("TALLY_CUDA_COUNTER_SLOTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(SLOTS)
+}
+
 /// One filling of the arena: its counters once read back (all slots used in it).
 #[derive(Debug, Default)]
 struct Generation {
@@ -26,6 +37,7 @@ struct Generation {
 /// generation being filled, and why it cannot be used any more, if it cannot.
 pub(crate) struct Arena {
     buf: CudaSlice<u64>,
+    slots: usize,
     next: usize,
     current: Arc<Generation>,
     broken: Option<String>,
@@ -36,11 +48,13 @@ impl Arena {
     pub(crate) fn new(
         dev_stream: &Arc<cudarc::driver::CudaStream>,
     ) -> std::result::Result<Arena, String> {
+        let slots = slots();
         let buf = dev_stream
-            .alloc_zeros::<u64>(SLOTS * crate::COUNTERS.len())
+            .alloc_zeros::<u64>(slots * crate::COUNTERS.len())
             .map_err(|e| format!("allocating the counter arena: {e:?}"))?;
         Ok(Arena {
             buf,
+            slots,
             next: 0,
             current: Arc::default(),
             broken: None,
@@ -138,7 +152,7 @@ pub(crate) fn counted(
         return Ok(Arc::new(Uncounted));
     }
     let mut arena = dev.arena.lock().unwrap_or_else(|e| e.into_inner());
-    if arena.next == SLOTS {
+    if arena.next == arena.slots {
         arena.close_generation(dev);
     }
     if let Some(why) = &arena.broken {
