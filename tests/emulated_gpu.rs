@@ -1,6 +1,7 @@
 //! The emulated GPU: a stand-in CUDA driver (`libcuda.so`) and cuBLAS (`libcublas.so`),
 //! built from `crates/tally-cuda/tests/emulated/` with the system's C++ compiler, that run
-//! Tally's own kernels on the CPU. A process started with the built folder first on
+//! Tally's own kernels on the CPU, and a stand-in NVML (`libnvidia-ml.so.1`) whose energy
+//! counter is a constant 50 W times wall time (plumbing, not a measurement). A process started with the built folder first on
 //! `LD_LIBRARY_PATH` finds "a GPU" (`cuda:0`, compute capability 9.0), and the whole CUDA
 //! backend runs on it: kernel compilation (NVRTC, for the PTX's entry names), launches and
 //! their arguments, the counter arena, events, copies and cuBLAS calls. What it checks is the
@@ -11,7 +12,8 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The emulator's C++ sources (`cuda_host.hpp`, `registry.hpp`, `driver.cpp`, `cublas.cpp`).
+/// The emulator's C++ sources (`cuda_host.hpp`, `registry.hpp`, `driver.cpp`, `cublas.cpp`,
+/// `nvml.cpp`).
 pub fn sources() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/tally-cuda/tests/emulated")
 }
@@ -109,8 +111,8 @@ fn link(cxx: &str, objects: &[PathBuf], out: &Path) -> Result<(), String> {
     }
 }
 
-/// Builds the emulated driver and cuBLAS into `dir` (`libcuda.so`, `libcublas.so`) and
-/// returns `dir`. Needs a C++20 compiler and NVRTC (for the kernels' PTX entry names);
+/// Builds the emulated driver, cuBLAS and NVML into `dir` (`libcuda.so`, `libcublas.so`,
+/// `libnvidia-ml.so.1`) and returns `dir`. Needs a C++20 compiler and NVRTC (for the kernels' PTX entry names);
 /// an `Err` says which is missing or what did not compile. A second call with unchanged
 /// sources reuses the libraries.
 pub fn build(dir: &Path) -> Result<PathBuf, String> {
@@ -147,24 +149,34 @@ pub fn build(dir: &Path) -> Result<PathBuf, String> {
     for (_, h) in tally_cuda::HEADERS {
         h.hash(&mut key);
     }
-    for f in ["cuda_host.hpp", "registry.hpp", "driver.cpp", "cublas.cpp"] {
+    for f in [
+        "cuda_host.hpp",
+        "registry.hpp",
+        "driver.cpp",
+        "cublas.cpp",
+        "nvml.cpp",
+    ] {
         let text = std::fs::read_to_string(sources().join(f))
             .map_err(|e| format!("{}: {e}", sources().join(f).display()))?;
         text.hash(&mut key);
     }
     let stamp = dir.join("stamp");
     let want = format!("{:016x}", key.finish());
-    let (driver, blas) = (dir.join("libcuda.so"), dir.join("libcublas.so"));
+    let (driver, blas, nvml) = (
+        dir.join("libcuda.so"),
+        dir.join("libcublas.so"),
+        dir.join("libnvidia-ml.so.1"),
+    );
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str())
-        && driver.is_file()
-        && blas.is_file()
+        && [&driver, &blas, &nvml].iter().all(|f| f.is_file())
     {
         return Ok(dir.to_path_buf());
     }
     units.push(sources().join("driver.cpp"));
-    let blas_src = sources().join("cublas.cpp");
+    // The driver's objects, then cuBLAS's and NVML's.
     let mut all: Vec<PathBuf> = units.clone();
-    all.push(blas_src.clone());
+    all.push(sources().join("cublas.cpp"));
+    all.push(sources().join("nvml.cpp"));
     let objects: Vec<PathBuf> = all
         .iter()
         .map(|s| dir.join(s.file_name().unwrap()).with_extension("o"))
@@ -186,9 +198,10 @@ pub fn build(dir: &Path) -> Result<PathBuf, String> {
             return Err(errors.join("\n"));
         }
     }
-    let (blas_obj, driver_objs) = objects.split_last().unwrap();
+    let (driver_objs, rest) = objects.split_at(objects.len() - 2);
     link(&cxx, driver_objs, &driver)?;
-    link(&cxx, std::slice::from_ref(blas_obj), &blas)?;
+    link(&cxx, &rest[..1], &blas)?;
+    link(&cxx, &rest[1..], &nvml)?;
     std::fs::write(&stamp, want).map_err(|e| format!("{}: {e}", stamp.display()))?;
     Ok(dir.to_path_buf())
 }

@@ -1,6 +1,7 @@
 //! The CLI's GPU paths on the emulated GPU (`tally_tests::emulated_gpu`: a stand-in driver
-//! and cuBLAS that run Tally's kernels on the CPU), as `gpu/run.sh` runs them on a GPU:
-//! `profile`, `bench` and `calibrate --quick` with `--device cuda`. The stand-in libraries
+//! and cuBLAS that run Tally's kernels on the CPU, and a stand-in NVML), as `gpu/run.sh` runs
+//! them on a GPU: `profile` (with its NVML energy reading), `bench` and `calibrate --quick`
+//! with `--device cuda`. The stand-in libraries
 //! come first on the child's `LD_LIBRARY_PATH`, so this runs on the emulator even where a GPU
 //! is. Needs a C++ compiler and NVRTC; without them it says why and passes, unless CI's
 //! `TALLY_REQUIRE_CXX=1` or `TALLY_REQUIRE_NVRTC=1` asks for them.
@@ -75,6 +76,12 @@ fn profile_bench_and_calibrate_run_on_the_emulated_gpu() {
     let gpu = read_json(&gpu_json);
     assert_eq!(gpu["run"]["device"], "cuda:0", "{gpu}");
     assert_eq!(total(&gpu), total(&read_json(&cpu_json)));
+    // Energy through NVML: the stand-in's counter is 50 W times wall time, so the reading
+    // over its window must come to 50 W (millijoules and seconds converted right).
+    let energy = &gpu["run"]["energy"];
+    assert_eq!(energy["method"], "nvml", "{energy}");
+    let watts = energy["joules"].as_f64().unwrap() / energy["window_s"].as_f64().unwrap();
+    assert!((watts - 50.0).abs() < 2.5, "{watts} W from {energy}");
 
     // A decode step of SmolLM2 on seeded weights (no download): bench's machine line.
     let out = on_emulator(
