@@ -66,49 +66,60 @@ pub fn registry_source(file: &str, entries: &[String]) -> String {
     s
 }
 
-fn compile(cxx: &str, src: &Path, obj: &Path) -> Result<(), String> {
+/// Runs the compiler with `args`; `Err` carries `what` and its messages.
+fn run(cxx: &str, args: &[&std::ffi::OsStr], what: String) -> Result<(), String> {
     let o = Command::new(cxx)
-        .args(FLAGS)
-        .arg("-I")
-        .arg(kernels_dir())
-        .arg("-I")
-        .arg(sources())
-        .arg("-include")
-        .arg(sources().join("cuda_host.hpp"))
-        .args(["-x", "c++", "-c"])
-        .arg(src)
-        .arg("-o")
-        .arg(obj)
+        .args(args)
         .output()
         .map_err(|e| format!("{cxx}: {e}"))?;
     if o.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "{} did not compile:\n{}",
-            src.display(),
-            String::from_utf8_lossy(&o.stderr)
-        ))
+        Err(format!("{what}:\n{}", String::from_utf8_lossy(&o.stderr)))
     }
 }
 
-fn link(cxx: &str, objects: &[PathBuf], out: &Path) -> Result<(), String> {
-    let o = Command::new(cxx)
-        .args(["-shared", "-pthread"])
-        .args(objects)
-        .arg("-o")
-        .arg(out)
-        .output()
-        .map_err(|e| format!("{cxx}: {e}"))?;
-    if o.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "linking {}:\n{}",
-            out.display(),
-            String::from_utf8_lossy(&o.stderr)
-        ))
+/// Compiles `src` (C++ or a kernel file, `cuda_host.hpp` included first) to the object `obj`.
+pub fn compile(cxx: &str, src: &Path, obj: &Path) -> Result<(), String> {
+    let (kernels, sources, header) = (kernels_dir(), sources(), sources().join("cuda_host.hpp"));
+    let mut args: Vec<&std::ffi::OsStr> = FLAGS.iter().map(|f| f.as_ref()).collect();
+    args.extend([
+        "-I".as_ref(),
+        kernels.as_os_str(),
+        "-I".as_ref(),
+        sources.as_os_str(),
+        "-include".as_ref(),
+        header.as_os_str(),
+        "-x".as_ref(),
+        "c++".as_ref(),
+        "-c".as_ref(),
+        src.as_os_str(),
+        "-o".as_ref(),
+        obj.as_os_str(),
+    ]);
+    run(cxx, &args, format!("{} did not compile", src.display()))
+}
+
+/// Links `objects` into `out`: a shared library, or (`shared` false) a program.
+pub fn link(cxx: &str, objects: &[PathBuf], out: &Path, shared: bool) -> Result<(), String> {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["-pthread".as_ref()];
+    if shared {
+        args.push("-shared".as_ref());
     }
+    args.extend(objects.iter().map(|o| o.as_os_str()));
+    args.extend(["-o".as_ref(), out.as_os_str()]);
+    run(cxx, &args, format!("linking {}", out.display()))
+}
+
+/// The objects `libcuda.so` is linked from, in `dir` after [`build`]: every kernel file's
+/// registry (the kernels themselves, with their C names) and the driver.
+pub fn driver_objects(dir: &Path) -> Vec<PathBuf> {
+    let mut objects: Vec<PathBuf> = tally_cuda::KERNELS
+        .iter()
+        .map(|(f, _)| dir.join(format!("reg_{}.o", f.trim_end_matches(".cu"))))
+        .collect();
+    objects.push(dir.join("driver.o"));
+    objects
 }
 
 /// Builds the emulated driver, cuBLAS and NVML into `dir` (`libcuda.so`, `libcublas.so`,
@@ -199,11 +210,29 @@ pub fn build(dir: &Path) -> Result<PathBuf, String> {
         }
     }
     let (driver_objs, rest) = objects.split_at(objects.len() - 2);
-    link(&cxx, driver_objs, &driver)?;
-    link(&cxx, &rest[..1], &blas)?;
-    link(&cxx, &rest[1..], &nvml)?;
+    debug_assert_eq!(driver_objs, driver_objects(dir).as_slice());
+    link(&cxx, driver_objs, &driver, true)?;
+    link(&cxx, &rest[..1], &blas, true)?;
+    link(&cxx, &rest[1..], &nvml, true)?;
     std::fs::write(&stamp, want).map_err(|e| format!("{}: {e}", stamp.display()))?;
     Ok(dir.to_path_buf())
+}
+
+/// [`build`] for a test: the folder, or `None` after printing why it could not be built
+/// (`skipping: …`). Under CI's `TALLY_REQUIRE_CXX=1` or `TALLY_REQUIRE_NVRTC=1` a failed
+/// build panics instead.
+pub fn build_or_skip(dir: &Path) -> Option<PathBuf> {
+    match build(dir) {
+        Ok(lib) => Some(lib),
+        Err(e) => {
+            let required = ["TALLY_REQUIRE_CXX", "TALLY_REQUIRE_NVRTC"]
+                .iter()
+                .any(|v| std::env::var(v).as_deref() == Ok("1"));
+            assert!(!required, "the emulated GPU could not be built: {e}");
+            println!("skipping: the emulated GPU could not be built: {e}");
+            None
+        }
+    }
 }
 
 /// `LD_LIBRARY_PATH` with `dir` first (the emulated libraries found before any other).

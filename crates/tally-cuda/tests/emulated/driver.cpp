@@ -78,13 +78,10 @@ bool inside(CUdeviceptr p, size_t n) {
 
 CUresult check_range(CUdeviceptr p, size_t n, const char* op) {
     if (n == 0 || inside(p, n)) return kSuccess;
-    return complain(kInvalidValue, std::string(op) + ": " + std::to_string(n) + " bytes at 0x" +
-                                       [p] {
-                                           char b[32];
-                                           std::snprintf(b, sizeof b, "%llx", p);
-                                           return std::string(b);
-                                       }() +
-                                       " are not inside one live allocation");
+    char what[160];
+    std::snprintf(what, sizeof what, "%s: %zu bytes at 0x%llx are not inside one live allocation",
+                  op, n, p);
+    return complain(kInvalidValue, what);
 }
 
 // The kernel running now, for the fault handler.
@@ -124,6 +121,26 @@ int sms() {
     const char* s = std::getenv("TALLY_EMU_SMS");
     const int n = s ? std::atoi(s) : 2;
     return n > 0 ? n : 2;
+}
+// The codes this driver returns: (code, name, description).
+struct ErrorText {
+    CUresult code;
+    const char *name, *text;
+};
+constexpr ErrorText kErrors[] = {
+    {kSuccess, "CUDA_SUCCESS", "no error"},
+    {kInvalidValue, "CUDA_ERROR_INVALID_VALUE", "invalid argument"},
+    {kOutOfMemory, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory"},
+    {kInvalidDevice, "CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"},
+    {kInvalidImage, "CUDA_ERROR_INVALID_IMAGE", "device kernel image is invalid"},
+    {kInvalidHandle, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"},
+    {kNotFound, "CUDA_ERROR_NOT_FOUND", "named symbol not found"},
+};
+const ErrorText& error_text(CUresult r) {
+    static constexpr ErrorText unknown{-1, "CUDA_ERROR_UNKNOWN", "unknown error"};
+    for (const ErrorText& e : kErrors)
+        if (e.code == r) return e;
+    return unknown;
 }
 }  // namespace
 
@@ -384,29 +401,11 @@ CUresult cuProfilerStop() {
 }
 
 CUresult cuGetErrorString(CUresult r, const char** s) {
-    switch (r) {
-        case kSuccess: *s = "no error"; break;
-        case kInvalidValue: *s = "invalid argument"; break;
-        case kOutOfMemory: *s = "out of memory"; break;
-        case kInvalidDevice: *s = "invalid device ordinal"; break;
-        case kInvalidImage: *s = "device kernel image is invalid"; break;
-        case kInvalidHandle: *s = "invalid resource handle"; break;
-        case kNotFound: *s = "named symbol not found"; break;
-        default: *s = "unknown error";
-    }
+    *s = error_text(r).text;
     return kSuccess;
 }
 CUresult cuGetErrorName(CUresult r, const char** s) {
-    switch (r) {
-        case kSuccess: *s = "CUDA_SUCCESS"; break;
-        case kInvalidValue: *s = "CUDA_ERROR_INVALID_VALUE"; break;
-        case kOutOfMemory: *s = "CUDA_ERROR_OUT_OF_MEMORY"; break;
-        case kInvalidDevice: *s = "CUDA_ERROR_INVALID_DEVICE"; break;
-        case kInvalidImage: *s = "CUDA_ERROR_INVALID_IMAGE"; break;
-        case kInvalidHandle: *s = "CUDA_ERROR_INVALID_HANDLE"; break;
-        case kNotFound: *s = "CUDA_ERROR_NOT_FOUND"; break;
-        default: *s = "CUDA_ERROR_UNKNOWN";
-    }
+    *s = error_text(r).name;
     return kSuccess;
 }
 }  // extern "C"

@@ -1,7 +1,7 @@
 // Tally's CUDA kernels run on the CPU (cuda_host.hpp), each against a naive double
 // reference and against the counts docs/FPO.md gives for the work it executes. Prints one
 // line per case and exits non-zero at the first failure. Built and run by
-// crates/tally-cuda/tests/emulated.rs.
+// tests/tests/emulated_kernels.rs.
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
