@@ -88,6 +88,15 @@ pub trait FloatElem: WithDType + Default {
         let _ = s;
         None
     }
+    /// Converts `src` into `dst` (the shorter length of the two): element by element,
+    /// which compiles to vector code for f32 and bf16; f16 uses `half`'s slice conversion
+    /// (F16C where the host has it), since its scalar conversion is a call per element.
+    #[inline(always)]
+    fn convert_to_f32(src: &[Self], dst: &mut [f32]) {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = s.to_f32();
+        }
+    }
 }
 
 macro_rules! with_dtype {
@@ -137,6 +146,12 @@ impl FloatElem for f16 {
     #[inline(always)]
     fn from_f32(v: f32) -> Self {
         f16::from_f32(v)
+    }
+    #[inline(always)]
+    fn convert_to_f32(src: &[Self], dst: &mut [f32]) {
+        use half::slice::HalfFloatSliceExt;
+        let n = src.len().min(dst.len());
+        src[..n].convert_to_f32_slice(&mut dst[..n]);
     }
 }
 

@@ -118,9 +118,7 @@ fn finish_rows<T: FloatElem, const NR: usize>(
             let row = b.offset + p * b.rs + j0 * b.cs;
             dst[width..].fill(0.0);
             if b.cs == 1 {
-                for (d, s) in dst.iter_mut().zip(&b.data[row..row + width]) {
-                    *d = s.to_f32();
-                }
+                T::convert_to_f32(&b.data[row..row + width], &mut dst[..width]);
             } else {
                 for (j, d) in dst[..width].iter_mut().enumerate() {
                     *d = b.data[row + j * b.cs].to_f32();

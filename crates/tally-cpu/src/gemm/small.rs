@@ -14,6 +14,51 @@ const LANES: usize = 16;
 /// Weight elements from which the dot products of a row run on the pool.
 const PARALLEL_MIN: usize = 1 << 20;
 
+/// Elements of B converted to f32 at a time (a multiple of [`LANES`], so the partial sums
+/// take the same elements as over an unchunked row): f16 in one vector conversion into a
+/// stack buffer that every row then reads from L1.
+const CHUNK: usize = 256;
+
+/// `b[s..e]` as f32: the slice itself for f32, else converted into `buf`.
+#[inline(always)]
+fn as_f32<'a, T: FloatElem>(b: &'a [T], buf: &'a mut [f32; CHUNK]) -> &'a [f32] {
+    match T::as_f32s(b) {
+        Some(f) => f,
+        None => {
+            T::convert_to_f32(b, &mut buf[..b.len()]);
+            &buf[..b.len()]
+        }
+    }
+}
+
+/// Adds rows[i][s..e] · c into `acc[i]` (lanes) and `tail[i]` for each row, `c` being
+/// B's elements s..e, converted to f32 as they are read.
+#[inline(always)]
+fn dot_chunk<C: FloatElem, const M: usize>(
+    rows: &[f32],
+    k: usize,
+    s: usize,
+    c: &[C],
+    acc: &mut [[f32; LANES]; M],
+    tail: &mut [f32; M],
+) {
+    let whole = c.len() / LANES * LANES;
+    for (i, (acc, tail)) in acc.iter_mut().zip(tail.iter_mut()).enumerate() {
+        let r = &rows[i * k + s..i * k + s + c.len()];
+        for (x, y) in r[..whole]
+            .chunks_exact(LANES)
+            .zip(c[..whole].chunks_exact(LANES))
+        {
+            for l in 0..LANES {
+                acc[l] += x[l] * y[l].to_f32();
+            }
+        }
+        for (x, y) in r[whole..].iter().zip(&c[whole..]) {
+            *tail += x * y.to_f32();
+        }
+    }
+}
+
 /// a · b, b converted to f32 as it is read (a no-op for f32; a shift for bf16).
 fn dot<T: FloatElem>(a: &[f32], b: &[T]) -> f32 {
     let mut acc = [0f32; LANES];
@@ -32,7 +77,76 @@ fn dot<T: FloatElem>(a: &[f32], b: &[T]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// C = A·B [+ bias] for small m, or `None` when B is strided in both directions.
+/// The `M` dot products rows[i] · b, rows being M rows of k f32 one after another: b is
+/// read from memory once for all of them. One row of f32 or bf16 (a shift) converts B as
+/// it reads it; otherwise B is converted a chunk at a time into a stack buffer that every
+/// row reads from L1 (once per chunk for all rows; f16's scalar conversion is a call per
+/// element).
+fn dots<T: FloatElem, const M: usize>(rows: &[f32], k: usize, b: &[T]) -> [f32; M] {
+    if M == 1 && T::DTYPE != tally_core::DType::F16 {
+        return std::array::from_fn(|_| dot(&rows[..k], b));
+    }
+    let mut acc = [[0f32; LANES]; M];
+    let mut tail = [0f32; M];
+    let mut buf = [0f32; CHUNK];
+    let mut s = 0;
+    while s < k {
+        let e = (s + CHUNK).min(k);
+        let bc = as_f32(&b[s..e], &mut buf);
+        let whole = bc.len() / LANES * LANES;
+        for (i, (acc, tail)) in acc.iter_mut().zip(&mut tail).enumerate() {
+            let r = &rows[i * k + s..i * k + e];
+            for (x, y) in r[..whole]
+                .chunks_exact(LANES)
+                .zip(bc[..whole].chunks_exact(LANES))
+            {
+                for l in 0..LANES {
+                    acc[l] += x[l] * y[l];
+                }
+            }
+            for (x, y) in r[whole..].iter().zip(&bc[whole..]) {
+                *tail += x * y;
+            }
+        }
+        s = e;
+    }
+    std::array::from_fn(|i| acc[i].iter().sum::<f32>() + tail[i])
+}
+
+/// The dot products of `rows` (m of them, 1 ≤ m ≤ SMALL_M) with column j of B, for each j
+/// in `cols`, handed to `put(i, j, sum)`.
+fn dot_columns<T: FloatElem>(
+    m: usize,
+    k: usize,
+    rows: &[f32],
+    b: MatRef<'_, T>,
+    cols: std::ops::Range<usize>,
+    mut put: impl FnMut(usize, usize, f32),
+) {
+    fn each<T: FloatElem, const M: usize>(
+        k: usize,
+        rows: &[f32],
+        b: MatRef<'_, T>,
+        cols: std::ops::Range<usize>,
+        put: &mut impl FnMut(usize, usize, f32),
+    ) {
+        for j in cols {
+            let sums = dots::<T, M>(rows, k, &b.data[b.offset + j * b.cs..][..k]);
+            for (i, s) in sums.into_iter().enumerate() {
+                put(i, j, s);
+            }
+        }
+    }
+    match m {
+        1 => each::<T, 1>(k, rows, b, cols, &mut put),
+        2 => each::<T, 2>(k, rows, b, cols, &mut put),
+        3 => each::<T, 3>(k, rows, b, cols, &mut put),
+        _ => each::<T, 4>(k, rows, b, cols, &mut put),
+    }
+}
+
+/// C = A·B [+ bias] for small m (at most `SMALL_M` rows), or `None` when B is strided in
+/// both directions. B is read from memory once whatever m is.
 pub(super) fn gemm_small<T: FloatElem>(
     m: usize,
     n: usize,
@@ -45,53 +159,68 @@ pub(super) fn gemm_small<T: FloatElem>(
     if b.rs != 1 && b.cs != 1 {
         return None;
     }
+    debug_assert!((1..=super::SMALL_M).contains(&m));
     let threads = rayon::current_num_threads();
     // A large weight read as dot products (a tied lm_head): memory-bound, so both threads
     // stream it, each writing its column range of the output directly.
     let streamed = b.rs == 1 && k * n >= PARALLEL_MIN && threads > 1;
-    // The row and the accumulators live in this thread's scratch (no accumulators when
+    // A's rows and the accumulators live in this thread's scratch (no accumulators when
     // the output is written directly: a vocabulary-wide row of them would be one more
     // buffer for every thread that ever runs a decode step).
-    Some(super::scratch::with::<f32, _>(k, |row, acc| {
-        acc.clear();
-        acc.resize(if streamed { 0 } else { n }, 0.0);
-        let mut work = Work::ZERO;
+    Some(super::scratch::with::<f32, _>(m * k, |rows, acc| {
         for i in 0..m {
-            for (p, r) in row.iter_mut().enumerate() {
+            for (p, r) in rows[i * k..(i + 1) * k].iter_mut().enumerate() {
                 *r = a.data[a.offset + i * a.rs + p * a.cs].to_f32();
             }
-            if streamed {
-                // In whole cache lines of outputs per task.
-                let per = n.div_ceil(2 * threads).next_multiple_of(16);
-                let row = &*row;
-                let dst = &mut out[i * n..(i + 1) * n];
-                dst.par_chunks_mut(per).enumerate().for_each(|(t, part)| {
-                    for (jj, c) in part.iter_mut().enumerate() {
-                        let j = t * per + jj;
-                        let src = &b.data[b.offset + j * b.cs..][..k];
-                        let sum = dot(row, src);
-                        *c = T::from_f32(sum + bias.map_or(0.0, |b| b[j].to_f32()));
-                    }
+        }
+        let rows = &*rows;
+        let bias_at = |j: usize| bias.map_or(0.0, |b| b[j].to_f32());
+        // Per row: n outputs of k multiply-adds each (dot products or k axpy steps), and
+        // the bias's adds.
+        let work = Work {
+            add: if bias.is_some() { (m * n) as u64 } else { 0 },
+            fma: (m * n * k) as u64,
+            ..Work::ZERO
+        };
+        if streamed {
+            // In whole cache lines of outputs per task; each task writes its columns of
+            // every row.
+            let per = n.div_ceil(2 * threads).next_multiple_of(16);
+            let dst = super::OutPtr(out.as_mut_ptr());
+            (0..n.div_ceil(per)).into_par_iter().for_each(|t| {
+                let dst = dst; // the whole (Sync) wrapper, not its raw field
+                let cols = t * per..((t + 1) * per).min(n);
+                dot_columns(m, k, rows, b, cols, |i, j, sum| {
+                    // SAFETY: i < m and j < n index the m·n output, and each task writes
+                    // only its own columns.
+                    unsafe { *dst.0.add(i * n + j) = T::from_f32(sum + bias_at(j)) }
                 });
-                work.add += if bias.is_some() { n as u64 } else { 0 };
-                work.fma += (n * k) as u64;
-                continue;
-            } else if b.rs == 1 {
-                for (j, c) in acc.iter_mut().enumerate() {
-                    *c = dot(row, &b.data[b.offset + j * b.cs..][..k]);
-                }
-            } else {
-                acc.iter_mut().for_each(|c| *c = 0.0);
-                for (p, &x) in row.iter().enumerate() {
-                    let src = &b.data[b.offset + p * b.rs..][..n];
-                    for (c, s) in acc.iter_mut().zip(src) {
-                        *c += x * s.to_f32();
+            });
+            return work;
+        }
+        acc.clear();
+        acc.resize(m * n, 0.0);
+        if b.rs == 1 {
+            dot_columns(m, k, rows, b, 0..n, |i, j, sum| acc[i * n + j] = sum);
+        } else {
+            // Rows of B swept once with axpy, each chunk converted once for every row of A.
+            let mut buf = [0f32; CHUNK];
+            for p in 0..k {
+                let src = &b.data[b.offset + p * b.rs..][..n];
+                for j0 in (0..n).step_by(CHUNK) {
+                    let j1 = (j0 + CHUNK).min(n);
+                    let bc = as_f32(&src[j0..j1], &mut buf);
+                    for i in 0..m {
+                        let x = rows[i * k + p];
+                        for (c, s) in acc[i * n + j0..i * n + j1].iter_mut().zip(bc) {
+                            *c += x * s;
+                        }
                     }
                 }
             }
-            work.add += super::store_sums(&mut out[i * n..(i + 1) * n], acc, bias);
-            // This row: n outputs of k multiply-adds each (a dot product or k axpy steps).
-            work.fma += (n * k) as u64;
+        }
+        for i in 0..m {
+            super::store_sums(&mut out[i * n..(i + 1) * n], &acc[i * n..(i + 1) * n], bias);
         }
         work
     }))
@@ -140,6 +269,63 @@ mod tests {
                     (got - want).abs() <= 1e-5 * scale,
                     "({i}, {j}): {got} vs {want}"
                 );
+            }
+        }
+    }
+
+    /// Every row count up to SMALL_M, both layouts of B (dot products over a transposed B,
+    /// axpy over a row-major one), k across a conversion chunk's edge, in f32, bf16 and f16
+    /// (whose B is converted a chunk at a time): against the naive f64 product, within one
+    /// rounding of the output dtype, and m·n·k FMAs plus m·n bias adds.
+    #[test]
+    fn every_small_row_count_reads_b_once_and_matches_the_naive_product() {
+        fn case<T: FloatElem>(m: usize, k: usize, transposed: bool, ulp: f64) {
+            let n = 70;
+            let val = |i: usize, s: usize| T::from_f32(((i * 7 + s) % 13) as f32 / 6.0 - 1.0);
+            let a: Vec<T> = (0..m * k).map(|i| val(i, 1)).collect();
+            // B (k, n): row-major, or stored as its transpose (n, k).
+            let bdata: Vec<T> = (0..n * k).map(|i| val(i, 4)).collect();
+            let at = |p: usize, j: usize| {
+                if transposed {
+                    bdata[j * k + p]
+                } else {
+                    bdata[p * n + j]
+                }
+            };
+            let bias: Vec<T> = (0..n).map(|j| val(j, 9)).collect();
+            let mut out = vec![T::default(); m * n];
+            let b = if transposed {
+                MatRef::transposed(&bdata, 0, k)
+            } else {
+                MatRef::rows(&bdata, 0, n)
+            };
+            let work = super::super::on_threads(1, || {
+                gemm_small(m, n, k, MatRef::rows(&a, 0, k), b, Some(&bias), &mut out)
+            })
+            .expect("B is contiguous in one direction");
+            assert_eq!(work.fma, (m * n * k) as u64);
+            assert_eq!(work.add, (m * n) as u64);
+            for i in 0..m {
+                for j in 0..n {
+                    let terms = (0..k).map(|p| a[i * k + p].to_f64() * at(p, j).to_f64());
+                    let want = terms.clone().sum::<f64>() + bias[j].to_f64();
+                    let scale = terms.map(f64::abs).sum::<f64>() + bias[j].to_f64().abs();
+                    let got = out[i * n + j].to_f64();
+                    assert!(
+                        (got - want).abs() <= want.abs() * ulp + 1e-5 * scale,
+                        "{:?} m={m} k={k} transposed={transposed} ({i}, {j}): {got} vs {want}",
+                        T::DTYPE
+                    );
+                }
+            }
+        }
+        for m in 1..=super::super::SMALL_M {
+            for k in [37, CHUNK + 44] {
+                for transposed in [true, false] {
+                    case::<f32>(m, k, transposed, 0.0);
+                    case::<half::bf16>(m, k, transposed, 1.0 / 256.0);
+                    case::<half::f16>(m, k, transposed, 1.0 / 2048.0);
+                }
             }
         }
     }
