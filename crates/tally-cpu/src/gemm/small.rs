@@ -31,34 +31,6 @@ fn as_f32<'a, T: FloatElem>(b: &'a [T], buf: &'a mut [f32; CHUNK]) -> &'a [f32] 
     }
 }
 
-/// Adds rows[i][s..e] · c into `acc[i]` (lanes) and `tail[i]` for each row, `c` being
-/// B's elements s..e, converted to f32 as they are read.
-#[inline(always)]
-fn dot_chunk<C: FloatElem, const M: usize>(
-    rows: &[f32],
-    k: usize,
-    s: usize,
-    c: &[C],
-    acc: &mut [[f32; LANES]; M],
-    tail: &mut [f32; M],
-) {
-    let whole = c.len() / LANES * LANES;
-    for (i, (acc, tail)) in acc.iter_mut().zip(tail.iter_mut()).enumerate() {
-        let r = &rows[i * k + s..i * k + s + c.len()];
-        for (x, y) in r[..whole]
-            .chunks_exact(LANES)
-            .zip(c[..whole].chunks_exact(LANES))
-        {
-            for l in 0..LANES {
-                acc[l] += x[l] * y[l].to_f32();
-            }
-        }
-        for (x, y) in r[whole..].iter().zip(&c[whole..]) {
-            *tail += x * y.to_f32();
-        }
-    }
-}
-
 /// a · b, b converted to f32 as it is read (a no-op for f32; a shift for bf16).
 fn dot<T: FloatElem>(a: &[f32], b: &[T]) -> f32 {
     let mut acc = [0f32; LANES];
@@ -111,6 +83,16 @@ fn dots<T: FloatElem, const M: usize>(rows: &[f32], k: usize, b: &[T]) -> [f32; 
         s = e;
     }
     std::array::from_fn(|i| acc[i].iter().sum::<f32>() + tail[i])
+}
+
+/// Writes `v` at element `at` of the output behind `out` (the wrapper is taken whole, so
+/// a task's closure holds the shareable `OutPtr`, not its raw pointer).
+///
+/// # Safety
+/// `at` is inside the output, and no other task writes that element.
+unsafe fn put<T>(out: super::OutPtr<T>, at: usize, v: T) {
+    // SAFETY: as the caller vouches.
+    unsafe { *out.0.add(at) = v }
 }
 
 /// The dot products of `rows` (m of them, 1 ≤ m ≤ SMALL_M) with column j of B, for each j
@@ -188,12 +170,11 @@ pub(super) fn gemm_small<T: FloatElem>(
             let per = n.div_ceil(2 * threads).next_multiple_of(16);
             let dst = super::OutPtr(out.as_mut_ptr());
             (0..n.div_ceil(per)).into_par_iter().for_each(|t| {
-                let dst = dst; // the whole (Sync) wrapper, not its raw field
                 let cols = t * per..((t + 1) * per).min(n);
                 dot_columns(m, k, rows, b, cols, |i, j, sum| {
                     // SAFETY: i < m and j < n index the m·n output, and each task writes
                     // only its own columns.
-                    unsafe { *dst.0.add(i * n + j) = T::from_f32(sum + bias_at(j)) }
+                    unsafe { put(dst, i * n + j, T::from_f32(sum + bias_at(j))) }
                 });
             });
             return work;
