@@ -362,6 +362,46 @@ fn bf16_gemm_counts_pinned() {
     assert_eq!(w.fpo(), 2 * 7 * 40 * 5 + 7 * 40); // 2·m·n·k + m·n
 }
 
+/// A packed weight's product equals the product of the weight as a tensor, in every dtype
+/// that packs (f16's panels are f32, bf16's stay bf16): within one rounding of the output
+/// dtype, and the same work. Shapes cover a GEMV, a few rows, tile edges, two slices of k
+/// and a product split by rows.
+#[test]
+fn a_packed_product_equals_the_product_of_the_tensor() {
+    let mut rng = Rng::new(23);
+    for dtype in [DType::F32, DType::BF16, DType::F16] {
+        assert!(tally_tensor::packs(dtype), "{dtype}");
+        let ulp = match dtype {
+            DType::F32 => 1e-5, // two orders of f32 additions
+            DType::BF16 => 1.0 / 128.0,
+            _ => 1.0 / 1024.0,
+        };
+        for &(m, k, n) in &[(1, 40, 50), (3, 300, 70), (37, 600, 70), (230, 64, 200)] {
+            let (x, _) = input(&mut rng, &[m, k], dtype, -1.0, 1.0);
+            let (w, _) = input(&mut rng, &[k, n], dtype, -0.5, 0.5);
+            let (bias, _) = input(&mut rng, &[n], dtype, -1.0, 1.0);
+            let packed = w.pack_for_matmul().unwrap();
+            let (p, wp) = counted(|| x.matmul_packed(&packed, Some(&bias)));
+            let (t, wt) = counted(|| x.matmul_bias(&w, Some(&bias)));
+            let what = format!("{m}×{k}×{n} {dtype}");
+            assert_eq!(p.dtype(), dtype, "{what}");
+            assert_eq!((wp.fma, wp.add), (wt.fma, wt.add), "{what}");
+            for (i, (a, b)) in p
+                .to_f64_vec()
+                .unwrap()
+                .iter()
+                .zip(t.to_f64_vec().unwrap())
+                .enumerate()
+            {
+                assert!(
+                    (a - b).abs() <= ulp * b.abs().max(1.0),
+                    "{what}: element {i}: packed {a}, tensor {b}"
+                );
+            }
+        }
+    }
+}
+
 /// A packed product with an activation equals the product then the activation as its own
 /// op, bit for bit, and its one record counts what the two count together (the bytes stay
 /// the product's: the activated outputs are written once). f32 products of more than a
@@ -372,7 +412,7 @@ fn bf16_gemm_counts_pinned() {
 fn packed_matmul_with_an_activation_equals_the_two_ops() {
     use tally_core::UnaryOp;
     let mut rng = Rng::new(17);
-    for dtype in [DType::F32, DType::BF16] {
+    for dtype in [DType::F32, DType::BF16, DType::F16] {
         for &(m, k, n) in &[(3, 40, 50), (37, 300, 70), (230, 64, 200)] {
             let (x, _) = input(&mut rng, &[m, k], dtype, -1.0, 1.0);
             let (w, _) = input(&mut rng, &[k, n], dtype, -0.5, 0.5);

@@ -5,10 +5,11 @@ use tally_tensor::{PackedWeight, Tensor};
 
 use crate::WeightView;
 
-/// A fully connected layer: x (…, in) → (…, out). An f32 weight is packed once, when the
-/// layer is made, into the GEMM's panel order (so no product packs it again, and the packed
-/// panels are the layer's only copy); other dtypes keep Wᵀ as (in, out) row-major, which
-/// their GEMMs pack fastest.
+/// A fully connected layer: x (…, in) → (…, out). A CPU weight of a dtype that packs
+/// (`tally_tensor::packs`: f32, bf16, f16) is packed once, when the layer is made, into the
+/// GEMM's panel order (so no product packs it again, and the packed panels are the layer's
+/// only copy; f16's are f32, twice its bytes); others keep Wᵀ as (in, out) row-major,
+/// which their GEMMs pack fastest.
 #[derive(Clone, Debug)]
 pub struct Linear {
     weight: Weight,
@@ -18,7 +19,7 @@ pub struct Linear {
 /// How a layer holds its weight B = Wᵀ (in, out).
 #[derive(Clone, Debug)]
 enum Weight {
-    /// f32 (and bf16 where the host multiplies it natively) on the CPU: packed panels.
+    /// A dtype that packs, on the CPU: packed panels.
     Packed(PackedWeight),
     /// Anything else: a tensor (contiguous (in, out), or a transposed view of a shared table).
     Plain(Tensor),

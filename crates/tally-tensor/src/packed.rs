@@ -39,15 +39,20 @@ impl PackedWeight {
     }
 }
 
-/// Whether weights of `dtype` are packed (see [`Tensor::pack_for_matmul`]): f32 and bf16.
+/// Whether weights of `dtype` are packed (see [`Tensor::pack_for_matmul`]): f32, bf16 and
+/// f16. f16 panels are f32 (twice the weight's bytes): the f32 kernels then read them as
+/// they read an f32 weight, instead of converting every f16 element in every product (a
+/// seeded SmolLM2 decode step 60 → 29 ms, its 16-token prefill 114 → 75 ms). For weights
+/// at half the bytes, bf16 keeps its panels bf16.
 pub fn packs(dtype: DType) -> bool {
-    matches!(dtype, DType::F32 | DType::BF16)
+    matches!(dtype, DType::F32 | DType::BF16 | DType::F16)
 }
 
 impl Tensor {
-    /// This (k, n) CPU tensor packed for [`Tensor::matmul_packed`]: f32, or bf16 (AMX tiles
+    /// This (k, n) CPU tensor packed for [`Tensor::matmul_packed`]: f32; bf16 (AMX tiles
     /// or `vdpbf16ps` pairs where the host multiplies bf16 natively, and bf16 panels for the
-    /// f32 kernels elsewhere: the panels stay bf16, so packing adds no bytes). Packing is a
+    /// f32 kernels elsewhere: the panels stay bf16, so packing adds no bytes); f16 (f32
+    /// panels, see [`packs`]). Packing is a
     /// one-time copy made when a layer is built, not a step of a forward pass: it is not
     /// recorded. Other dtypes are refused.
     pub fn pack_for_matmul(&self) -> Result<PackedWeight> {
