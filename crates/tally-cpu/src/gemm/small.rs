@@ -96,7 +96,7 @@ unsafe fn put<T>(out: super::OutPtr<T>, at: usize, v: T) {
 }
 
 /// The dot products of `rows` (m of them, 1 ≤ m ≤ SMALL_M) with column j of B, for each j
-/// in `cols`, handed to `put(i, j, sum)`.
+/// in `cols`, handed to `put(i, j, sum)`. Returns the multiply-adds it executed.
 fn dot_columns<T: FloatElem>(
     m: usize,
     k: usize,
@@ -104,31 +104,36 @@ fn dot_columns<T: FloatElem>(
     b: MatRef<'_, T>,
     cols: std::ops::Range<usize>,
     mut put: impl FnMut(usize, usize, f32),
-) {
+) -> u64 {
     fn each<T: FloatElem, const M: usize>(
         k: usize,
         rows: &[f32],
         b: MatRef<'_, T>,
         cols: std::ops::Range<usize>,
         put: &mut impl FnMut(usize, usize, f32),
-    ) {
+    ) -> u64 {
+        let mut fma = 0u64;
         for j in cols {
             let sums = dots::<T, M>(rows, k, &b.data[b.offset + j * b.cs..][..k]);
+            fma += (M * k) as u64;
             for (i, s) in sums.into_iter().enumerate() {
                 put(i, j, s);
             }
         }
+        fma
     }
     match m {
         1 => each::<T, 1>(k, rows, b, cols, &mut put),
         2 => each::<T, 2>(k, rows, b, cols, &mut put),
         3 => each::<T, 3>(k, rows, b, cols, &mut put),
-        _ => each::<T, 4>(k, rows, b, cols, &mut put),
+        4 => each::<T, 4>(k, rows, b, cols, &mut put),
+        _ => unreachable!("gemm_small takes 1 to SMALL_M rows"),
     }
 }
 
-/// C = A·B [+ bias] for small m (at most `SMALL_M` rows), or `None` when B is strided in
-/// both directions. B is read from memory once whatever m is.
+/// C = A·B [+ bias] for small m (1 to `SMALL_M` rows), or `None` for other row counts or a
+/// B strided in both directions. B is read from memory once whatever m is. The work is
+/// tallied as it is done: each column's or row's multiply-adds, and each bias add.
 pub(super) fn gemm_small<T: FloatElem>(
     m: usize,
     n: usize,
@@ -138,10 +143,10 @@ pub(super) fn gemm_small<T: FloatElem>(
     bias: Option<&[T]>,
     out: &mut [T],
 ) -> Option<Work> {
-    if b.rs != 1 && b.cs != 1 {
+    const _: () = assert!(super::SMALL_M == 4, "dot_columns instantiates 1 to 4 rows");
+    if (b.rs != 1 && b.cs != 1) || !(1..=super::SMALL_M).contains(&m) {
         return None;
     }
-    debug_assert!((1..=super::SMALL_M).contains(&m));
     let threads = rayon::current_num_threads();
     // A large weight read as dot products (a tied lm_head): memory-bound, so both threads
     // stream it, each writing its column range of the output directly.
@@ -156,33 +161,41 @@ pub(super) fn gemm_small<T: FloatElem>(
             }
         }
         let rows = &*rows;
-        let bias_at = |j: usize| bias.map_or(0.0, |b| b[j].to_f32());
-        // Per row: n outputs of k multiply-adds each (dot products or k axpy steps), and
-        // the bias's adds.
-        let work = Work {
-            add: if bias.is_some() { (m * n) as u64 } else { 0 },
-            fma: (m * n * k) as u64,
-            ..Work::ZERO
-        };
         if streamed {
             // In whole cache lines of outputs per task; each task writes its columns of
-            // every row.
+            // every row, and tallies its own work.
             let per = n.div_ceil(2 * threads).next_multiple_of(16);
             let dst = super::OutPtr(out.as_mut_ptr());
-            (0..n.div_ceil(per)).into_par_iter().for_each(|t| {
-                let cols = t * per..((t + 1) * per).min(n);
-                dot_columns(m, k, rows, b, cols, |i, j, sum| {
-                    // SAFETY: i < m and j < n index the m·n output, and each task writes
-                    // only its own columns.
-                    unsafe { put(dst, i * n + j, T::from_f32(sum + bias_at(j))) }
-                });
-            });
-            return work;
+            return (0..n.div_ceil(per))
+                .into_par_iter()
+                .map(|t| {
+                    let cols = t * per..((t + 1) * per).min(n);
+                    let mut adds = 0u64;
+                    let fma = dot_columns(m, k, rows, b, cols, |i, j, sum| {
+                        let v = match bias {
+                            Some(bias) => {
+                                adds += 1;
+                                sum + bias[j].to_f32()
+                            }
+                            None => sum,
+                        };
+                        // SAFETY: i < m and j < n index the m·n output, and each task
+                        // writes only its own columns.
+                        unsafe { put(dst, i * n + j, T::from_f32(v)) }
+                    });
+                    Work {
+                        add: adds,
+                        fma,
+                        ..Work::ZERO
+                    }
+                })
+                .reduce(|| Work::ZERO, |x, y| x + y);
         }
         acc.clear();
         acc.resize(m * n, 0.0);
+        let mut work = Work::ZERO;
         if b.rs == 1 {
-            dot_columns(m, k, rows, b, 0..n, |i, j, sum| acc[i * n + j] = sum);
+            work.fma += dot_columns(m, k, rows, b, 0..n, |i, j, sum| acc[i * n + j] = sum);
         } else {
             // Rows of B swept once with axpy, each chunk converted once for every row of A.
             let mut buf = [0f32; CHUNK];
@@ -197,11 +210,13 @@ pub(super) fn gemm_small<T: FloatElem>(
                             *c += x * s;
                         }
                     }
+                    work.fma += (m * bc.len()) as u64;
                 }
             }
         }
         for i in 0..m {
-            super::store_sums(&mut out[i * n..(i + 1) * n], &acc[i * n..(i + 1) * n], bias);
+            let sums = &acc[i * n..(i + 1) * n];
+            work.add += super::store_sums(&mut out[i * n..(i + 1) * n], sums, bias);
         }
         work
     }))
