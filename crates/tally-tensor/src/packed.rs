@@ -52,9 +52,8 @@ impl Tensor {
     /// This (k, n) CPU tensor packed for [`Tensor::matmul_packed`]: f32; bf16 (AMX tiles
     /// or `vdpbf16ps` pairs where the host multiplies bf16 natively, and bf16 panels for the
     /// f32 kernels elsewhere: the panels stay bf16, so packing adds no bytes); f16 (f32
-    /// panels, see [`packs`]). Packing is a
-    /// one-time copy made when a layer is built, not a step of a forward pass: it is not
-    /// recorded. Other dtypes are refused.
+    /// panels, see [`packs`]). Packing is a one-time copy made when a layer is built, not a
+    /// step of a forward pass: it is not recorded. Other dtypes are refused.
     pub fn pack_for_matmul(&self) -> Result<PackedWeight> {
         const OP: &str = "pack_for_matmul";
         if self.rank() != 2 {
